@@ -1,0 +1,20 @@
+//! Quota arithmetic. Quota is an integer everywhere: 500 000 quota = 1 USD.
+
+/// Quota units per US dollar.
+pub const QUOTA_PER_USD: i64 = 500_000;
+
+/// Converts quota to dollars for display only (never stored).
+pub fn quota_to_usd(quota: i64) -> f64 {
+    quota as f64 / QUOTA_PER_USD as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollars() {
+        assert_eq!(quota_to_usd(500_000), 1.0);
+        assert_eq!(quota_to_usd(250_000), 0.5);
+    }
+}

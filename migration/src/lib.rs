@@ -1,0 +1,15 @@
+//! Database migrations. The server runs them at start; each creates its tables on an empty
+//! SQLite, PostgreSQL or MySQL/MariaDB database.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_tables::Migration)]
+    }
+}
