@@ -1,0 +1,95 @@
+//! Connecting to the database named by a URL, and running the migrations.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("unsupported database URL scheme in {0:?} (use sqlite://, postgres:// or mysql://)")]
+    Scheme(String),
+    #[error("cannot create the SQLite directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(sea_orm::DbErr),
+    #[error("database migration failed: {0}")]
+    Migrate(sea_orm::DbErr),
+}
+
+/// Connects to `url`, creating a SQLite file (and its directory) when needed, and brings the
+/// schema up to date.
+///
+/// SQLite gets one pooled connection: SQLite serialises writers anyway, and a single connection
+/// never meets `SQLITE_BUSY` between the gateway's own transactions.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
+    let url = normalise_url(url)?;
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        options.max_connections(1).min_connections(1);
+    } else {
+        options.max_connections(20);
+    }
+    let db = Database::connect(options).await.map_err(DbError::Connect)?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
+            db.execute_unprepared(pragma).await.map_err(DbError::Connect)?;
+        }
+    }
+    Migrator::up(&db, None).await.map_err(DbError::Migrate)?;
+    Ok(db)
+}
+
+/// Accepts `sqlite:path`, `sqlite://path` and `sqlite::memory:`; makes sure a SQLite file's
+/// directory exists and that the file is created on first start.
+fn normalise_url(url: &str) -> Result<String, DbError> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") || lower.starts_with("mysql://") {
+        return Ok(url.to_owned());
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(DbError::Scheme(url.split(':').next().unwrap_or_default().to_owned()));
+    };
+    if rest.starts_with(":memory:") {
+        return Ok(url.to_owned());
+    }
+    let path = rest.trim_start_matches("//");
+    let file = path.split('?').next().unwrap_or_default();
+    if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let mode = if path.contains("mode=") { String::new() } else { format!("{sep}mode=rwc") };
+    Ok(format!("sqlite://{path}{mode}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = std::env::temp_dir().join(format!("gw-url-{}", std::process::id()));
+        let file = dir.join("x.db");
+        let url = normalise_url(&format!("sqlite://{}", file.display())).unwrap_or_default();
+        assert_eq!(url, format!("sqlite://{}?mode=rwc", file.display()));
+        assert!(dir.is_dir());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        assert!(matches!(normalise_url("redis://x"), Err(DbError::Scheme(s)) if s == "redis"));
+        assert!(normalise_url("postgres://u@h/db").is_ok());
+    }
+}

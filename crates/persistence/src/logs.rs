@@ -1,0 +1,133 @@
+//! The `logs` table: top-ups, consumption, management and system events.
+
+use crate::{fetch_page, Page, Paged};
+use sea_orm::entity::prelude::*;
+use sea_orm::{QueryOrder, Set};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "logs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: i32,
+    pub created_at: i64,
+    #[sea_orm(column_name = "type")]
+    pub log_type: i32,
+    pub content: String,
+    pub username: String,
+    pub token_name: String,
+    pub model_name: String,
+    pub quota: i64,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub use_time: i32,
+    pub is_stream: bool,
+    pub channel_id: i32,
+    pub token_id: i32,
+    pub group: String,
+    pub ip: String,
+    pub request_id: String,
+    pub other: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A log row to write. Fields left at their defaults are empty or zero.
+#[derive(Debug, Clone, Default)]
+pub struct NewLog {
+    pub user_id: i32,
+    pub username: String,
+    pub log_type: i32,
+    pub content: String,
+    pub quota: i64,
+    pub token_name: String,
+    pub model_name: String,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub use_time: i32,
+    pub is_stream: bool,
+    pub channel_id: i32,
+    pub token_id: i32,
+    pub group: String,
+    pub ip: String,
+    pub request_id: String,
+    pub created_at: i64,
+}
+
+impl From<NewLog> for ActiveModel {
+    fn from(n: NewLog) -> Self {
+        ActiveModel {
+            user_id: Set(n.user_id),
+            created_at: Set(n.created_at),
+            log_type: Set(n.log_type),
+            content: Set(n.content),
+            username: Set(n.username),
+            token_name: Set(n.token_name),
+            model_name: Set(n.model_name),
+            quota: Set(n.quota),
+            prompt_tokens: Set(n.prompt_tokens),
+            completion_tokens: Set(n.completion_tokens),
+            use_time: Set(n.use_time),
+            is_stream: Set(n.is_stream),
+            channel_id: Set(n.channel_id),
+            token_id: Set(n.token_id),
+            group: Set(n.group),
+            ip: Set(n.ip),
+            request_id: Set(n.request_id),
+            other: Set(None),
+            ..Default::default()
+        }
+    }
+}
+
+pub async fn insert(db: &impl ConnectionTrait, log: NewLog) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(log)).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Filters of the log lists. `user_id` is set for a user's own logs.
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    pub user_id: Option<i32>,
+    pub log_type: Option<i32>,
+    pub username: Option<String>,
+    pub token_name: Option<String>,
+    pub model_name: Option<String>,
+    pub channel_id: Option<i32>,
+    pub group: Option<String>,
+    pub start_timestamp: Option<i64>,
+    pub end_timestamp: Option<i64>,
+}
+
+pub async fn list(db: &impl ConnectionTrait, f: &LogFilter, page: Page) -> Result<Paged<Model>, DbErr> {
+    let mut q = Entity::find().order_by_desc(Column::Id);
+    if let Some(v) = f.user_id {
+        q = q.filter(Column::UserId.eq(v));
+    }
+    if let Some(v) = f.log_type.filter(|t| *t != 0) {
+        q = q.filter(Column::LogType.eq(v));
+    }
+    for (col, value) in [
+        (Column::Username, &f.username),
+        (Column::TokenName, &f.token_name),
+        (Column::ModelName, &f.model_name),
+        (Column::Group, &f.group),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            q = q.filter(col.eq(v));
+        }
+    }
+    if let Some(v) = f.channel_id.filter(|c| *c != 0) {
+        q = q.filter(Column::ChannelId.eq(v));
+    }
+    if let Some(v) = f.start_timestamp.filter(|t| *t > 0) {
+        q = q.filter(Column::CreatedAt.gte(v));
+    }
+    if let Some(v) = f.end_timestamp.filter(|t| *t > 0) {
+        q = q.filter(Column::CreatedAt.lte(v));
+    }
+    fetch_page(q, db, page).await
+}
