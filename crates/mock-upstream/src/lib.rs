@@ -1,1 +1,167 @@
+//! A mock upstream provider for tests and benchmarks. It speaks the real wire formats of
+//! OpenAI (also Azure's deployment paths), Anthropic and Gemini, picks its behaviour by model
+//! name and counts calls.
+//!
+//! Behaviour by model name: `mock-401` answers 401 (revoked key), `mock-429` 429, `mock-500`
+//! 500, `mock-quota` 429 with OpenAI's `insufficient_quota`; any other model answers 200.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// A request the mock received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    /// The credential header the provider dialect uses (Authorization, api-key, x-api-key, ...).
+    pub credential: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct State {
+    calls: AtomicUsize,
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// A running mock; it stops when the test's runtime ends.
+#[derive(Clone)]
+pub struct MockUpstream {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl MockUpstream {
+    /// Starts a mock on a free local port.
+    pub async fn start() -> std::io::Result<MockUpstream> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::default());
+        let accept_state = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(state.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Ok(MockUpstream { addr, state })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many requests arrived.
+    pub fn calls(&self) -> usize {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+
+    /// The requests received, oldest first.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn credential(req: &Request<Incoming>) -> Option<String> {
+    ["authorization", "api-key", "x-api-key", "x-goog-api-key"]
+        .iter()
+        .find_map(|h| req.headers().get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    state.calls.fetch_add(1, Ordering::SeqCst);
+    let path = req.uri().path().to_owned();
+    let cred = credential(&req);
+    let bytes = req.into_body().collect().await?.to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Ok(mut seen) = state.seen.lock() {
+        seen.push(Seen {
+            path: path.clone(),
+            credential: cred,
+            body: body.clone(),
+        });
+    }
+    let model = model_of(&path, &body);
+    let (status, answer) = answer(&path, &model);
+    let resp = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(answer.to_string())));
+    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+fn model_of(path: &str, body: &Value) -> String {
+    if let Some(m) = body.get("model").and_then(Value::as_str) {
+        return m.to_owned();
+    }
+    // Azure and Gemini name the model in the path.
+    let segment = path
+        .split('/')
+        .skip_while(|s| *s != "deployments" && *s != "models")
+        .nth(1)
+        .unwrap_or_default();
+    segment.split(':').next().unwrap_or_default().to_owned()
+}
+
+fn openai_error(message: &str, kind: &str, code: &str) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+fn answer(path: &str, model: &str) -> (StatusCode, Value) {
+    match model {
+        "mock-401" => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                openai_error("Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
+            );
+        }
+        "mock-429" => return (StatusCode::TOO_MANY_REQUESTS, openai_error("Rate limit reached", "requests", "rate_limit_exceeded")),
+        "mock-quota" => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                openai_error("You exceeded your current quota", "insufficient_quota", "insufficient_quota"),
+            );
+        }
+        "mock-500" => return (StatusCode::INTERNAL_SERVER_ERROR, openai_error("The server had an error", "server_error", "")),
+        _ => {}
+    }
+    let body = if path.ends_with("/v1/messages") {
+        json!({
+            "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "Hello"}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 8, "output_tokens": 1}
+        })
+    } else if path.contains(":generateContent") {
+        json!({
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 1, "totalTokenCount": 9}
+        })
+    } else if path.ends_with("/chat/completions") {
+        json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9}
+        })
+    } else {
+        return (StatusCode::NOT_FOUND, openai_error("Unknown path", "invalid_request_error", "not_found"));
+    };
+    (StatusCode::OK, body)
+}

@@ -1,0 +1,104 @@
+//! One pooled keep-alive hyper + hyper-rustls client, shared by every upstream call.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+use thiserror::Error;
+
+/// How an upstream call failed before an HTTP status came back.
+#[derive(Debug, Error)]
+pub enum UpstreamError {
+    #[error("invalid upstream URL: {0}")]
+    Url(String),
+    #[error("invalid header {0}")]
+    Header(&'static str),
+    #[error("upstream connection failed: {0}")]
+    Connect(String),
+    #[error("upstream timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("reading the upstream body failed: {0}")]
+    Body(String),
+}
+
+/// A complete upstream answer.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClient {
+    pub fn new() -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(https);
+        HttpClient { inner }
+    }
+
+    /// POSTs a JSON body and reads the whole answer, all within `timeout`.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value).map_err(|_| UpstreamError::Header(name))?;
+            req = req.header(HeaderName::from_static(name), value);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| UpstreamError::Url(e.to_string()))?;
+        let call = async {
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| UpstreamError::Body(e.to_string()))?
+                .to_bytes();
+            Ok(UpstreamResponse { status, body })
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout(timeout))?
+    }
+}
