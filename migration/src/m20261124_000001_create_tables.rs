@@ -230,8 +230,12 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(Tokens::Table, "idx_tokens_user_id", &[Tokens::UserId]))
-            .await?;
+        m.create_index(index(
+            Tokens::Table,
+            "idx_tokens_user_id",
+            &[Tokens::UserId],
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -329,12 +333,24 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(Logs::Table, "idx_logs_user_created", &[Logs::UserId, Logs::CreatedAt]))
-            .await?;
-        m.create_index(index(Logs::Table, "idx_logs_created_at", &[Logs::CreatedAt]))
-            .await?;
-        m.create_index(index(Logs::Table, "idx_logs_model_name", &[Logs::ModelName]))
-            .await?;
+        m.create_index(index(
+            Logs::Table,
+            "idx_logs_user_created",
+            &[Logs::UserId, Logs::CreatedAt],
+        ))
+        .await?;
+        m.create_index(index(
+            Logs::Table,
+            "idx_logs_created_at",
+            &[Logs::CreatedAt],
+        ))
+        .await?;
+        m.create_index(index(
+            Logs::Table,
+            "idx_logs_model_name",
+            &[Logs::ModelName],
+        ))
+        .await?;
         m.create_index(index(Logs::Table, "idx_logs_username", &[Logs::Username]))
             .await?;
 
@@ -365,14 +381,22 @@ impl MigrationTrait for Migration {
             index(
                 QuotaData::Table,
                 "uidx_quota_data_bucket",
-                &[QuotaData::UserId, QuotaData::ModelName, QuotaData::CreatedAt],
+                &[
+                    QuotaData::UserId,
+                    QuotaData::ModelName,
+                    QuotaData::CreatedAt,
+                ],
             )
             .unique()
             .take(),
         )
         .await?;
-        m.create_index(index(QuotaData::Table, "idx_quota_data_created_at", &[QuotaData::CreatedAt]))
-            .await?;
+        m.create_index(index(
+            QuotaData::Table,
+            "idx_quota_data_created_at",
+            &[QuotaData::CreatedAt],
+        ))
+        .await?;
 
         m.create_table(
             Table::create()

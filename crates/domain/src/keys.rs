@@ -28,7 +28,11 @@ impl ApiKey {
     pub const BODY_LEN: usize = 48;
 
     pub fn generate() -> Self {
-        ApiKey(format!("{}{}", Self::PREFIX, random_alphanumeric(Self::BODY_LEN)))
+        ApiKey(format!(
+            "{}{}",
+            Self::PREFIX,
+            random_alphanumeric(Self::BODY_LEN)
+        ))
     }
 
     pub fn expose(&self) -> &str {

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod keys;
+pub mod options;
 pub mod quota;
 pub mod status;
 pub mod validate;

@@ -76,7 +76,11 @@ mod tests {
 
     #[test]
     fn status_codes_round_trip() {
-        for s in [ChannelStatus::Enabled, ChannelStatus::ManuallyDisabled, ChannelStatus::AutoDisabled] {
+        for s in [
+            ChannelStatus::Enabled,
+            ChannelStatus::ManuallyDisabled,
+            ChannelStatus::AutoDisabled,
+        ] {
             assert_eq!(ChannelStatus::from_code(s.code()), Some(s));
         }
         assert_eq!(UserStatus::from_code(3), None);

@@ -93,7 +93,10 @@ mod tests {
     fn username_bounds() {
         assert!(Username::parse("alice").is_ok());
         assert!(Username::parse(&"a".repeat(20)).is_ok());
-        assert_eq!(Username::parse(&"a".repeat(21)), Err(ValidationError::Username));
+        assert_eq!(
+            Username::parse(&"a".repeat(21)),
+            Err(ValidationError::Username)
+        );
         assert_eq!(Username::parse(""), Err(ValidationError::Username));
         assert_eq!(Username::parse("a b"), Err(ValidationError::Username));
         assert!(Username::parse("用户名").is_ok());
@@ -117,7 +120,9 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(parse_email(" a@b.co "), Ok("a@b.co".to_owned()));
-        for bad in ["ab.co", "@b.co", "a@b", "a@.b", "a@b.", "a b@c.d", "a@b@c.d"] {
+        for bad in [
+            "ab.co", "@b.co", "a@b", "a@.b", "a@b.", "a b@c.d", "a@b@c.d",
+        ] {
             assert_eq!(parse_email(bad), Err(ValidationError::Email), "{bad}");
         }
     }
@@ -128,5 +133,40 @@ mod tests {
         assert!(parse_name("   ", 5).is_err());
         assert!(parse_name("123456", 5).is_err());
         assert!(parse_display_name(&"y".repeat(21)).is_err());
+    }
+}
+
+/// Parses an IP allow-list (IPs or CIDRs, separated by commas, spaces or newlines) into its
+/// normalised comma-separated form. Empty means "any address".
+pub fn parse_ip_list(raw: &str) -> Result<String, ValidationError> {
+    let mut out = Vec::new();
+    for item in raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        let ok = item.parse::<std::net::IpAddr>().is_ok() || item.parse::<ipnet::IpNet>().is_ok();
+        if !ok {
+            return Err(ValidationError::Field {
+                field: "allow_ips",
+                reason: format!("{item} is not an IP address or CIDR"),
+            });
+        }
+        out.push(item.to_owned());
+    }
+    Ok(out.join(","))
+}
+
+#[cfg(test)]
+mod ip_tests {
+    use super::*;
+
+    #[test]
+    fn ip_lists() {
+        assert_eq!(
+            parse_ip_list("1.2.3.4\n10.0.0.0/8, ::1"),
+            Ok("1.2.3.4,10.0.0.0/8,::1".to_owned())
+        );
+        assert_eq!(parse_ip_list(""), Ok(String::new()));
+        assert!(parse_ip_list("1.2.3.4, nope").is_err());
     }
 }

@@ -12,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,7 +73,11 @@ impl MockUpstream {
 
     /// The requests received, oldest first.
     pub fn seen(&self) -> Vec<Seen> {
-        self.state.seen.lock().map(|s| s.clone()).unwrap_or_default()
+        self.state
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -85,7 +89,10 @@ fn credential(req: &Request<Incoming>) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     state.calls.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
     let cred = credential(&req);
@@ -129,17 +136,35 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
         "mock-401" => {
             return (
                 StatusCode::UNAUTHORIZED,
-                openai_error("Incorrect API key provided", "invalid_request_error", "invalid_api_key"),
+                openai_error(
+                    "Incorrect API key provided",
+                    "invalid_request_error",
+                    "invalid_api_key",
+                ),
             );
         }
-        "mock-429" => return (StatusCode::TOO_MANY_REQUESTS, openai_error("Rate limit reached", "requests", "rate_limit_exceeded")),
+        "mock-429" => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                openai_error("Rate limit reached", "requests", "rate_limit_exceeded"),
+            );
+        }
         "mock-quota" => {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
-                openai_error("You exceeded your current quota", "insufficient_quota", "insufficient_quota"),
+                openai_error(
+                    "You exceeded your current quota",
+                    "insufficient_quota",
+                    "insufficient_quota",
+                ),
             );
         }
-        "mock-500" => return (StatusCode::INTERNAL_SERVER_ERROR, openai_error("The server had an error", "server_error", "")),
+        "mock-500" => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                openai_error("The server had an error", "server_error", ""),
+            );
+        }
         _ => {}
     }
     let body = if path.ends_with("/v1/messages") {
@@ -161,7 +186,10 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
             "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9}
         })
     } else {
-        return (StatusCode::NOT_FOUND, openai_error("Unknown path", "invalid_request_error", "not_found"));
+        return (
+            StatusCode::NOT_FOUND,
+            openai_error("Unknown path", "invalid_request_error", "not_found"),
+        );
     };
     (StatusCode::OK, body)
 }

@@ -33,22 +33,28 @@ pub async fn delete_for_channel(db: &impl ConnectionTrait, channel_id: i32) -> R
 }
 
 /// Replaces a channel's abilities with one row per (group, model) it lists.
-pub async fn rebuild_for_channel(db: &impl ConnectionTrait, channel: &crate::channels::Model) -> Result<(), DbErr> {
+pub async fn rebuild_for_channel(
+    db: &impl ConnectionTrait,
+    channel: &crate::channels::Model,
+) -> Result<(), DbErr> {
     delete_for_channel(db, channel.id).await?;
     let enabled = channel.status == domain::ChannelStatus::Enabled.code();
     let rows: Vec<ActiveModel> = channel
         .group_list()
         .into_iter()
         .flat_map(|group| {
-            channel.model_list().into_iter().map(move |model| ActiveModel {
-                group: Set(group.clone()),
-                model: Set(model),
-                channel_id: Set(channel.id),
-                enabled: Set(enabled),
-                priority: Set(channel.priority),
-                weight: Set(channel.weight),
-                tag: Set(channel.tag.clone()),
-            })
+            channel
+                .model_list()
+                .into_iter()
+                .map(move |model| ActiveModel {
+                    group: Set(group.clone()),
+                    model: Set(model),
+                    channel_id: Set(channel.id),
+                    enabled: Set(enabled),
+                    priority: Set(channel.priority),
+                    weight: Set(channel.weight),
+                    tag: Set(channel.tag.clone()),
+                })
         })
         .collect();
     if !rows.is_empty() {
@@ -58,7 +64,10 @@ pub async fn rebuild_for_channel(db: &impl ConnectionTrait, channel: &crate::cha
 }
 
 /// The models of enabled channels in `group`, sorted.
-pub async fn models_for_group(db: &impl ConnectionTrait, group: &str) -> Result<Vec<String>, DbErr> {
+pub async fn models_for_group(
+    db: &impl ConnectionTrait,
+    group: &str,
+) -> Result<Vec<String>, DbErr> {
     Entity::find()
         .select_only()
         .column(Column::Model)

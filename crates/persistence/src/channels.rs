@@ -1,6 +1,6 @@
 //! The `channels` table: upstream providers with their keys.
 
-use crate::{fetch_page, Page, Paged};
+use crate::{Page, Paged, fetch_page};
 use sea_orm::entity::prelude::*;
 use sea_orm::{QueryOrder, Set};
 
@@ -70,7 +70,11 @@ pub struct ChannelFilter {
     pub tag: Option<String>,
 }
 
-pub async fn list(db: &impl ConnectionTrait, filter: &ChannelFilter, page: Page) -> Result<Paged<Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &ChannelFilter,
+    page: Page,
+) -> Result<Paged<Model>, DbErr> {
     let mut q = Entity::find()
         .order_by_desc(Column::Priority)
         .order_by_desc(Column::Id);
@@ -141,7 +145,10 @@ mod tests {
 
     #[test]
     fn lists_are_trimmed_and_deduplicated() {
-        assert_eq!(split_list(" gpt-4, ,gpt-4o,gpt-4 "), vec!["gpt-4", "gpt-4o"]);
+        assert_eq!(
+            split_list(" gpt-4, ,gpt-4o,gpt-4 "),
+            vec!["gpt-4", "gpt-4o"]
+        );
         assert!(split_list("").is_empty());
     }
 }

@@ -39,8 +39,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
     }
     let db = Database::connect(options).await.map_err(DbError::Connect)?;
     if db.get_database_backend() == DbBackend::Sqlite {
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
-            db.execute_unprepared(pragma).await.map_err(DbError::Connect)?;
+        for pragma in [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+        ] {
+            db.execute_unprepared(pragma)
+                .await
+                .map_err(DbError::Connect)?;
         }
     }
     Migrator::up(&db, None).await.map_err(DbError::Migrate)?;
@@ -51,25 +57,37 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
 /// directory exists and that the file is created on first start.
 fn normalise_url(url: &str) -> Result<String, DbError> {
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") || lower.starts_with("mysql://") {
+    if lower.starts_with("postgres://")
+        || lower.starts_with("postgresql://")
+        || lower.starts_with("mysql://")
+    {
         return Ok(url.to_owned());
     }
     let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Err(DbError::Scheme(url.split(':').next().unwrap_or_default().to_owned()));
+        return Err(DbError::Scheme(
+            url.split(':').next().unwrap_or_default().to_owned(),
+        ));
     };
     if rest.starts_with(":memory:") {
         return Ok(url.to_owned());
     }
     let path = rest.trim_start_matches("//");
     let file = path.split('?').next().unwrap_or_default();
-    if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = std::path::Path::new(file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|source| DbError::Directory {
             path: dir.display().to_string(),
             source,
         })?;
     }
     let sep = if path.contains('?') { '&' } else { '?' };
-    let mode = if path.contains("mode=") { String::new() } else { format!("{sep}mode=rwc") };
+    let mode = if path.contains("mode=") {
+        String::new()
+    } else {
+        format!("{sep}mode=rwc")
+    };
     Ok(format!("sqlite://{path}{mode}"))
 }
 

@@ -13,8 +13,10 @@ pub mod tasks;
 pub mod tokens;
 pub mod users;
 
-pub use connect::{connect, DbError};
-pub use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+pub use connect::{DbError, connect};
+pub use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
+};
 
 /// One page of a list: 1-based page number and page size.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +34,10 @@ pub struct Paged<T> {
 
 /// True when `err` is a unique-constraint violation (a concurrent insert of the same key).
 pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 /// Runs `select` as one page and counts all matching rows.

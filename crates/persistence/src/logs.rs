@@ -1,6 +1,6 @@
 //! The `logs` table: top-ups, consumption, management and system events.
 
-use crate::{fetch_page, Page, Paged};
+use crate::{Page, Paged, fetch_page};
 use sea_orm::entity::prelude::*;
 use sea_orm::{QueryOrder, Set};
 
@@ -84,7 +84,9 @@ impl From<NewLog> for ActiveModel {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, log: NewLog) -> Result<(), DbErr> {
-    Entity::insert(ActiveModel::from(log)).exec_without_returning(db).await?;
+    Entity::insert(ActiveModel::from(log))
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
@@ -102,7 +104,11 @@ pub struct LogFilter {
     pub end_timestamp: Option<i64>,
 }
 
-pub async fn list(db: &impl ConnectionTrait, f: &LogFilter, page: Page) -> Result<Paged<Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    f: &LogFilter,
+    page: Page,
+) -> Result<Paged<Model>, DbErr> {
     let mut q = Entity::find().order_by_desc(Column::Id);
     if let Some(v) = f.user_id {
         q = q.filter(Column::UserId.eq(v));

@@ -51,9 +51,15 @@ pub async fn record(db: &impl ConnectionTrait, usage: &Usage) -> Result<(), DbEr
     })
     .on_conflict(
         OnConflict::columns([Column::UserId, Column::ModelName, Column::CreatedAt])
-            .value(Column::TokenUsed, Expr::col((Entity, Column::TokenUsed)).add(usage.tokens))
+            .value(
+                Column::TokenUsed,
+                Expr::col((Entity, Column::TokenUsed)).add(usage.tokens),
+            )
             .value(Column::Count, Expr::col((Entity, Column::Count)).add(1))
-            .value(Column::Quota, Expr::col((Entity, Column::Quota)).add(usage.quota))
+            .value(
+                Column::Quota,
+                Expr::col((Entity, Column::Quota)).add(usage.quota),
+            )
             .to_owned(),
     )
     .exec_without_returning(db)

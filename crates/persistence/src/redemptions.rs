@@ -1,11 +1,11 @@
 //! The `redemptions` table: single-use top-up codes.
 
-use crate::{fetch_page, Page, Paged};
+use crate::{Page, Paged, fetch_page};
 use domain::RedemptionStatus;
-use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::ExprTrait;
-use sea_orm::sea_query::Expr;
 use sea_orm::QueryOrder;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::ExprTrait;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "redemptions")]
@@ -30,7 +30,11 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-pub async fn list(db: &impl ConnectionTrait, keyword: Option<&str>, page: Page) -> Result<Paged<Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    keyword: Option<&str>,
+    page: Page,
+) -> Result<Paged<Model>, DbErr> {
     let mut q = Entity::find().order_by_desc(Column::Id);
     if let Some(k) = keyword.filter(|k| !k.is_empty()) {
         q = q.filter(Column::Name.contains(k).or(Column::Key.eq(k)));
@@ -56,7 +60,12 @@ pub async fn delete(db: &impl ConnectionTrait, id: i32) -> Result<bool, DbErr> {
 
 /// Marks an unused, unexpired code as used by `user_id`, in one conditional statement: of two
 /// concurrent redeems exactly one changes the row. Returns whether this call claimed it.
-pub async fn claim(db: &impl ConnectionTrait, key: &str, user_id: i32, now: i64) -> Result<bool, DbErr> {
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    key: &str,
+    user_id: i32,
+    now: i64,
+) -> Result<bool, DbErr> {
     let res = Entity::update_many()
         .col_expr(Column::Status, Expr::value(RedemptionStatus::Used.code()))
         .col_expr(Column::RedeemedTime, Expr::value(now))

@@ -1,8 +1,8 @@
 //! The `tokens` table: API keys, stored as a SHA-256 digest plus a display mask.
 
-use crate::{fetch_page, Page, Paged};
-use sea_orm::entity::prelude::*;
+use crate::{Page, Paged, fetch_page};
 use sea_orm::QueryOrder;
+use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tokens")]
@@ -36,7 +36,11 @@ pub async fn insert(db: &impl ConnectionTrait, model: ActiveModel) -> Result<Mod
     model.insert(db).await
 }
 
-pub async fn list_for_user(db: &impl ConnectionTrait, user_id: i32, page: Page) -> Result<Paged<Model>, DbErr> {
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    page: Page,
+) -> Result<Paged<Model>, DbErr> {
     let q = Entity::find()
         .filter(Column::UserId.eq(user_id))
         .order_by_desc(Column::Id);
@@ -44,7 +48,11 @@ pub async fn list_for_user(db: &impl ConnectionTrait, user_id: i32, page: Page) 
 }
 
 /// A token of `user_id`; another user's token is `None`, exactly like a missing one.
-pub async fn find_for_user(db: &impl ConnectionTrait, user_id: i32, id: i32) -> Result<Option<Model>, DbErr> {
+pub async fn find_for_user(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    id: i32,
+) -> Result<Option<Model>, DbErr> {
     Entity::find()
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
@@ -52,12 +60,22 @@ pub async fn find_for_user(db: &impl ConnectionTrait, user_id: i32, id: i32) -> 
         .await
 }
 
-pub async fn find_by_digest(db: &impl ConnectionTrait, digest: &str) -> Result<Option<Model>, DbErr> {
-    Entity::find().filter(Column::KeyDigest.eq(digest)).one(db).await
+pub async fn find_by_digest(
+    db: &impl ConnectionTrait,
+    digest: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::KeyDigest.eq(digest))
+        .one(db)
+        .await
 }
 
 /// Deletes those of `ids` that belong to `user_id`; returns how many were deleted.
-pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: i32, ids: &[i32]) -> Result<u64, DbErr> {
+pub async fn delete_for_user(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    ids: &[i32],
+) -> Result<u64, DbErr> {
     let res = Entity::delete_many()
         .filter(Column::UserId.eq(user_id))
         .filter(Column::Id.is_in(ids.iter().copied()))

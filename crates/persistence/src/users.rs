@@ -1,9 +1,9 @@
 //! The `users` table.
 
-use crate::{fetch_page, Page, Paged};
+use crate::{Page, Paged, fetch_page};
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::ExprTrait;
 use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{QueryOrder, Set};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -87,20 +87,42 @@ pub async fn find(db: &impl ConnectionTrait, id: i32) -> Result<Option<Model>, D
     Entity::find_by_id(id).one(db).await
 }
 
-pub async fn find_by_username(db: &impl ConnectionTrait, username: &str) -> Result<Option<Model>, DbErr> {
-    Entity::find().filter(Column::Username.eq(username)).one(db).await
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Username.eq(username))
+        .one(db)
+        .await
 }
 
-pub async fn find_by_access_token(db: &impl ConnectionTrait, digest: &str) -> Result<Option<Model>, DbErr> {
-    Entity::find().filter(Column::AccessToken.eq(digest)).one(db).await
+pub async fn find_by_access_token(
+    db: &impl ConnectionTrait,
+    digest: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::AccessToken.eq(digest))
+        .one(db)
+        .await
 }
 
-pub async fn find_by_aff_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Model>, DbErr> {
-    Entity::find().filter(Column::AffCode.eq(code)).one(db).await
+pub async fn find_by_aff_code(
+    db: &impl ConnectionTrait,
+    code: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::AffCode.eq(code))
+        .one(db)
+        .await
 }
 
 /// True when another user (not `except`) already uses `email`.
-pub async fn email_taken(db: &impl ConnectionTrait, email: &str, except: Option<i32>) -> Result<bool, DbErr> {
+pub async fn email_taken(
+    db: &impl ConnectionTrait,
+    email: &str,
+    except: Option<i32>,
+) -> Result<bool, DbErr> {
     let mut q = Entity::find().filter(Column::Email.eq(email));
     if let Some(id) = except {
         q = q.filter(Column::Id.ne(id));
@@ -115,7 +137,11 @@ pub struct UserFilter {
     pub group: Option<String>,
 }
 
-pub async fn list(db: &impl ConnectionTrait, filter: &UserFilter, page: Page) -> Result<Paged<Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &UserFilter,
+    page: Page,
+) -> Result<Paged<Model>, DbErr> {
     let mut q = Entity::find().order_by_desc(Column::Id);
     if let Some(k) = filter.keyword.as_deref().filter(|k| !k.is_empty()) {
         q = q.filter(
@@ -146,14 +172,21 @@ pub async fn credit_inviter(db: &impl ConnectionTrait, id: i32, reward: i64) -> 
     Entity::update_many()
         .col_expr(Column::Quota, Expr::col(Column::Quota).add(reward))
         .col_expr(Column::AffCount, Expr::col(Column::AffCount).add(1))
-        .col_expr(Column::AffHistoryQuota, Expr::col(Column::AffHistoryQuota).add(reward))
+        .col_expr(
+            Column::AffHistoryQuota,
+            Expr::col(Column::AffHistoryQuota).add(reward),
+        )
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;
     Ok(())
 }
 
-pub async fn set_access_token(db: &impl ConnectionTrait, id: i32, digest: &str) -> Result<(), DbErr> {
+pub async fn set_access_token(
+    db: &impl ConnectionTrait,
+    id: i32,
+    digest: &str,
+) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::AccessToken, Expr::value(digest))
         .filter(Column::Id.eq(id))

@@ -1,8 +1,8 @@
 //! Testing a channel: one real minimal chat request to its upstream.
 
+use crate::HttpClient;
 use crate::channel_type::{self, Family};
 use crate::upstream_error::{error_message, should_disable};
-use crate::HttpClient;
 use persistence::channels::Model as Channel;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -48,7 +48,10 @@ pub fn test_model(channel: &Channel, requested: Option<&str>) -> Option<String> 
 }
 
 /// URL, headers and body of a minimal chat request in the channel's own dialect.
-fn build_request(channel: &Channel, model: &str) -> Result<(String, Vec<(&'static str, String)>, serde_json::Value), String> {
+fn build_request(
+    channel: &Channel,
+    model: &str,
+) -> Result<(String, Vec<(&'static str, String)>, serde_json::Value), String> {
     let family = channel_type::family(channel.channel_type);
     let base = channel_type::base_url(channel.channel_type, &channel.base_url)
         .ok_or_else(|| "the channel has no base_url".to_owned())?;
@@ -72,14 +75,19 @@ fn build_request(channel: &Channel, model: &str) -> Result<(String, Vec<(&'stati
                 .unwrap_or(AZURE_DEFAULT_API_VERSION);
             let deployment = model.replace('.', "");
             (
-                format!("{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"),
+                format!(
+                    "{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"
+                ),
                 vec![("api-key", key)],
                 json!({"messages": messages, "max_tokens": 1}),
             )
         }
         Family::Anthropic => (
             format!("{base}/v1/messages"),
-            vec![("x-api-key", key), ("anthropic-version", "2023-06-01".to_owned())],
+            vec![
+                ("x-api-key", key),
+                ("anthropic-version", "2023-06-01".to_owned()),
+            ],
             json!({"model": model, "messages": messages, "max_tokens": 1}),
         ),
         Family::Gemini => (
@@ -112,7 +120,11 @@ pub async fn test_channel(client: &HttpClient, channel: &Channel, model: &str) -
     if !(200..300).contains(&resp.status) {
         let message = error_message(&resp.body).unwrap_or_default();
         let unusable = should_disable(resp.status, &message);
-        return TestOutcome::failed(format!("upstream status {}: {message}", resp.status), elapsed, unusable);
+        return TestOutcome::failed(
+            format!("upstream status {}: {message}", resp.status),
+            elapsed,
+            unusable,
+        );
     }
     match serde_json::from_slice::<serde_json::Value>(&resp.body) {
         Ok(v) if v.get("error").is_none_or(serde_json::Value::is_null) => TestOutcome {
@@ -126,6 +138,10 @@ pub async fn test_channel(client: &HttpClient, channel: &Channel, model: &str) -
             let unusable = should_disable(resp.status, &message);
             TestOutcome::failed(format!("upstream error: {message}"), elapsed, unusable)
         }
-        Err(_) => TestOutcome::failed("upstream answered with a body that is not JSON".to_owned(), elapsed, false),
+        Err(_) => TestOutcome::failed(
+            "upstream answered with a body that is not JSON".to_owned(),
+            elapsed,
+            false,
+        ),
     }
 }

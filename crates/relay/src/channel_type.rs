@@ -76,8 +76,14 @@ mod tests {
         assert_eq!(family(999), Family::OpenAi);
         assert_eq!(family(AZURE), Family::Azure);
         assert_eq!(family(SUNO), Family::Task);
-        assert_eq!(base_url(OPENAI, "").as_deref(), Some("https://api.openai.com"));
-        assert_eq!(base_url(OPENAI, "http://x:1/ ").as_deref(), Some("http://x:1"));
+        assert_eq!(
+            base_url(OPENAI, "").as_deref(),
+            Some("https://api.openai.com")
+        );
+        assert_eq!(
+            base_url(OPENAI, "http://x:1/ ").as_deref(),
+            Some("http://x:1")
+        );
         assert_eq!(base_url(AZURE, ""), None);
     }
 }

@@ -6,5 +6,5 @@ pub mod channel_type;
 pub mod client;
 pub mod upstream_error;
 
-pub use channel_test::{test_channel, TestOutcome};
+pub use channel_test::{TestOutcome, test_channel};
 pub use client::{HttpClient, UpstreamError};

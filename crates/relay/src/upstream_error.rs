@@ -42,7 +42,10 @@ mod tests {
 
     #[test]
     fn messages_are_found_in_each_dialect() {
-        assert_eq!(error_message(br#"{"error":{"message":"bad"}}"#).as_deref(), Some("bad"));
+        assert_eq!(
+            error_message(br#"{"error":{"message":"bad"}}"#).as_deref(),
+            Some("bad")
+        );
         assert_eq!(
             error_message(br#"{"type":"error","error":{"type":"x","message":"nope"}}"#).as_deref(),
             Some("nope")
@@ -54,7 +57,10 @@ mod tests {
     #[test]
     fn disabling_rules() {
         assert!(should_disable(401, ""));
-        assert!(should_disable(429, "You exceeded your quota: insufficient_quota"));
+        assert!(should_disable(
+            429,
+            "You exceeded your quota: insufficient_quota"
+        ));
         assert!(!should_disable(500, "internal"));
         assert!(!should_disable(429, "rate limited"));
     }

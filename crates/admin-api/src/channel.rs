@@ -1,0 +1,467 @@
+//! Channels (contract 18-23), admins only. The channel key is write-only: no response has it.
+
+use crate::auth::AdminUser;
+use crate::error::{
+    ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
+};
+use crate::pagination::page_of;
+use crate::state::AdminState;
+use actix_web::{HttpResponse, web};
+use domain::options as opt;
+use domain::validate::parse_name;
+use domain::{ChannelStatus, ValidationError};
+use persistence::TransactionTrait;
+use persistence::channels::{self, split_list};
+use relay::channel_test::test_model;
+use sea_orm::Set;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelView {
+    pub id: i32,
+    #[serde(rename = "type")]
+    pub channel_type: i32,
+    pub name: String,
+    pub status: i32,
+    pub created_time: i64,
+    pub test_time: i64,
+    /// Milliseconds of the last test.
+    pub response_time: i32,
+    pub base_url: String,
+    pub models: String,
+    pub group: String,
+    pub used_quota: i64,
+    pub request_count: i64,
+    pub priority: i64,
+    pub weight: i32,
+    pub tag: Option<String>,
+    pub model_mapping: Option<String>,
+    pub test_model: String,
+    pub auto_ban: i32,
+    pub other: String,
+    pub openai_organization: String,
+}
+
+impl From<channels::Model> for ChannelView {
+    fn from(c: channels::Model) -> Self {
+        ChannelView {
+            id: c.id,
+            channel_type: c.channel_type,
+            name: c.name,
+            status: c.status,
+            created_time: c.created_time,
+            test_time: c.test_time,
+            response_time: c.response_time,
+            base_url: c.base_url,
+            models: c.models,
+            group: c.group,
+            used_quota: c.used_quota,
+            request_count: c.request_count,
+            priority: c.priority,
+            weight: c.weight,
+            tag: c.tag,
+            model_mapping: c.model_mapping,
+            test_model: c.test_model,
+            auto_ban: c.auto_ban,
+            other: c.other,
+            openai_organization: c.openai_organization,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ChannelListQuery {
+    pub p: Option<u64>,
+    pub size: Option<u64>,
+    pub page_size: Option<u64>,
+    pub status: Option<i32>,
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub channel_type: Option<i32>,
+    pub group: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/channel", tag = "channel", params(ChannelListQuery),
+    responses((status = 200, body = PageEnvelope<ChannelView>), (status = 401), (status = 403)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn list_channels(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    q: web::Query<ChannelListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let filter = channels::ChannelFilter {
+        status: q.status,
+        channel_type: q.channel_type,
+        group: q.group,
+        tag: q.tag,
+    };
+    let res = channels::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)).await?;
+    Ok(page(
+        res.items.into_iter().map(ChannelView::from).collect(),
+        res.total,
+    ))
+}
+
+async fn find_channel(state: &AdminState, id: i32) -> Result<channels::Model, ApiError> {
+    channels::find(&state.db, id)
+        .await?
+        .ok_or(ApiError::NotFound(Msg::ChannelNotFound))
+}
+
+#[utoipa::path(get, path = "/api/channel/{id}", tag = "channel", params(("id" = i32, Path)),
+    responses((status = 200, body = Envelope<ChannelView>), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn get_channel(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(ok(ChannelView::from(
+        find_channel(&state, id.into_inner()).await?,
+    )))
+}
+
+/// Fields of a channel create or update; on update, absent fields keep their value.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ChannelFields {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub channel_type: Option<i32>,
+    /// The upstream key; write-only. Empty on update keeps the old key.
+    pub key: Option<String>,
+    pub base_url: Option<String>,
+    /// Comma-separated model names.
+    pub models: Option<String>,
+    /// Comma-separated groups.
+    pub group: Option<String>,
+    pub status: Option<i32>,
+    pub weight: Option<i32>,
+    pub priority: Option<i64>,
+    /// JSON object: requested model -> upstream model.
+    pub model_mapping: Option<String>,
+    pub tag: Option<String>,
+    pub test_model: Option<String>,
+    pub auto_ban: Option<i32>,
+    /// Type-specific setting (Azure: the API version).
+    pub other: Option<String>,
+    pub openai_organization: Option<String>,
+}
+
+fn invalid(field: &'static str, reason: &str) -> ApiError {
+    ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
+        field,
+        reason: reason.to_owned(),
+    }))
+}
+
+/// Applies `f` to `am`, checking every field given.
+fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiError> {
+    if let Some(v) = f.name {
+        am.name = Set(parse_name(&v, 128)?);
+    }
+    if let Some(v) = f.channel_type {
+        if v < 1 {
+            return Err(invalid("type", "must be a positive channel type id"));
+        }
+        am.channel_type = Set(v);
+    }
+    if let Some(v) = f.key.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
+        am.key = Set(v);
+    }
+    if let Some(v) = f.base_url {
+        let v = v.trim().trim_end_matches('/').to_owned();
+        if !v.is_empty() && !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(invalid("base_url", "must start with http:// or https://"));
+        }
+        am.base_url = Set(v);
+    }
+    if let Some(v) = f.models {
+        let list = split_list(&v);
+        if list.is_empty() {
+            return Err(invalid("models", "must list at least one model"));
+        }
+        am.models = Set(list.join(","));
+    }
+    if let Some(v) = f.group {
+        let list = split_list(&v);
+        if list.is_empty() {
+            return Err(invalid("group", "must list at least one group"));
+        }
+        am.group = Set(list.join(","));
+    }
+    if let Some(v) = f.status {
+        if ChannelStatus::from_code(v).is_none() {
+            return Err(invalid("status", "must be 1, 2 or 3"));
+        }
+        am.status = Set(v);
+    }
+    if let Some(v) = f.weight {
+        if v < 0 {
+            return Err(invalid("weight", "must not be negative"));
+        }
+        am.weight = Set(v);
+    }
+    if let Some(v) = f.priority {
+        am.priority = Set(v);
+    }
+    if let Some(v) = f.model_mapping {
+        let v = v.trim().to_owned();
+        if v.is_empty() {
+            am.model_mapping = Set(None);
+        } else {
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&v)
+                .map_err(|_| invalid("model_mapping", "must be a JSON object of model names"))?;
+            am.model_mapping = Set(Some(v));
+        }
+    }
+    if let Some(v) = f.tag {
+        am.tag = Set(Some(v.trim().to_owned()).filter(|t| !t.is_empty()));
+    }
+    if let Some(v) = f.test_model {
+        am.test_model = Set(v.trim().to_owned());
+    }
+    if let Some(v) = f.auto_ban {
+        am.auto_ban = Set(i32::from(v != 0));
+    }
+    if let Some(v) = f.other {
+        am.other = Set(v.trim().to_owned());
+    }
+    if let Some(v) = f.openai_organization {
+        am.openai_organization = Set(v.trim().to_owned());
+    }
+    Ok(())
+}
+
+/// A saved channel must be usable: a key, models, and a base URL its type can reach.
+fn check_complete(am: &channels::ActiveModel) -> Result<(), ApiError> {
+    let get = |v: &sea_orm::ActiveValue<String>| v.as_ref().clone();
+    if get(&am.key).is_empty() {
+        return Err(invalid("key", "is required"));
+    }
+    if get(&am.name).is_empty() {
+        return Err(invalid("name", "is required"));
+    }
+    if get(&am.models).is_empty() {
+        return Err(invalid("models", "must list at least one model"));
+    }
+    let channel_type = *am.channel_type.as_ref();
+    if relay::channel_type::base_url(channel_type, am.base_url.as_ref()).is_none() {
+        return Err(invalid("base_url", "is required for this channel type"));
+    }
+    Ok(())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedChannel {
+    pub id: i32,
+    pub name: String,
+}
+
+#[utoipa::path(post, path = "/api/channel", tag = "channel", request_body = ChannelFields,
+    responses((status = 200, body = Envelope<CreatedChannel>), (status = 400), (status = 403)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn create_channel(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    body: web::Json<ChannelFields>,
+) -> Result<HttpResponse, ApiError> {
+    let mut am = channels::ActiveModel {
+        channel_type: Set(relay::channel_type::OPENAI),
+        key: Set(String::new()),
+        name: Set(String::new()),
+        status: Set(ChannelStatus::Enabled.code()),
+        weight: Set(0),
+        priority: Set(0),
+        created_time: Set(domain::now_ts()),
+        test_time: Set(0),
+        response_time: Set(0),
+        base_url: Set(String::new()),
+        models: Set(String::new()),
+        group: Set("default".into()),
+        used_quota: Set(0),
+        request_count: Set(0),
+        model_mapping: Set(None),
+        tag: Set(None),
+        test_model: Set(String::new()),
+        auto_ban: Set(1),
+        other: Set(String::new()),
+        openai_organization: Set(String::new()),
+        ..Default::default()
+    };
+    apply(&mut am, body.into_inner())?;
+    check_complete(&am)?;
+    let txn = state.db.begin().await?;
+    let saved = channels::save(&txn, am).await?;
+    txn.commit().await?;
+    Ok(ok_with(
+        Msg::ChannelCreated,
+        CreatedChannel {
+            id: saved.id,
+            name: saved.name,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateChannelRequest {
+    pub id: i32,
+    #[serde(flatten)]
+    pub fields: ChannelFields,
+}
+
+#[utoipa::path(put, path = "/api/channel", tag = "channel", request_body = UpdateChannelRequest,
+    responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn update_channel(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    body: web::Json<UpdateChannelRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let channel = find_channel(&state, body.id).await?;
+    let mut am: channels::ActiveModel = channel.into();
+    apply(&mut am, body.fields)?;
+    check_complete(&am)?;
+    let txn = state.db.begin().await?;
+    channels::save(&txn, am).await?;
+    txn.commit().await?;
+    Ok(done(Msg::ChannelUpdated))
+}
+
+#[utoipa::path(delete, path = "/api/channel/{id}", tag = "channel", params(("id" = i32, Path)),
+    responses((status = 200, body = MessageResponse), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn delete_channel(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = state.db.begin().await?;
+    let deleted = channels::delete(&txn, id.into_inner()).await?;
+    txn.commit().await?;
+    if !deleted {
+        return Err(ApiError::NotFound(Msg::ChannelNotFound));
+    }
+    Ok(done(Msg::ChannelDeleted))
+}
+
+/// Tests one channel and records the result: test time, response time, and its status when the
+/// test re-enables an auto-disabled channel or (with `AutomaticDisableChannelEnabled`) finds its
+/// key unusable.
+async fn run_test(
+    state: &AdminState,
+    channel: &channels::Model,
+    model: Option<&str>,
+) -> Result<relay::TestOutcome, ApiError> {
+    let Some(model) = test_model(channel, model) else {
+        return Err(invalid("model", "the channel has no model to test"));
+    };
+    let outcome = relay::test_channel(&state.http, channel, &model).await;
+    let auto_disable = state
+        .options
+        .get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED);
+    let new_status = if outcome.success && channel.status == ChannelStatus::AutoDisabled.code() {
+        Some(ChannelStatus::Enabled.code())
+    } else if !outcome.success
+        && outcome.key_unusable
+        && auto_disable
+        && channel.auto_ban != 0
+        && channel.status == ChannelStatus::Enabled.code()
+    {
+        Some(ChannelStatus::AutoDisabled.code())
+    } else {
+        None
+    };
+    let txn = state.db.begin().await?;
+    channels::record_test(
+        &txn,
+        channel,
+        domain::now_ts(),
+        outcome.response_time_ms,
+        new_status,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TestQuery {
+    /// The model to test; default: the channel's test model, else its first model.
+    pub model: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestResult {
+    /// Milliseconds.
+    pub response_time: i32,
+    /// `success` or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Sends one real minimal chat request to the channel's upstream. A failed test is still a
+/// completed request: HTTP 200 with `success: false`, the reason in `message` and `data.error`.
+#[utoipa::path(get, path = "/api/channel/test/{id}", tag = "channel", params(("id" = i32, Path), TestQuery),
+    responses((status = 200, body = Envelope<TestResult>), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn test_channel(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    id: web::Path<i32>,
+    q: web::Query<TestQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let channel = find_channel(&state, id.into_inner()).await?;
+    let outcome = run_test(&state, &channel, q.model.as_deref()).await?;
+    let result = TestResult {
+        response_time: outcome.response_time_ms,
+        status: if outcome.success { "success" } else { "failed" }.into(),
+        error: outcome.error.clone(),
+    };
+    if outcome.success {
+        return Ok(ok_with(Msg::ChannelTestOk, result));
+    }
+    let msg = Msg::ChannelTestFailed(outcome.error.unwrap_or_default());
+    Ok(HttpResponse::Ok().json(Envelope {
+        success: false,
+        message: msg.text(crate::error::lang()),
+        data: Some(result),
+    }))
+}
+
+/// Starts testing every channel not disabled by hand, one after another, in the background.
+#[utoipa::path(get, path = "/api/channel/test", tag = "channel",
+    responses((status = 200, body = MessageResponse), (status = 429, description = "a batch test is already running")),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn test_all_channels(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+) -> Result<HttpResponse, ApiError> {
+    if state.batch_test_running.swap(true, Ordering::SeqCst) {
+        return Err(ApiError::TooManyRequests(Msg::BatchTestRunning));
+    }
+    let state = state.into_inner();
+    tokio::spawn(async move {
+        match channels::all(&state.db).await {
+            Ok(all) => {
+                for channel in all
+                    .iter()
+                    .filter(|c| c.status != ChannelStatus::ManuallyDisabled.code())
+                {
+                    if let Err(e) = run_test(&state, channel, None).await {
+                        tracing::warn!(channel = channel.id, error = %e, "channel test failed to run");
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "listing channels for the batch test"),
+        }
+        state.batch_test_running.store(false, Ordering::SeqCst);
+    });
+    Ok(done(Msg::BatchTestStarted))
+}

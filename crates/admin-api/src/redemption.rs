@@ -1,0 +1,242 @@
+//! Redemption codes (contract 26-27, plus update and delete), admins only. Each code is
+//! single-use; `count` on create makes that many codes.
+
+use crate::auth::AdminUser;
+use crate::error::{ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok_with, page};
+use crate::pagination::page_of;
+use crate::state::AdminState;
+use actix_web::{HttpResponse, web};
+use domain::validate::parse_name;
+use domain::{RedemptionStatus, ValidationError};
+use persistence::{TransactionTrait, redemptions};
+use sea_orm::{ActiveModelTrait, Set};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct RedemptionView {
+    pub id: i32,
+    pub name: String,
+    pub key: String,
+    /// 1 unused, 2 disabled, 3 used.
+    pub status: i32,
+    pub quota: i64,
+    pub created_time: i64,
+    pub redeemed_time: i64,
+    pub used_user_id: i32,
+    /// 0 = never.
+    pub expired_time: i64,
+    /// Uses a code allows: always 1 (codes are single-use).
+    pub count: i32,
+    /// 1 once redeemed, else 0.
+    pub used_count: i32,
+}
+
+impl From<redemptions::Model> for RedemptionView {
+    fn from(r: redemptions::Model) -> Self {
+        let used = i32::from(r.status == RedemptionStatus::Used.code());
+        RedemptionView {
+            id: r.id,
+            name: r.name,
+            key: r.key,
+            status: r.status,
+            quota: r.quota,
+            created_time: r.created_time,
+            redeemed_time: r.redeemed_time,
+            used_user_id: r.used_user_id,
+            expired_time: r.expired_time,
+            count: 1,
+            used_count: used,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RedemptionListQuery {
+    pub p: Option<u64>,
+    pub size: Option<u64>,
+    pub page_size: Option<u64>,
+    /// Matches the name (substring) or the exact key.
+    pub keyword: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/redemption", tag = "redemption", params(RedemptionListQuery),
+    responses((status = 200, body = PageEnvelope<RedemptionView>), (status = 401), (status = 403)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn list_redemptions(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    q: web::Query<RedemptionListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let res = redemptions::list(
+        &state.db,
+        q.keyword.as_deref(),
+        page_of(q.p, q.size, q.page_size),
+    )
+    .await?;
+    Ok(page(
+        res.items.into_iter().map(RedemptionView::from).collect(),
+        res.total,
+    ))
+}
+
+fn invalid(field: &'static str, reason: &str) -> ApiError {
+    ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
+        field,
+        reason: reason.to_owned(),
+    }))
+}
+
+fn check_quota(quota: i64) -> Result<i64, ApiError> {
+    if quota <= 0 {
+        return Err(invalid("quota", "must be positive"));
+    }
+    Ok(quota)
+}
+
+fn check_expiry(expired_time: i64) -> Result<i64, ApiError> {
+    if expired_time != 0 && expired_time <= domain::now_ts() {
+        return Err(ApiError::BadRequest(Msg::ExpiredTimeInPast));
+    }
+    Ok(expired_time)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateRedemptionRequest {
+    pub name: String,
+    pub quota: i64,
+    /// How many codes to make, 1-100 (default 1).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Unix seconds; 0 (default) = never.
+    #[serde(default)]
+    pub expired_time: i64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedRedemptions {
+    /// The first code's id and key (the seed's shape).
+    pub id: i32,
+    pub key: String,
+    /// Every code made.
+    pub ids: Vec<i32>,
+    pub keys: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/redemption", tag = "redemption", request_body = CreateRedemptionRequest,
+    responses((status = 200, body = Envelope<CreatedRedemptions>), (status = 400), (status = 403)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn create_redemptions(
+    state: web::Data<AdminState>,
+    admin: AdminUser,
+    body: web::Json<CreateRedemptionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = parse_name(&body.name, 64)?;
+    let quota = check_quota(body.quota)?;
+    if !(1..=100).contains(&body.count) {
+        return Err(invalid("count", "must be 1-100"));
+    }
+    let expired_time = check_expiry(body.expired_time)?;
+    let now = domain::now_ts();
+    let txn = state.db.begin().await?;
+    let mut made = Vec::with_capacity(body.count as usize);
+    for _ in 0..body.count {
+        let code = redemptions::insert(
+            &txn,
+            redemptions::ActiveModel {
+                user_id: Set(admin.id()),
+                key: Set(domain::keys::generate_redemption_key()),
+                status: Set(RedemptionStatus::Unused.code()),
+                name: Set(name.clone()),
+                quota: Set(quota),
+                created_time: Set(now),
+                redeemed_time: Set(0),
+                used_user_id: Set(0),
+                expired_time: Set(expired_time),
+                ..Default::default()
+            },
+        )
+        .await?;
+        made.push(code);
+    }
+    txn.commit().await?;
+    let (id, key) = made
+        .first()
+        .map(|c| (c.id, c.key.clone()))
+        .ok_or_else(|| ApiError::Internal("no code made".into()))?;
+    Ok(ok_with(
+        Msg::RedemptionCreated,
+        CreatedRedemptions {
+            id,
+            key,
+            ids: made.iter().map(|c| c.id).collect(),
+            keys: made.into_iter().map(|c| c.key).collect(),
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateRedemptionRequest {
+    pub id: i32,
+    pub name: Option<String>,
+    pub quota: Option<i64>,
+    /// 1 unused (enable) or 2 disabled.
+    pub status: Option<i32>,
+    pub expired_time: Option<i64>,
+}
+
+/// Changes an unused or disabled code; a used code cannot change.
+#[utoipa::path(put, path = "/api/redemption", tag = "redemption", request_body = UpdateRedemptionRequest,
+    responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn update_redemption(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    body: web::Json<UpdateRedemptionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let code = redemptions::find(&state.db, body.id)
+        .await?
+        .ok_or(ApiError::NotFound(Msg::RedemptionNotFound))?;
+    if code.status == RedemptionStatus::Used.code() {
+        return Err(ApiError::BadRequest(Msg::RedemptionUsedCannotChange));
+    }
+    let mut am: redemptions::ActiveModel = code.into();
+    if let Some(v) = &body.name {
+        am.name = Set(parse_name(v, 64)?);
+    }
+    if let Some(v) = body.quota {
+        am.quota = Set(check_quota(v)?);
+    }
+    if let Some(v) = body.expired_time {
+        am.expired_time = Set(check_expiry(v)?);
+    }
+    if let Some(v) = body.status {
+        match RedemptionStatus::from_code(v) {
+            Some(s @ (RedemptionStatus::Unused | RedemptionStatus::Disabled)) => {
+                am.status = Set(s.code())
+            }
+            _ => return Err(invalid("status", "must be 1 (unused) or 2 (disabled)")),
+        }
+    }
+    // Only an unused or disabled row changes: a concurrent redeem wins over this edit.
+    am.update(&state.db).await?;
+    Ok(done(Msg::RedemptionUpdated))
+}
+
+#[utoipa::path(delete, path = "/api/redemption/{id}", tag = "redemption", params(("id" = i32, Path)),
+    responses((status = 200, body = MessageResponse), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn delete_redemption(
+    state: web::Data<AdminState>,
+    _admin: AdminUser,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    if !redemptions::delete(&state.db, id.into_inner()).await? {
+        return Err(ApiError::NotFound(Msg::RedemptionNotFound));
+    }
+    Ok(done(Msg::RedemptionDeleted))
+}

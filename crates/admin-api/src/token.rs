@@ -1,0 +1,323 @@
+//! A user's API keys (contract 13-17). Another user's key is invisible: it answers 404.
+
+use crate::auth::CurrentUser;
+use crate::error::{
+    ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
+};
+use crate::pagination::page_of;
+use crate::state::AdminState;
+use crate::user_admin::check_group;
+use actix_web::{HttpResponse, web};
+use domain::keys::ApiKey;
+use domain::validate::{parse_ip_list, parse_name};
+use domain::{TokenStatus, ValidationError};
+use persistence::channels::split_list;
+use persistence::tokens;
+use sea_orm::{ActiveModelTrait, Set};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An API key as listed: the key only as a mask.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: i32,
+    pub user_id: i32,
+    pub name: String,
+    /// Masked, e.g. `sk-abcd...wxyz`; the full key is shown once, at creation.
+    pub key: String,
+    pub status: i32,
+    pub created_time: i64,
+    pub accessed_time: i64,
+    /// -1 = never expires.
+    pub expired_time: i64,
+    pub remain_quota: i64,
+    pub unlimited_quota: bool,
+    pub used_quota: i64,
+    pub request_count: i64,
+    pub model_limits_enabled: bool,
+    pub model_limits: String,
+    pub allow_ips: String,
+    pub group: String,
+}
+
+impl From<tokens::Model> for TokenView {
+    fn from(t: tokens::Model) -> Self {
+        TokenView {
+            id: t.id,
+            user_id: t.user_id,
+            name: t.name,
+            key: t.key_mask,
+            status: t.status,
+            created_time: t.created_time,
+            accessed_time: t.accessed_time,
+            expired_time: t.expired_time,
+            remain_quota: t.remain_quota,
+            unlimited_quota: t.unlimited_quota,
+            used_quota: t.used_quota,
+            request_count: t.request_count,
+            model_limits_enabled: t.model_limits_enabled,
+            model_limits: t.model_limits,
+            allow_ips: t.allow_ips,
+            group: t.group,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct TokenListQuery {
+    pub p: Option<u64>,
+    pub size: Option<u64>,
+    pub page_size: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/token", tag = "token", params(TokenListQuery),
+    responses((status = 200, body = PageEnvelope<TokenView>), (status = 401)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn list_tokens(
+    state: web::Data<AdminState>,
+    user: CurrentUser,
+    q: web::Query<TokenListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let res =
+        tokens::list_for_user(&state.db, user.id(), page_of(q.p, q.size, q.page_size)).await?;
+    Ok(page(
+        res.items.into_iter().map(TokenView::from).collect(),
+        res.total,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/token/{id}", tag = "token", params(("id" = i32, Path)),
+    responses((status = 200, body = Envelope<TokenView>), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn get_token(
+    state: web::Data<AdminState>,
+    user: CurrentUser,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    let token = tokens::find_for_user(&state.db, user.id(), id.into_inner())
+        .await?
+        .ok_or(ApiError::NotFound(Msg::TokenNotFound))?;
+    Ok(ok(TokenView::from(token)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    #[serde(default)]
+    pub remain_quota: i64,
+    #[serde(default)]
+    pub unlimited_quota: bool,
+    /// Unix seconds; -1 (default) = never.
+    #[serde(default = "never")]
+    pub expired_time: i64,
+    /// Empty (default) = the user's group.
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub model_limits_enabled: bool,
+    /// Comma-separated model names.
+    #[serde(default)]
+    pub model_limits: String,
+    /// IPs or CIDRs, separated by commas or newlines; empty = any.
+    #[serde(default)]
+    pub allow_ips: String,
+}
+
+fn never() -> i64 {
+    -1
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i32,
+    /// The full key; shown only here.
+    pub key: String,
+    pub name: String,
+}
+
+fn check_expiry(expired_time: i64) -> Result<(), ApiError> {
+    if expired_time != -1 && expired_time <= domain::now_ts() {
+        return Err(ApiError::BadRequest(Msg::ExpiredTimeInPast));
+    }
+    Ok(())
+}
+
+fn check_quota(remain_quota: i64) -> Result<(), ApiError> {
+    if remain_quota < 0 {
+        return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
+            field: "remain_quota",
+            reason: "must not be negative".into(),
+        })));
+    }
+    Ok(())
+}
+
+fn check_token_group(state: &AdminState, group: &str) -> Result<String, ApiError> {
+    let group = group.trim();
+    if !group.is_empty() {
+        check_group(state, group)?;
+    }
+    Ok(group.to_owned())
+}
+
+#[utoipa::path(post, path = "/api/token", tag = "token", request_body = CreateTokenRequest,
+    responses((status = 200, body = Envelope<CreatedToken>), (status = 400), (status = 401)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn create_token(
+    state: web::Data<AdminState>,
+    user: CurrentUser,
+    body: web::Json<CreateTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = parse_name(&body.name, 30)?;
+    check_quota(body.remain_quota)?;
+    check_expiry(body.expired_time)?;
+    let group = check_token_group(&state, &body.group)?;
+    let key = ApiKey::generate();
+    let token = tokens::insert(
+        &state.db,
+        tokens::ActiveModel {
+            user_id: Set(user.id()),
+            key_digest: Set(key.digest()),
+            key_mask: Set(key.mask()),
+            name: Set(name.clone()),
+            status: Set(TokenStatus::Enabled.code()),
+            created_time: Set(domain::now_ts()),
+            accessed_time: Set(0),
+            expired_time: Set(body.expired_time),
+            remain_quota: Set(body.remain_quota),
+            unlimited_quota: Set(body.unlimited_quota),
+            used_quota: Set(0),
+            request_count: Set(0),
+            model_limits_enabled: Set(body.model_limits_enabled),
+            model_limits: Set(split_list(&body.model_limits).join(",")),
+            allow_ips: Set(parse_ip_list(&body.allow_ips)?),
+            group: Set(group),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(ok_with(
+        Msg::TokenCreated,
+        CreatedToken {
+            id: token.id,
+            key: key.expose().to_owned(),
+            name,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateTokenRequest {
+    pub id: i32,
+    pub name: Option<String>,
+    /// 1 enabled, 2 disabled.
+    pub status: Option<i32>,
+    pub remain_quota: Option<i64>,
+    pub unlimited_quota: Option<bool>,
+    pub expired_time: Option<i64>,
+    pub group: Option<String>,
+    pub model_limits_enabled: Option<bool>,
+    pub model_limits: Option<String>,
+    pub allow_ips: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/token", tag = "token", request_body = UpdateTokenRequest,
+    responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn update_token(
+    state: web::Data<AdminState>,
+    user: CurrentUser,
+    body: web::Json<UpdateTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let token = tokens::find_for_user(&state.db, user.id(), b.id)
+        .await?
+        .ok_or(ApiError::NotFound(Msg::TokenNotFound))?;
+    let mut am: tokens::ActiveModel = token.clone().into();
+    if let Some(name) = &b.name {
+        am.name = Set(parse_name(name, 30)?);
+    }
+    let remain_quota = b.remain_quota.unwrap_or(token.remain_quota);
+    check_quota(remain_quota)?;
+    am.remain_quota = Set(remain_quota);
+    let unlimited = b.unlimited_quota.unwrap_or(token.unlimited_quota);
+    am.unlimited_quota = Set(unlimited);
+    let expired_time = b.expired_time.unwrap_or(token.expired_time);
+    if b.expired_time.is_some() {
+        check_expiry(expired_time)?;
+    }
+    am.expired_time = Set(expired_time);
+    if let Some(group) = &b.group {
+        am.group = Set(check_token_group(&state, group)?);
+    }
+    if let Some(v) = b.model_limits_enabled {
+        am.model_limits_enabled = Set(v);
+    }
+    if let Some(v) = &b.model_limits {
+        am.model_limits = Set(split_list(v).join(","));
+    }
+    if let Some(v) = &b.allow_ips {
+        am.allow_ips = Set(parse_ip_list(v)?);
+    }
+    if let Some(status) = b.status {
+        let status = match TokenStatus::from_code(status) {
+            Some(s @ (TokenStatus::Enabled | TokenStatus::Disabled)) => s,
+            _ => {
+                return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
+                    field: "status",
+                    reason: "must be 1 (enabled) or 2 (disabled)".into(),
+                })));
+            }
+        };
+        if status == TokenStatus::Enabled {
+            if expired_time != -1 && expired_time <= domain::now_ts() {
+                return Err(ApiError::BadRequest(Msg::TokenExpiredCannotEnable));
+            }
+            if !unlimited && remain_quota <= 0 {
+                return Err(ApiError::BadRequest(Msg::TokenExhaustedCannotEnable));
+            }
+        }
+        am.status = Set(status.code());
+    }
+    am.update(&state.db).await?;
+    Ok(done(Msg::TokenUpdated))
+}
+
+#[utoipa::path(delete, path = "/api/token/{id}", tag = "token", params(("id" = i32, Path)),
+    responses((status = 200, body = MessageResponse), (status = 404)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn delete_token(
+    state: web::Data<AdminState>,
+    user: CurrentUser,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    if tokens::delete_for_user(&state.db, user.id(), &[id.into_inner()]).await? == 0 {
+        return Err(ApiError::NotFound(Msg::TokenNotFound));
+    }
+    Ok(done(Msg::TokenDeleted))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BatchDeleteRequest {
+    pub ids: Vec<i32>,
+}
+
+/// Deletes those of `ids` that are the caller's; others are left alone and not counted.
+#[utoipa::path(post, path = "/api/token/batch", tag = "token", request_body = BatchDeleteRequest,
+    responses((status = 200, body = Envelope<u64>, description = "data: how many were deleted"), (status = 400)),
+    security(("session" = []), ("access_token" = [])))]
+pub async fn delete_tokens(
+    state: web::Data<AdminState>,
+    user: CurrentUser,
+    body: web::Json<BatchDeleteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if body.ids.is_empty() || body.ids.len() > 1000 {
+        return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
+            field: "ids",
+            reason: "must list 1-1000 ids".into(),
+        })));
+    }
+    let n = tokens::delete_for_user(&state.db, user.id(), &body.ids).await?;
+    Ok(ok_with(Msg::TokensDeleted(n), n))
+}

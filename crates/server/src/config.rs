@@ -1,0 +1,179 @@
+//! Layered configuration: built-in defaults, an optional TOML file named by `APP_CONFIG`, then
+//! `APP__SECTION__KEY` environment variables. Unknown keys are an error.
+
+use config::{Config, ConfigError, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// A secret setting; its Debug never shows the value.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+    pub bootstrap: BootstrapSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Seconds between reloads of options changed by other instances (without Redis).
+    pub option_sync_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path`, `postgres://...` or `mysql://...`.
+    pub url: Secret,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapSettings {
+    pub root_username: String,
+    /// When unset on first start, a random password is generated and logged once.
+    pub root_password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// When unset, generated once and kept in the database (shared by every instance).
+    pub session_secret: Option<Secret>,
+    pub cookie_secure: bool,
+    pub cookie_domain: Option<String>,
+    pub bcrypt_cost: u32,
+}
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("server.host", "0.0.0.0"),
+    ("server.port", "3000"),
+    ("server.option_sync_secs", "10"),
+    ("database.url", "sqlite://./data/gateway.db"),
+    ("bootstrap.root_username", "root"),
+    ("security.cookie_secure", "false"),
+    ("security.bcrypt_cost", "10"),
+];
+
+impl Settings {
+    /// Reads defaults, the file named by `APP_CONFIG` (when set) and the environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let file = std::env::var("APP_CONFIG").ok();
+        Self::from_sources(file.as_deref(), Environment::with_prefix("APP"))
+    }
+
+    fn from_sources(file: Option<&str>, env: Environment) -> Result<Settings, ConfigError> {
+        let mut builder = Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder.set_default(*key, *value)?;
+        }
+        if let Some(path) = file {
+            builder = builder.add_source(File::new(path, FileFormat::Toml).required(true));
+        }
+        let env = env.prefix_separator("__").separator("__").try_parsing(true);
+        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        if !(4..=31).contains(&settings.security.bcrypt_cost) {
+            return Err(ConfigError::Message(
+                "security.bcrypt_cost must be 4-31".into(),
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Environment::with_prefix("APP").source(Some(map))
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_sources(None, env(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.server.port, 3000);
+        assert_eq!(s.database.url.0, "sqlite://./data/gateway.db");
+        assert_eq!(s.bootstrap.root_username, "root");
+        assert!(s.bootstrap.root_password.is_none());
+        assert!(s.redis.url.is_none());
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("APP__SERVER__PORT", "8080"),
+                ("APP__DATABASE__URL", "postgres://u@h/db"),
+                ("APP__BOOTSTRAP__ROOT_PASSWORD", "12345678"),
+                ("APP__REDIS__URL", "redis://127.0.0.1:6379"),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.database.url.0, "postgres://u@h/db");
+        assert_eq!(s.bootstrap.root_password, Some(Secret("12345678".into())));
+        assert!(
+            !format!("{s:?}").contains("12345678"),
+            "secrets are redacted in Debug"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Settings::from_sources(None, env(&[("APP__SERVER__PROT", "1")])).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("prot"), "{text}");
+        assert!(Settings::from_sources(None, env(&[("APP__NOPE__X", "1")])).is_err());
+    }
+
+    #[test]
+    fn file_layer() {
+        let path = std::env::temp_dir().join(format!("gw-config-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[server]\nport = 4000\n[security]\nbcrypt_cost = 5\n",
+        )
+        .unwrap_or_default();
+        let s = Settings::from_sources(path.to_str(), env(&[("APP__SERVER__HOST", "127.0.0.1")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                s.server.port,
+                s.server.host.as_str(),
+                s.security.bcrypt_cost
+            ),
+            (4000, "127.0.0.1", 5)
+        );
+        let _ = std::fs::remove_file(path);
+        assert!(Settings::from_sources(Some("/nonexistent/x.toml"), env(&[])).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The server: configuration, start-up (database, migrations, root user, Redis), the actix app
+//! composed of both API crates, the OpenAPI document and its viewer, background jobs.
+
+pub mod bootstrap;
+pub mod config;
+pub mod startup;
+
+pub use config::Settings;
+pub use startup::{Application, StartupError, openapi};

@@ -1,0 +1,214 @@
+//! Building and running the application.
+
+use crate::bootstrap::{self, BootstrapError};
+use crate::config::Settings;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, body::MessageBody, web};
+use admin_api::{AdminApiDoc, AdminState, AuthSettings};
+use persistence::DatabaseConnection;
+use persistence::options::OptionStore;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] persistence::DbError),
+    #[error("database: {0}")]
+    Query(#[from] persistence::DbErr),
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    #[error("Redis at APP__REDIS__URL: {0}")]
+    Redis(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// The whole OpenAPI document the server serves at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    AdminApiDoc::openapi()
+}
+
+/// The running app: its port and the server future.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+}
+
+/// The id of the current request, as sent in `X-Request-Id`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one) and
+/// every response the `X-Request-Id` header.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+    let id = req
+        .headers()
+        .get(&HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| domain::keys::random_alphanumeric(24));
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(HEADER, value);
+    }
+    Ok(res)
+}
+
+async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> {
+    let pool = deadpool_redis::Config::from_url(url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    deadpool_redis::redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+    Ok(pool)
+}
+
+/// Keeps this instance's options in step with the others': with Redis, it checks the change
+/// counter every second and reloads when it moved; without, it reloads every `interval`.
+fn spawn_option_sync(
+    db: DatabaseConnection,
+    options: Arc<OptionStore>,
+    redis: Option<deadpool_redis::Pool>,
+    interval: Duration,
+) {
+    tokio::spawn(async move {
+        let mut seen: Option<i64> = None;
+        let tick = if redis.is_some() {
+            Duration::from_secs(1)
+        } else {
+            interval.max(Duration::from_secs(1))
+        };
+        loop {
+            tokio::time::sleep(tick).await;
+            let changed = match &redis {
+                Some(pool) => {
+                    let version = async {
+                        let mut conn = pool.get().await.ok()?;
+                        deadpool_redis::redis::cmd("GET")
+                            .arg(admin_api::state::OPTIONS_VERSION_KEY)
+                            .query_async::<Option<i64>>(&mut conn)
+                            .await
+                            .ok()
+                    }
+                    .await
+                    .flatten();
+                    let moved = version != seen;
+                    seen = version;
+                    moved
+                }
+                None => true,
+            };
+            if changed {
+                if let Err(e) = options.reload(&db).await {
+                    tracing::warn!(error = %e, "reloading options failed");
+                }
+            }
+        }
+    });
+}
+
+impl Application {
+    /// Connects everything and binds the listener; `port` 0 picks a free port.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let db = persistence::connect(&settings.database.url.0).await?;
+        let redis = match &settings.redis.url {
+            Some(url) => Some(connect_redis(&url.0).await?),
+            None => None,
+        };
+        bootstrap::ensure_root(&db, &settings.bootstrap, settings.security.bcrypt_cost).await?;
+        let session_secret = bootstrap::session_secret(&db, &settings.security).await?;
+        let options = Arc::new(OptionStore::load(&db).await?);
+        spawn_option_sync(
+            db.clone(),
+            options.clone(),
+            redis.clone(),
+            Duration::from_secs(settings.server.option_sync_secs),
+        );
+
+        let admin_state = web::Data::new(AdminState {
+            db: db.clone(),
+            options,
+            auth: AuthSettings {
+                session_secret,
+                cookie_secure: settings.security.cookie_secure,
+                cookie_domain: settings.security.cookie_domain.clone(),
+                bcrypt_cost: settings.security.bcrypt_cost,
+            },
+            http: relay::HttpClient::new(),
+            redis,
+            version: VERSION,
+            started_at: domain::now_ts(),
+            batch_test_running: Arc::new(AtomicBool::new(false)),
+        });
+
+        let addr = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: addr.clone(),
+                source,
+            })?
+            .port();
+        let doc = openapi();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(request_id))
+                .app_data(admin_state.clone())
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
+                .configure(admin_api::configure)
+                .configure(gateway_api::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { addr, source })?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database connection (tests use it to look behind the API).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until a shutdown signal.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
