@@ -2,7 +2,7 @@
 
 use crate::auth::AdminUser;
 use crate::error::{
-    ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
+    ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
 };
 use crate::pagination::page_of;
 use crate::state::AdminState;
@@ -90,8 +90,9 @@ pub struct ChannelListQuery {
 pub async fn list_channels(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    q: web::Query<ChannelListQuery>,
+    q: Input<web::Query<ChannelListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let q = q.into_inner();
     let filter = channels::ChannelFilter {
         status: q.status,
@@ -118,8 +119,9 @@ async fn find_channel(state: &AdminState, id: i32) -> Result<channels::Model, Ap
 pub async fn get_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    id: web::Path<i32>,
+    id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
     Ok(ok(ChannelView::from(
         find_channel(&state, id.into_inner()).await?,
     )))
@@ -175,7 +177,7 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
     }
     if let Some(v) = f.base_url {
         let v = v.trim().trim_end_matches('/').to_owned();
-        if !v.is_empty() && !(v.starts_with("http://") || v.starts_with("https://")) {
+        if !(v.is_empty() || v.starts_with("http://") || v.starts_with("https://")) {
             return Err(invalid("base_url", "must start with http:// or https://"));
         }
         am.base_url = Set(v);
@@ -268,8 +270,9 @@ pub struct CreatedChannel {
 pub async fn create_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    body: web::Json<ChannelFields>,
+    body: Input<web::Json<ChannelFields>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let mut am = channels::ActiveModel {
         channel_type: Set(relay::channel_type::OPENAI),
         key: Set(String::new()),
@@ -320,8 +323,9 @@ pub struct UpdateChannelRequest {
 pub async fn update_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    body: web::Json<UpdateChannelRequest>,
+    body: Input<web::Json<UpdateChannelRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let body = body.into_inner();
     let channel = find_channel(&state, body.id).await?;
     let mut am: channels::ActiveModel = channel.into();
@@ -339,8 +343,9 @@ pub async fn update_channel(
 pub async fn delete_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    id: web::Path<i32>,
+    id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
     let txn = state.db.begin().await?;
     let deleted = channels::delete(&txn, id.into_inner()).await?;
     txn.commit().await?;
@@ -414,9 +419,11 @@ pub struct TestResult {
 pub async fn test_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    id: web::Path<i32>,
-    q: web::Query<TestQuery>,
+    id: Input<web::Path<i32>>,
+    q: Input<web::Query<TestQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
+    let q = q.take()?;
     let channel = find_channel(&state, id.into_inner()).await?;
     let outcome = run_test(&state, &channel, q.model.as_deref()).await?;
     let result = TestResult {

@@ -1,7 +1,7 @@
 //! Usage statistics (contract 28-29): quota per user, model and hour.
 
 use crate::auth::{AdminUser, CurrentUser};
-use crate::error::{ApiError, Envelope, ok};
+use crate::error::{ApiError, Envelope, Input, ok};
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
 use persistence::quota_data::{self, DataFilter};
@@ -76,8 +76,9 @@ pub struct DataQuery {
 pub async fn own_data(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    q: web::Query<DataQuery>,
+    q: Input<web::Query<DataQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let f = DataFilter {
         user_id: Some(user.id()),
         username: None,
@@ -94,8 +95,9 @@ pub async fn own_data(
 pub async fn all_data(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    q: web::Query<DataQuery>,
+    q: Input<web::Query<DataQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let f = DataFilter {
         user_id: None,
         username: q.username.clone(),

@@ -365,21 +365,42 @@ impl From<ValidationError> for ApiError {
     }
 }
 
-/// Extractor settings that turn bad JSON, queries and paths into 400s in the envelope.
+/// JSON bodies of `/api` are at most 1 MiB.
 pub fn json_config() -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default()
-        .limit(1 << 20)
-        .error_handler(|err, _| ApiError::BadRequest(Msg::BadRequest(err.to_string())).into())
+    actix_web::web::JsonConfig::default().limit(1 << 20)
 }
 
-pub fn query_config() -> actix_web::web::QueryConfig {
-    actix_web::web::QueryConfig::default()
-        .error_handler(|err, _| ApiError::BadRequest(Msg::BadRequest(err.to_string())).into())
+/// A request part (JSON body, query, path) whose parse error is kept until the handler asks
+/// for it. Actix polls all extractors together, so without this a malformed body could answer
+/// 400 before the auth extractor answers 401 or 403; with it, access is decided first and bad
+/// input still gets a 400 in the envelope.
+pub struct Input<T>(Result<T, ApiError>);
+
+impl<T> Input<T> {
+    pub fn take(self) -> Result<T, ApiError> {
+        self.0
+    }
 }
 
-pub fn path_config() -> actix_web::web::PathConfig {
-    actix_web::web::PathConfig::default()
-        .error_handler(|err, _| ApiError::BadRequest(Msg::BadRequest(err.to_string())).into())
+impl<T> actix_web::FromRequest for Input<T>
+where
+    T: actix_web::FromRequest + 'static,
+    T::Error: fmt::Display,
+{
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let inner = T::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Input(inner.await.map_err(|e| {
+                ApiError::BadRequest(Msg::BadRequest(e.to_string()))
+            })))
+        })
+    }
 }
 
 /// The answer for an unknown `/api` path.

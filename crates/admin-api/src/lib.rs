@@ -29,8 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .wrap(from_fn(error::language_scope))
             .app_data(error::json_config())
-            .app_data(error::query_config())
-            .app_data(error::path_config())
             // system
             .route("/status", get().to(system::get_status))
             .route("/about", get().to(system::get_about))

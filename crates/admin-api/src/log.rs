@@ -1,7 +1,7 @@
 //! Logs (contract 24-25): a user's own, or everyone's for admins.
 
 use crate::auth::{AdminUser, CurrentUser};
-use crate::error::{ApiError, PageEnvelope, page};
+use crate::error::{ApiError, Input, PageEnvelope, page};
 use crate::pagination::page_of;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
@@ -102,8 +102,9 @@ fn filter(q: &LogQuery) -> LogFilter {
 pub async fn list_own_logs(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    q: web::Query<LogQuery>,
+    q: Input<web::Query<LogQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let f = LogFilter {
         user_id: Some(user.id()),
         ..filter(&q)
@@ -121,8 +122,9 @@ pub async fn list_own_logs(
 pub async fn list_all_logs(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    q: web::Query<LogQuery>,
+    q: Input<web::Query<LogQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let f = LogFilter {
         username: q.username.clone(),
         channel_id: q.channel,

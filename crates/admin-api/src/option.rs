@@ -1,7 +1,7 @@
 //! Run-time options (contract 56-57), root only.
 
 use crate::auth::RootUser;
-use crate::error::{ApiError, Envelope, MessageResponse, Msg, done, ok};
+use crate::error::{ApiError, Envelope, Input, MessageResponse, Msg, done, ok};
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
 use domain::options::{self as opt, canonical_key, is_secret, validate};
@@ -52,8 +52,9 @@ fn value_text(v: &Value) -> String {
 pub async fn update_options(
     state: web::Data<AdminState>,
     _root: RootUser,
-    body: web::Json<BTreeMap<String, Value>>,
+    body: Input<web::Json<BTreeMap<String, Value>>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let body = body.into_inner();
     let single = body.len() == 2 && body.contains_key("key") && body.contains_key("value");
     let raw: Vec<(String, String)> = if single {

@@ -2,7 +2,9 @@
 //! single-use; `count` on create makes that many codes.
 
 use crate::auth::AdminUser;
-use crate::error::{ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok_with, page};
+use crate::error::{
+    ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok_with, page,
+};
 use crate::pagination::page_of;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
@@ -66,8 +68,9 @@ pub struct RedemptionListQuery {
 pub async fn list_redemptions(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    q: web::Query<RedemptionListQuery>,
+    q: Input<web::Query<RedemptionListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let res = redemptions::list(
         &state.db,
         q.keyword.as_deref(),
@@ -133,8 +136,9 @@ pub struct CreatedRedemptions {
 pub async fn create_redemptions(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    body: web::Json<CreateRedemptionRequest>,
+    body: Input<web::Json<CreateRedemptionRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let name = parse_name(&body.name, 64)?;
     let quota = check_quota(body.quota)?;
     if !(1..=100).contains(&body.count) {
@@ -196,8 +200,9 @@ pub struct UpdateRedemptionRequest {
 pub async fn update_redemption(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    body: web::Json<UpdateRedemptionRequest>,
+    body: Input<web::Json<UpdateRedemptionRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let code = redemptions::find(&state.db, body.id)
         .await?
         .ok_or(ApiError::NotFound(Msg::RedemptionNotFound))?;
@@ -233,8 +238,9 @@ pub async fn update_redemption(
 pub async fn delete_redemption(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    id: web::Path<i32>,
+    id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
     if !redemptions::delete(&state.db, id.into_inner()).await? {
         return Err(ApiError::NotFound(Msg::RedemptionNotFound));
     }

@@ -2,7 +2,7 @@
 
 use crate::auth::CurrentUser;
 use crate::error::{
-    ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
+    ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
 };
 use crate::pagination::page_of;
 use crate::state::AdminState;
@@ -76,8 +76,9 @@ pub struct TokenListQuery {
 pub async fn list_tokens(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    q: web::Query<TokenListQuery>,
+    q: Input<web::Query<TokenListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let res =
         tokens::list_for_user(&state.db, user.id(), page_of(q.p, q.size, q.page_size)).await?;
     Ok(page(
@@ -92,8 +93,9 @@ pub async fn list_tokens(
 pub async fn get_token(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    id: web::Path<i32>,
+    id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
     let token = tokens::find_for_user(&state.db, user.id(), id.into_inner())
         .await?
         .ok_or(ApiError::NotFound(Msg::TokenNotFound))?;
@@ -166,8 +168,9 @@ fn check_token_group(state: &AdminState, group: &str) -> Result<String, ApiError
 pub async fn create_token(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: web::Json<CreateTokenRequest>,
+    body: Input<web::Json<CreateTokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let body = body.into_inner();
     let name = parse_name(&body.name, 30)?;
     check_quota(body.remain_quota)?;
@@ -228,8 +231,9 @@ pub struct UpdateTokenRequest {
 pub async fn update_token(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: web::Json<UpdateTokenRequest>,
+    body: Input<web::Json<UpdateTokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let b = body.into_inner();
     let token = tokens::find_for_user(&state.db, user.id(), b.id)
         .await?
@@ -290,8 +294,9 @@ pub async fn update_token(
 pub async fn delete_token(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    id: web::Path<i32>,
+    id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
     if tokens::delete_for_user(&state.db, user.id(), &[id.into_inner()]).await? == 0 {
         return Err(ApiError::NotFound(Msg::TokenNotFound));
     }
@@ -310,8 +315,9 @@ pub struct BatchDeleteRequest {
 pub async fn delete_tokens(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: web::Json<BatchDeleteRequest>,
+    body: Input<web::Json<BatchDeleteRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     if body.ids.is_empty() || body.ids.len() > 1000 {
         return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
             field: "ids",

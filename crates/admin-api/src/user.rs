@@ -1,7 +1,7 @@
 //! A user's own account (contract 5-12, logout, top-up).
 
 use crate::auth::{self, CurrentUser, SessionUser};
-use crate::error::{ApiError, Envelope, MessageResponse, Msg, done, ok, ok_with};
+use crate::error::{ApiError, Envelope, Input, MessageResponse, Msg, done, ok, ok_with};
 use crate::state::AdminState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::options as opt;
@@ -90,17 +90,16 @@ pub(crate) async fn ensure_free(
     email: Option<&str>,
     except: Option<i32>,
 ) -> Result<(), ApiError> {
-    if let Some(name) = username {
-        if let Some(existing) = users::find_by_username(&state.db, name).await? {
-            if Some(existing.id) != except {
-                return Err(ApiError::Conflict(Msg::UsernameTaken));
-            }
-        }
+    if let Some(name) = username
+        && let Some(existing) = users::find_by_username(&state.db, name).await?
+        && Some(existing.id) != except
+    {
+        return Err(ApiError::Conflict(Msg::UsernameTaken));
     }
-    if let Some(e) = email {
-        if users::email_taken(&state.db, e, except).await? {
-            return Err(ApiError::Conflict(Msg::EmailTaken));
-        }
+    if let Some(e) = email
+        && users::email_taken(&state.db, e, except).await?
+    {
+        return Err(ApiError::Conflict(Msg::EmailTaken));
     }
     Ok(())
 }
@@ -129,8 +128,9 @@ pub struct RegisterRequest {
     responses((status = 200, body = MessageResponse), (status = 400), (status = 403), (status = 409)))]
 pub async fn register(
     state: web::Data<AdminState>,
-    body: web::Json<RegisterRequest>,
+    body: Input<web::Json<RegisterRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let o = &state.options;
     if !o.get_bool(opt::REGISTER_ENABLED) {
         return Err(ApiError::Forbidden(Msg::RegisterDisabled));
@@ -256,8 +256,9 @@ pub struct LoginData {
         (status = 401), (status = 403)))]
 pub async fn login(
     state: web::Data<AdminState>,
-    body: web::Json<LoginRequest>,
+    body: Input<web::Json<LoginRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     if !state.options.get_bool(opt::PASSWORD_LOGIN_ENABLED) {
         return Err(ApiError::Forbidden(Msg::PasswordLoginDisabled));
     }
@@ -330,8 +331,9 @@ pub struct UpdateSelfRequest {
 pub async fn update_self(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: web::Json<UpdateSelfRequest>,
+    body: Input<web::Json<UpdateSelfRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let body = body.into_inner();
     let current = user.user.clone();
     let mut am: users::ActiveModel = user.user.into();
@@ -425,8 +427,9 @@ pub struct TopUpRequest {
 pub async fn top_up(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: web::Json<TopUpRequest>,
+    body: Input<web::Json<TopUpRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let key = body.key.trim();
     if key.is_empty() {
         return Err(ApiError::BadRequest(Msg::InvalidRedemption));

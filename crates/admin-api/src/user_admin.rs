@@ -2,7 +2,9 @@
 //! root can never be deleted.
 
 use crate::auth::{self, AdminUser};
-use crate::error::{ApiError, Envelope, MessageResponse, Msg, PageEnvelope, done, ok_with, page};
+use crate::error::{
+    ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok_with, page,
+};
 use crate::pagination::page_of;
 use crate::state::AdminState;
 use crate::user::{UserView, clash, ensure_free, optional_email};
@@ -33,8 +35,9 @@ pub struct UserListQuery {
 pub async fn list_users(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    q: web::Query<UserListQuery>,
+    q: Input<web::Query<UserListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.take()?;
     let q = q.into_inner();
     let filter = users::UserFilter {
         keyword: q.username.or(q.keyword),
@@ -109,8 +112,9 @@ pub struct CreatedUser {
 pub async fn create_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    body: web::Json<CreateUserRequest>,
+    body: Input<web::Json<CreateUserRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let body = body.into_inner();
     let username = Username::parse(body.username.trim())?;
     let password = Password::parse(&body.password)?;
@@ -197,8 +201,9 @@ async fn manageable(
 pub async fn update_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    body: web::Json<UpdateUserRequest>,
+    body: Input<web::Json<UpdateUserRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.take()?;
     let body = body.into_inner();
     let target = manageable(&state, &admin, body.id).await?;
     let mut am: users::ActiveModel = target.clone().into();
@@ -278,13 +283,14 @@ pub async fn update_user(
 pub async fn delete_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    id: web::Path<i32>,
+    id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.take()?;
     let id = id.into_inner();
-    if let Some(target) = users::find(&state.db, id).await? {
-        if Role(target.role) >= Role::ROOT {
-            return Err(ApiError::Forbidden(Msg::CannotDeleteRoot));
-        }
+    if let Some(target) = users::find(&state.db, id).await?
+        && Role(target.role) >= Role::ROOT
+    {
+        return Err(ApiError::Forbidden(Msg::CannotDeleteRoot));
     }
     let target = manageable(&state, &admin, id).await?;
     let txn = state.db.begin().await?;

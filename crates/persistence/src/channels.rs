@@ -103,10 +103,10 @@ pub async fn find(db: &impl ConnectionTrait, id: i32) -> Result<Option<Model>, D
 
 /// Saves a new or changed channel and rebuilds its abilities, in the caller's transaction.
 pub async fn save(db: &impl ConnectionTrait, model: ActiveModel) -> Result<Model, DbErr> {
-    let saved = if model.id.is_set() {
-        model.update(db).await?
-    } else {
+    let saved = if model.id.is_not_set() {
         model.insert(db).await?
+    } else {
+        model.update(db).await?
     };
     crate::abilities::rebuild_for_channel(db, &saved).await?;
     Ok(saved)

@@ -47,17 +47,24 @@ pub fn test_model(channel: &Channel, requested: Option<&str>) -> Option<String> 
         .or_else(|| channel.model_list().into_iter().next())
 }
 
+/// A request ready to send: URL, headers, JSON body.
+struct TestRequest {
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: serde_json::Value,
+}
+
 /// URL, headers and body of a minimal chat request in the channel's own dialect.
 fn build_request(
     channel: &Channel,
     model: &str,
-) -> Result<(String, Vec<(&'static str, String)>, serde_json::Value), String> {
+) -> Result<TestRequest, String> {
     let family = channel_type::family(channel.channel_type);
     let base = channel_type::base_url(channel.channel_type, &channel.base_url)
         .ok_or_else(|| "the channel has no base_url".to_owned())?;
     let key = channel.key.trim().to_owned();
     let messages = json!([{"role": "user", "content": "hi"}]);
-    Ok(match family {
+    let (url, headers, body) = match family {
         Family::OpenAi => {
             let mut headers = vec![("authorization", format!("Bearer {key}"))];
             if !channel.openai_organization.is_empty() {
@@ -101,14 +108,15 @@ fn build_request(
                 channel.channel_type
             ));
         }
-    })
+    };
+    Ok(TestRequest { url, headers, body })
 }
 
 /// Sends one minimal chat request to the channel's upstream and judges the answer.
 pub async fn test_channel(client: &HttpClient, channel: &Channel, model: &str) -> TestOutcome {
     let started = Instant::now();
-    let (url, headers, body) = match build_request(channel, model) {
-        Ok(parts) => parts,
+    let TestRequest { url, headers, body } = match build_request(channel, model) {
+        Ok(request) => request,
         Err(e) => return TestOutcome::failed(e, started.elapsed(), false),
     };
     let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -119,7 +127,7 @@ pub async fn test_channel(client: &HttpClient, channel: &Channel, model: &str) -
     let elapsed = started.elapsed();
     if !(200..300).contains(&resp.status) {
         let message = error_message(&resp.body).unwrap_or_default();
-        let unusable = should_disable(resp.status, &message);
+        let unusable = should_disable(resp.status, &String::from_utf8_lossy(&resp.body));
         return TestOutcome::failed(
             format!("upstream status {}: {message}", resp.status),
             elapsed,
@@ -135,7 +143,7 @@ pub async fn test_channel(client: &HttpClient, channel: &Channel, model: &str) -
         },
         Ok(v) => {
             let message = error_message(&resp.body).unwrap_or_else(|| v.to_string());
-            let unusable = should_disable(resp.status, &message);
+            let unusable = should_disable(resp.status, &String::from_utf8_lossy(&resp.body));
             TestOutcome::failed(format!("upstream error: {message}"), elapsed, unusable)
         }
         Err(_) => TestOutcome::failed(

@@ -14,6 +14,7 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// Phrases upstreams use when a key is revoked or its account has no money left.
 const DISABLING_PHRASES: &[&str] = &[
     "insufficient_quota",
+    "exceeded your current quota",
     "invalid_api_key",
     "incorrect api key",
     "api key not valid",
@@ -27,12 +28,13 @@ const DISABLING_PHRASES: &[&str] = &[
 ];
 
 /// Whether a failure means the channel's key is unusable (and, when the option is on, the
-/// channel should be disabled automatically).
-pub fn should_disable(status: u16, message: &str) -> bool {
+/// channel should be disabled automatically). `body` is the upstream's whole error body: the
+/// telling words may be in its `type` or `code` rather than its message.
+pub fn should_disable(status: u16, body: &str) -> bool {
     if status == 401 {
         return true;
     }
-    let lower = message.to_lowercase();
+    let lower = body.to_lowercase();
     DISABLING_PHRASES.iter().any(|p| lower.contains(p))
 }
 

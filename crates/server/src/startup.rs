@@ -93,7 +93,8 @@ async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> 
 }
 
 /// Keeps this instance's options in step with the others': with Redis, it checks the change
-/// counter every second and reloads when it moved; without, it reloads every `interval`.
+/// counter every second and reloads when it moved; with or without Redis, it also reloads every
+/// `interval` (a safety net for a missed announcement).
 fn spawn_option_sync(
     db: DatabaseConnection,
     options: Arc<OptionStore>,
@@ -102,14 +103,16 @@ fn spawn_option_sync(
 ) {
     tokio::spawn(async move {
         let mut seen: Option<i64> = None;
+        let interval = interval.max(Duration::from_secs(1));
         let tick = if redis.is_some() {
             Duration::from_secs(1)
         } else {
-            interval.max(Duration::from_secs(1))
+            interval
         };
+        let mut last_reload = std::time::Instant::now();
         loop {
             tokio::time::sleep(tick).await;
-            let changed = match &redis {
+            let announced = match &redis {
                 Some(pool) => {
                     let version = async {
                         let mut conn = pool.get().await.ok()?;
@@ -125,9 +128,10 @@ fn spawn_option_sync(
                     seen = version;
                     moved
                 }
-                None => true,
+                None => false,
             };
-            if changed {
+            if announced || last_reload.elapsed() >= interval {
+                last_reload = std::time::Instant::now();
                 if let Err(e) = options.reload(&db).await {
                     tracing::warn!(error = %e, "reloading options failed");
                 }

@@ -1,1 +1,19 @@
+//! The API suite: every test runs against the real app on SQLite, and on PostgreSQL and
+//! MariaDB when `TEST_POSTGRES_URL` / `TEST_MYSQL_URL` are set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
+mod helpers;
+
+mod admin_users;
+mod auth;
+mod channels;
+mod data;
+mod logs;
+mod openapi;
+mod options;
+mod redemptions;
+mod startup;
+mod system;
+mod tokens;
+mod users;

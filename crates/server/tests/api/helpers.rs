@@ -1,0 +1,375 @@
+//! `spawn_app()` and typed helpers, after zero2prod's `tests/api/helpers.rs`.
+
+use futures_util::FutureExt;
+use mock_upstream::MockUpstream;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use server::config::{
+    BootstrapSettings, DatabaseSettings, RedisSettings, Secret, SecuritySettings, ServerSettings,
+};
+use server::{Application, Settings};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+pub const ROOT_PASSWORD: &str = "rootpassword1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// Generates one `#[tokio::test]` per backend for each named `async fn(TestApp)`.
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { $crate::helpers::run($crate::helpers::Backend::Sqlite, super::$name).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { $crate::helpers::run($crate::helpers::Backend::Postgres, super::$name).await })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { $crate::helpers::run($crate::helpers::Backend::MySql, super::$name).await })*
+        }
+    };
+}
+
+/// A database made for one test and dropped after it.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    name: String,
+    admin_url: Option<String>,
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    let cut = base.rfind('/').map_or(base.len(), |i| i);
+    let (prefix, _) = base.split_at(cut);
+    if prefix.ends_with('/') || !prefix.contains("://") {
+        format!("{base}/{name}")
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+impl TestDb {
+    /// `None` when the backend's URL is not configured.
+    pub async fn create(backend: Backend) -> Option<TestDb> {
+        let name = format!(
+            "gw_test_{}",
+            domain::keys::random_alphanumeric(12).to_lowercase()
+        );
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                Some(TestDb {
+                    backend,
+                    url: format!("sqlite://{}", path.display()),
+                    name: path.display().to_string(),
+                    admin_url: None,
+                })
+            }
+            Backend::Postgres | Backend::MySql => {
+                let var = if backend == Backend::Postgres {
+                    "TEST_POSTGRES_URL"
+                } else {
+                    "TEST_MYSQL_URL"
+                };
+                let admin_url = std::env::var(var).ok().filter(|v| !v.is_empty())?;
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .expect("connect admin database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                Some(TestDb {
+                    backend,
+                    url: with_database(&admin_url, &name),
+                    name,
+                    admin_url: Some(admin_url),
+                })
+            }
+        }
+    }
+
+    pub async fn drop_db(&self) {
+        match (&self.backend, &self.admin_url) {
+            (Backend::Sqlite, _) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+                }
+            }
+            (backend, Some(admin_url)) => {
+                if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                    let sql = if *backend == Backend::Postgres {
+                        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)
+                    } else {
+                        format!("DROP DATABASE IF EXISTS {}", self.name)
+                    };
+                    let _ = admin.execute_unprepared(&sql).await;
+                    admin.close().await.ok();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs `test` against a fresh app on `backend`, then drops the database (also on failure).
+pub async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(db) = TestDb::create(backend).await else {
+        eprintln!("{backend:?} not configured; skipped");
+        return;
+    };
+    let outcome = AssertUnwindSafe(async {
+        let app = spawn_app_on(&db.url).await;
+        test(app).await;
+    })
+    .catch_unwind()
+    .await;
+    db.drop_db().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
+    Settings {
+        server: ServerSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            option_sync_secs: 1,
+        },
+        database: DatabaseSettings {
+            url: Secret(db_url.into()),
+        },
+        redis: RedisSettings {
+            url: redis_url.map(Secret),
+        },
+        bootstrap: BootstrapSettings {
+            root_username: "root".into(),
+            root_password: Some(Secret(ROOT_PASSWORD.into())),
+        },
+        security: SecuritySettings {
+            session_secret: None,
+            cookie_secure: false,
+            cookie_domain: None,
+            bcrypt_cost: 4,
+        },
+    }
+}
+
+/// Credentials of one user: a session cookie or an access token, plus the id for `New-Api-User`.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub id: i64,
+    pub cookie: Option<String>,
+    pub token: Option<String>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    pub mock: MockUpstream,
+}
+
+/// Starts the real app on port 0 against `db_url`, with a mock upstream beside it.
+pub async fn spawn_app_on(db_url: &str) -> TestApp {
+    spawn_app_with(test_settings(db_url, None)).await
+}
+
+/// Starts the real app with `settings` (its database must exist).
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let db_url = settings.database.url.0.clone();
+    let app = Application::build(settings)
+        .await
+        .expect("build application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        database_url: db_url,
+        db,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        mock: MockUpstream::start().await.expect("start mock upstream"),
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn body(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+impl Auth {
+    pub fn apply(&self, rb: RequestBuilder) -> RequestBuilder {
+        let rb = rb.header("New-Api-User", self.id.to_string());
+        let rb = match &self.cookie {
+            Some(c) => rb.header("Cookie", format!("session={c}")),
+            None => rb,
+        };
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+}
+
+/// The session cookie a response sets.
+pub fn session_cookie(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, auth: Option<&Auth>, path: &str) -> (StatusCode, Value) {
+        self.send(auth, self.client.get(self.url(path))).await
+    }
+
+    pub async fn delete(&self, auth: Option<&Auth>, path: &str) -> (StatusCode, Value) {
+        self.send(auth, self.client.delete(self.url(path))).await
+    }
+
+    pub async fn post(&self, auth: Option<&Auth>, path: &str, json: Value) -> (StatusCode, Value) {
+        self.send(auth, self.client.post(self.url(path)).json(&json))
+            .await
+    }
+
+    pub async fn put(&self, auth: Option<&Auth>, path: &str, json: Value) -> (StatusCode, Value) {
+        self.send(auth, self.client.put(self.url(path)).json(&json))
+            .await
+    }
+
+    pub async fn send(&self, auth: Option<&Auth>, rb: RequestBuilder) -> (StatusCode, Value) {
+        let rb = match auth {
+            Some(a) => a.apply(rb),
+            None => rb,
+        };
+        body(rb.send().await.unwrap()).await
+    }
+
+    pub async fn login_response(&self, username: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/user/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in and returns the session credentials.
+    pub async fn login(&self, username: &str, password: &str) -> Auth {
+        let resp = self.login_response(username, password).await;
+        let cookie = session_cookie(&resp);
+        let (status, v) = body(resp).await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {v}");
+        Auth {
+            id: v["data"]["id"].as_i64().unwrap(),
+            cookie,
+            token: None,
+        }
+    }
+
+    pub async fn root(&self) -> Auth {
+        self.login("root", ROOT_PASSWORD).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            None,
+            "/api/user/register",
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `username` (password `password123`) and logs in.
+    pub async fn new_user(&self, username: &str) -> Auth {
+        let (status, v) = self.register(username, "password123").await;
+        assert_eq!(status, StatusCode::OK, "register {username}: {v}");
+        self.login(username, "password123").await
+    }
+
+    /// Creates an admin (role 10) through root and logs in as them.
+    pub async fn new_admin(&self, username: &str) -> Auth {
+        let root = self.root().await;
+        let (status, v) = self
+            .post(
+                Some(&root),
+                "/api/user",
+                json!({"username": username, "password": "password123", "role": 10}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "create admin: {v}");
+        self.login(username, "password123").await
+    }
+
+    pub async fn set_option(&self, root: &Auth, key: &str, value: &str) {
+        let (status, v) = self
+            .put(
+                Some(root),
+                "/api/option",
+                json!({"key": key, "value": value}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "set option {key}: {v}");
+    }
+
+    /// Creates a channel through the API against the mock upstream; returns its id.
+    pub async fn create_channel(&self, admin: &Auth, extra: Value) -> i64 {
+        let mut body = json!({
+            "name": "mock", "type": 1, "key": "sk-upstream-secret-key",
+            "base_url": self.mock.url(), "models": "gpt-4o,gpt-4o-mini", "group": "default"
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, v) = self.post(Some(admin), "/api/channel", body).await;
+        assert_eq!(status, StatusCode::OK, "create channel: {v}");
+        v["data"]["id"].as_i64().unwrap()
+    }
+
+    /// The user's quota as `/api/user/self` reports it.
+    pub async fn quota_of(&self, auth: &Auth) -> i64 {
+        let (_, v) = self.get(Some(auth), "/api/user/self").await;
+        v["data"]["quota"].as_i64().unwrap()
+    }
+}
+
+/// Asserts the envelope of a failure: `success: false` and a non-empty message.
+pub fn assert_failure(status: StatusCode, v: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{v}");
+    assert_eq!(v["success"], json!(false), "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
