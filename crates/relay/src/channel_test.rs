@@ -55,10 +55,7 @@ struct TestRequest {
 }
 
 /// URL, headers and body of a minimal chat request in the channel's own dialect.
-fn build_request(
-    channel: &Channel,
-    model: &str,
-) -> Result<TestRequest, String> {
+fn build_request(channel: &Channel, model: &str) -> Result<TestRequest, String> {
     let family = channel_type::family(channel.channel_type);
     let base = channel_type::base_url(channel.channel_type, &channel.base_url)
         .ok_or_else(|| "the channel has no base_url".to_owned())?;
