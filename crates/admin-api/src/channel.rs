@@ -301,6 +301,7 @@ pub async fn create_channel(
     let txn = state.db.begin().await?;
     let saved = channels::save(&txn, am).await?;
     txn.commit().await?;
+    state.relay.router.reload(&state.db).await?;
     Ok(ok_with(
         Msg::ChannelCreated,
         CreatedChannel {
@@ -334,6 +335,7 @@ pub async fn update_channel(
     let txn = state.db.begin().await?;
     channels::save(&txn, am).await?;
     txn.commit().await?;
+    state.relay.router.reload(&state.db).await?;
     Ok(done(Msg::ChannelUpdated))
 }
 
@@ -349,6 +351,7 @@ pub async fn delete_channel(
     let txn = state.db.begin().await?;
     let deleted = channels::delete(&txn, id.into_inner()).await?;
     txn.commit().await?;
+    state.relay.router.reload(&state.db).await?;
     if !deleted {
         return Err(ApiError::NotFound(Msg::ChannelNotFound));
     }
@@ -392,6 +395,9 @@ async fn run_test(
     )
     .await?;
     txn.commit().await?;
+    if new_status.is_some() {
+        state.relay.router.reload(&state.db).await?;
+    }
     Ok(outcome)
 }
 

@@ -34,6 +34,8 @@ pub struct AdminState {
     pub options: Arc<OptionStore>,
     pub auth: AuthSettings,
     pub http: relay::HttpClient,
+    /// The relay's caches and balances, told about changes made here.
+    pub relay: Arc<relay::Relay>,
     pub version: &'static str,
     pub started_at: i64,
     /// Shared Redis, when configured: option changes are announced there.

@@ -285,6 +285,15 @@ pub async fn update_token(
         am.status = Set(status.code());
     }
     am.update(&state.db).await?;
+    state.relay.directory.forget_token(token.id);
+    if unlimited != token.unlimited_quota {
+        state.relay.ledger.forget(None, Some(token.id));
+    } else if remain_quota != token.remain_quota {
+        state
+            .relay
+            .ledger
+            .adjust_token(token.id, remain_quota - token.remain_quota);
+    }
     Ok(done(Msg::TokenUpdated))
 }
 
@@ -297,10 +306,21 @@ pub async fn delete_token(
     id: Input<web::Path<i32>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.take()?;
-    if tokens::delete_for_user(&state.db, user.id(), &[id.into_inner()]).await? == 0 {
+    let id = id.into_inner();
+    if tokens::delete_for_user(&state.db, user.id(), &[id]).await? == 0 {
         return Err(ApiError::NotFound(Msg::TokenNotFound));
     }
+    forget_tokens(&state, &[id]);
     Ok(done(Msg::TokenDeleted))
+}
+
+/// Drops deleted tokens from the relay's caches (ids of other users' tokens are harmless: the
+/// next use reloads them).
+fn forget_tokens(state: &AdminState, ids: &[i32]) {
+    for id in ids {
+        state.relay.directory.forget_token(*id);
+        state.relay.ledger.forget(None, Some(*id));
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -325,5 +345,6 @@ pub async fn delete_tokens(
         })));
     }
     let n = tokens::delete_for_user(&state.db, user.id(), &body.ids).await?;
+    forget_tokens(&state, &body.ids);
     Ok(ok_with(Msg::TokensDeleted(n), n))
 }

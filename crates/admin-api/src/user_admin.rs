@@ -274,6 +274,10 @@ pub async fn update_user(
         .await?;
     }
     txn.commit().await?;
+    state.relay.directory.forget_user(target.id);
+    if let Some(q) = new_quota {
+        state.relay.ledger.adjust_user(target.id, q - target.quota);
+    }
     Ok(done(Msg::UserUpdated))
 }
 
@@ -296,5 +300,7 @@ pub async fn delete_user(
     let txn = state.db.begin().await?;
     users::delete_with_tokens(&txn, target.id).await?;
     txn.commit().await?;
+    state.relay.directory.forget_user(target.id);
+    state.relay.ledger.forget(Some(target.id), None);
     Ok(done(Msg::UserDeleted))
 }

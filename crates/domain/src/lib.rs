@@ -4,6 +4,7 @@
 pub mod error;
 pub mod keys;
 pub mod options;
+pub mod pricing;
 pub mod quota;
 pub mod status;
 pub mod validate;

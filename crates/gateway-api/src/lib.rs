@@ -1,15 +1,267 @@
-//! The relay API (`/v1/*` and the other provider dialects). This issue brings its route table
-//! and OpenAI's error dialect; the relay endpoints arrive with the relay issue.
+//! The relay API: OpenAI-compatible `/v1/*` and the billing dashboard, answering errors in
+//! OpenAI's dialect, which the official SDKs parse.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use relay::{Caller, Endpoint, Relay, RelayBody, RelayError};
 use serde_json::json;
+use std::net::IpAddr;
+use std::sync::Arc;
 
-/// An error body in OpenAI's dialect, which the official SDKs parse.
-pub fn openai_error(status: StatusCode, message: &str, kind: &str, code: &str) -> HttpResponse {
+/// What the relay handlers reach.
+pub struct GatewayState {
+    pub relay: Arc<Relay>,
+}
+
+/// The request id the server's middleware put on the request.
+fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An error body in OpenAI's dialect; the message names the request id.
+pub fn openai_error(
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    code: Option<&str>,
+    request_id: &str,
+) -> HttpResponse {
+    let message = if request_id.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{message} (request id: {request_id})")
+    };
     HttpResponse::build(status).json(json!({
         "error": {"message": message, "type": kind, "param": null, "code": code}
     }))
+}
+
+fn relay_error(err: &RelayError, req: &HttpRequest) -> HttpResponse {
+    if let RelayError::Internal(detail) | RelayError::Unavailable(detail) = err {
+        tracing::error!(error = %detail, request_id = %request_id(req), "relay call failed");
+    }
+    let (kind, code) = err.kind_and_code();
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    openai_error(
+        status,
+        &err.message(),
+        kind,
+        code.as_deref(),
+        &request_id(req),
+    )
+}
+
+/// The API key in any dialect: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`, `?key=`.
+fn api_key(req: &HttpRequest) -> Option<String> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    header("authorization")
+        .or_else(|| header("x-api-key"))
+        .or_else(|| header("x-goog-api-key"))
+        .or_else(|| {
+            web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.get("key").cloned())
+        })
+        .filter(|k| !k.trim().is_empty())
+}
+
+fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
+async fn caller(state: &GatewayState, req: &HttpRequest) -> Result<Caller, HttpResponse> {
+    state
+        .relay
+        .authenticate(api_key(req).as_deref(), client_ip(req))
+        .await
+        .map_err(|e| relay_error(&e, req))
+}
+
+async fn relay_json(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    body: web::Bytes,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    let caller = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let id = request_id(&req);
+    match state
+        .relay
+        .call(&caller, endpoint, body, &id, client_ip(&req))
+        .await
+    {
+        Ok(resp) => {
+            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
+            let mut builder = HttpResponse::build(status);
+            builder.content_type(resp.content_type);
+            match resp.body {
+                RelayBody::Full(bytes) => builder.body(bytes),
+                RelayBody::Stream(stream) => builder
+                    .insert_header(("cache-control", "no-cache"))
+                    .insert_header(("x-accel-buffering", "no"))
+                    .streaming(stream),
+            }
+        }
+        Err(e) => relay_error(&e, &req),
+    }
+}
+
+macro_rules! json_endpoint {
+    ($name:ident, $endpoint:expr) => {
+        async fn $name(
+            state: web::Data<GatewayState>,
+            req: HttpRequest,
+            body: web::Bytes,
+        ) -> HttpResponse {
+            relay_json(state, req, body, $endpoint).await
+        }
+    };
+}
+
+json_endpoint!(chat_completions, Endpoint::ChatCompletions);
+json_endpoint!(completions, Endpoint::Completions);
+json_endpoint!(embeddings, Endpoint::Embeddings);
+json_endpoint!(moderations, Endpoint::Moderations);
+json_endpoint!(image_generations, Endpoint::ImageGenerations);
+
+fn owner_of(model: &str) -> &'static str {
+    let m = model.to_ascii_lowercase();
+    if m.starts_with("claude") {
+        "anthropic"
+    } else if m.starts_with("gemini") {
+        "google"
+    } else if m.starts_with("deepseek") {
+        "deepseek"
+    } else {
+        "openai"
+    }
+}
+
+fn model_object(id: &str) -> serde_json::Value {
+    json!({"id": id, "object": "model", "created": 1_626_777_600, "owned_by": owner_of(id)})
+}
+
+async fn list_models(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
+    match caller(&state, &req).await {
+        Ok(c) => {
+            let data: Vec<_> = state
+                .relay
+                .models_for(&c)
+                .iter()
+                .map(|m| model_object(m))
+                .collect();
+            HttpResponse::Ok().json(json!({"object": "list", "data": data}))
+        }
+        Err(resp) => resp,
+    }
+}
+
+async fn get_model(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    model: web::Path<String>,
+) -> HttpResponse {
+    let c = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let model = model.into_inner();
+    if state.relay.models_for(&c).contains(&model) {
+        HttpResponse::Ok().json(model_object(&model))
+    } else {
+        relay_error(&RelayError::ModelNotFound(model), &req)
+    }
+}
+
+/// The caller's spendable quota and what it has used, in quota units.
+async fn balance(state: &GatewayState, c: &Caller) -> Result<(i64, i64), RelayError> {
+    let user = persistence::users::find(&state.relay.db, c.user.id).await?;
+    let token = persistence::tokens::find_for_user(&state.relay.db, c.user.id, c.token.id).await?;
+    let user_quota = state
+        .relay
+        .ledger
+        .user_balance(c.user.id)
+        .or(user.as_ref().map(|u| u.quota))
+        .unwrap_or(0);
+    if c.token.unlimited {
+        return Ok((user_quota, user.map_or(0, |u| u.used_quota)));
+    }
+    let token_remain = state
+        .relay
+        .ledger
+        .token_balance(c.token.id)
+        .or(token.as_ref().map(|t| t.remain_quota))
+        .unwrap_or(0);
+    Ok((
+        token_remain.min(user_quota),
+        token.map_or(0, |t| t.used_quota),
+    ))
+}
+
+fn usd(quota: i64) -> f64 {
+    domain::quota::quota_to_usd(quota)
+}
+
+async fn billing_subscription(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
+    let c = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    match balance(&state, &c).await {
+        Ok((remaining, used)) => {
+            let hard_limit = usd(remaining.max(0) + used);
+            let now = domain::now_ts();
+            let access_until = if c.token.expired_time == -1 {
+                0
+            } else {
+                c.token.expired_time
+            };
+            HttpResponse::Ok().json(json!({
+                "object": "billing.subscription",
+                "has_payment_method": true,
+                "canceled": false,
+                "canceled_at": null,
+                "current_period_start": now - now.rem_euclid(86_400 * 30),
+                "current_period_end": now - now.rem_euclid(86_400 * 30) + 86_400 * 30,
+                "status": "active",
+                "plan": {"id": "gateway", "title": "Gateway quota", "name": "Gateway quota", "price": 0},
+                "soft_limit_usd": hard_limit,
+                "hard_limit_usd": hard_limit,
+                "system_hard_limit_usd": hard_limit,
+                "access_until": access_until,
+            }))
+        }
+        Err(e) => relay_error(&e, &req),
+    }
+}
+
+async fn billing_usage(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
+    let c = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    match balance(&state, &c).await {
+        // OpenAI reports usage in cents.
+        Ok((_, used)) => HttpResponse::Ok().json(json!({
+            "object": "billing.usage",
+            "total_usage": usd(used) * 100.0,
+            "daily_costs": [],
+            "models_usage": [],
+        })),
+        Err(e) => relay_error(&e, &req),
+    }
 }
 
 /// OpenAI's answer for a path it does not serve.
@@ -18,11 +270,33 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
         StatusCode::NOT_FOUND,
         &format!("Invalid URL ({} {})", req.method(), req.path()),
         "invalid_request_error",
-        "not_found",
+        Some("not_found"),
+        &request_id(&req),
     )
 }
 
+/// Request bodies of relay calls may carry images: up to 64 MiB.
+const MAX_BODY: usize = 64 << 20;
+
 /// The relay route table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/v1").default_service(web::to(unknown_route)));
+    use web::{get, post};
+    let dashboard = |scope: &str| {
+        web::scope(scope)
+            .route("/subscription", get().to(billing_subscription))
+            .route("/usage", get().to(billing_usage))
+    };
+    cfg.service(dashboard("/dashboard/billing")).service(
+        web::scope("/v1")
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route("/models", get().to(list_models))
+            .route("/models/{model:.*}", get().to(get_model))
+            .route("/chat/completions", post().to(chat_completions))
+            .route("/completions", post().to(completions))
+            .route("/embeddings", post().to(embeddings))
+            .route("/moderations", post().to(moderations))
+            .route("/images/generations", post().to(image_generations))
+            .service(dashboard("/dashboard/billing"))
+            .default_service(web::to(unknown_route)),
+    );
 }

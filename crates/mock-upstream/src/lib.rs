@@ -4,9 +4,15 @@
 //!
 //! Behaviour by model name: `mock-401` answers 401 (revoked key), `mock-429` 429, `mock-500`
 //! 500, `mock-quota` 429 with OpenAI's `insufficient_quota`; any other model answers 200.
+//! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
+//! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
+//! [`SLOW_DELAY`] before each event, `mock-nousage` never sends usage.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use futures_util::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -17,6 +23,15 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
+
+/// Content events per streamed answer, and the completion tokens every answer reports.
+pub const CHUNKS: usize = 12;
+/// Prompt tokens every answer reports.
+pub const PROMPT_TOKENS: i64 = 8;
+/// The pause before each event of a `mock-slow` stream.
+pub const SLOW_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
+type Body = BoxBody<Bytes, std::convert::Infallible>;
 
 /// A request the mock received.
 #[derive(Debug, Clone)]
@@ -89,10 +104,7 @@ fn credential(req: &Request<Incoming>) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn handle(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
     state.calls.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
     let cred = credential(&req);
@@ -107,11 +119,60 @@ async fn handle(
     }
     let model = model_of(&path, &body);
     let (status, answer) = answer(&path, &model);
-    let resp = Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(answer.to_string())));
-    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+    let streamed =
+        body.get("stream").and_then(Value::as_bool) == Some(true) && status == StatusCode::OK;
+    let resp = if streamed {
+        let usage = body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            == Some(true)
+            && model != "mock-nousage";
+        Response::builder()
+            .status(status)
+            .header("content-type", "text/event-stream")
+            .body(sse_body(&path, &model, usage))
+    } else {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(answer.to_string())).boxed())
+    };
+    Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
+}
+
+fn usage_json() -> Value {
+    json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": CHUNKS, "total_tokens": PROMPT_TOKENS + CHUNKS as i64})
+}
+
+/// An OpenAI SSE stream: content events, an optional usage event, `[DONE]`.
+fn sse_body(path: &str, model: &str, usage: bool) -> Body {
+    let chat = path.ends_with("/chat/completions");
+    let mut events: Vec<String> = (0..CHUNKS)
+        .map(|i| {
+            let v = if chat {
+                json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+                    "choices": [{"index": 0, "delta": {"content": format!("w{i} ")}, "finish_reason": null}]})
+            } else {
+                json!({"id": "cmpl-mock", "object": "text_completion", "created": 1_700_000_000, "model": model,
+                    "choices": [{"index": 0, "text": format!("w{i} "), "finish_reason": null}]})
+            };
+            format!("data: {v}\n\n")
+        })
+        .collect();
+    if usage {
+        let v = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+            "choices": [], "usage": usage_json()});
+        events.push(format!("data: {v}\n\n"));
+    }
+    events.push("data: [DONE]\n\n".to_owned());
+    let slow = model == "mock-slow";
+    let stream = futures_util::stream::iter(events).then(move |e| async move {
+        if slow {
+            tokio::time::sleep(SLOW_DELAY).await;
+        }
+        Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(e)))
+    });
+    BodyExt::boxed(StreamBody::new(stream))
 }
 
 fn model_of(path: &str, body: &Value) -> String {
@@ -167,7 +228,20 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
         }
         _ => {}
     }
-    let body = if path.ends_with("/v1/messages") {
+    let body = if path.ends_with("/embeddings") {
+        json!({"object": "list", "model": model,
+            "data": [{"object": "embedding", "embedding": [0.1, 0.2, 0.3], "index": 0}],
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS}})
+    } else if path.ends_with("/moderations") {
+        json!({"id": "modr-mock", "model": model, "results": [{"flagged": false,
+            "categories": {"sexual": false, "hate": false, "violence": false},
+            "category_scores": {"sexual": 0.001, "hate": 0.002, "violence": 0.003}}]})
+    } else if path.ends_with("/images/generations") {
+        json!({"created": 1_700_000_000, "data": [{"url": "https://example.com/image.png", "revised_prompt": "a cat"}]})
+    } else if path.ends_with("/v1/completions") {
+        json!({"id": "cmpl-mock", "object": "text_completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"text": "poem", "index": 0, "finish_reason": "stop"}], "usage": usage_json()})
+    } else if path.ends_with("/v1/messages") {
         json!({
             "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
             "content": [{"type": "text", "text": "Hello"}],
@@ -183,7 +257,7 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
         json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9}
+            "usage": usage_json()
         })
     } else {
         return (

@@ -139,6 +139,20 @@ pub async fn record_test(
     Ok(())
 }
 
+/// Sets a channel's status (and its abilities'); returns whether the channel exists.
+pub async fn set_status(db: &impl ConnectionTrait, id: i32, status: i32) -> Result<bool, DbErr> {
+    let Some(channel) = find(db, id).await? else {
+        return Ok(false);
+    };
+    if channel.status != status {
+        let mut am: ActiveModel = channel.into();
+        am.status = Set(status);
+        let saved = am.update(db).await?;
+        crate::abilities::rebuild_for_channel(db, &saved).await?;
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! `&impl ConnectionTrait` so they run inside transactions too.
 
 pub mod abilities;
+pub mod billing;
 pub mod channels;
 pub mod connect;
 pub mod logs;

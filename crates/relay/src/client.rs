@@ -63,6 +63,18 @@ impl HttpClient {
         HttpClient { inner }
     }
 
+    /// Sends a request and returns as soon as the answer's head arrives (the body streams on).
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        head_timeout: Duration,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, UpstreamError> {
+        tokio::time::timeout(head_timeout, self.inner.request(req))
+            .await
+            .map_err(|_| UpstreamError::Timeout(head_timeout))?
+            .map_err(|e| UpstreamError::Connect(e.to_string()))
+    }
+
     /// POSTs a JSON body and reads the whole answer, all within `timeout`.
     pub async fn post_json(
         &self,

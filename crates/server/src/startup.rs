@@ -7,8 +7,10 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, body::MessageBody, web};
 use admin_api::{AdminApiDoc, AdminState, AuthSettings};
+use gateway_api::GatewayState;
 use persistence::DatabaseConnection;
 use persistence::options::OptionStore;
+use relay::Relay;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -45,7 +47,12 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
+    relay: Arc<Relay>,
+    billing_task: tokio::task::JoinHandle<()>,
 }
+
+/// How long a billing record may wait before its batch is committed.
+const BILLING_WINDOW: Duration = Duration::from_millis(200);
 
 /// The id of the current request, as sent in `X-Request-Id`.
 #[derive(Debug, Clone)]
@@ -54,7 +61,7 @@ pub struct RequestId(pub String);
 /// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one) and
 /// every response the `X-Request-Id` header.
 async fn request_id(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,6 +77,10 @@ async fn request_id(
         .map(str::to_owned)
         .unwrap_or_else(|| domain::keys::random_alphanumeric(24));
     req.extensions_mut().insert(RequestId(id.clone()));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        // Handlers read the id from the request, whoever set it.
+        req.headers_mut().insert(HEADER, value);
+    }
     let mut res = next.call(req).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
@@ -94,10 +105,12 @@ async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> 
 
 /// Keeps this instance's options in step with the others': with Redis, it checks the change
 /// counter every second and reloads when it moved; with or without Redis, it also reloads every
-/// `interval` (a safety net for a missed announcement).
-fn spawn_option_sync(
+/// `interval` (a safety net for a missed announcement), together with the relay's routes and
+/// cached keys and users (changed by other instances).
+fn spawn_sync(
     db: DatabaseConnection,
     options: Arc<OptionStore>,
+    relay: Arc<Relay>,
     redis: Option<deadpool_redis::Pool>,
     interval: Duration,
 ) {
@@ -130,6 +143,12 @@ fn spawn_option_sync(
                 }
                 None => false,
             };
+            if last_reload.elapsed() >= interval {
+                relay.directory.clear();
+                if let Err(e) = relay.router.reload(&db).await {
+                    tracing::warn!(error = %e, "reloading routes failed");
+                }
+            }
             if announced || last_reload.elapsed() >= interval {
                 last_reload = std::time::Instant::now();
                 if let Err(e) = options.reload(&db).await {
@@ -151,12 +170,19 @@ impl Application {
         bootstrap::ensure_root(&db, &settings.bootstrap, settings.security.bcrypt_cost).await?;
         let session_secret = bootstrap::session_secret(&db, &settings.security).await?;
         let options = Arc::new(OptionStore::load(&db).await?);
-        spawn_option_sync(
+        let http = relay::HttpClient::new();
+        let (relay, billing_task) =
+            Relay::start(db.clone(), options.clone(), http.clone(), BILLING_WINDOW).await?;
+        spawn_sync(
             db.clone(),
             options.clone(),
+            relay.clone(),
             redis.clone(),
             Duration::from_secs(settings.server.option_sync_secs),
         );
+        let gateway_state = web::Data::new(GatewayState {
+            relay: relay.clone(),
+        });
 
         let admin_state = web::Data::new(AdminState {
             db: db.clone(),
@@ -167,7 +193,8 @@ impl Application {
                 cookie_domain: settings.security.cookie_domain.clone(),
                 bcrypt_cost: settings.security.bcrypt_cost,
             },
-            http: relay::HttpClient::new(),
+            http,
+            relay: relay.clone(),
             redis,
             version: VERSION,
             started_at: domain::now_ts(),
@@ -191,6 +218,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(request_id))
                 .app_data(admin_state.clone())
+                .app_data(gateway_state.clone())
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
                 .configure(admin_api::configure)
                 .configure(gateway_api::configure)
@@ -199,7 +227,13 @@ impl Application {
         .map_err(|source| StartupError::Bind { addr, source })?
         .shutdown_timeout(30)
         .run();
-        Ok(Application { port, server, db })
+        Ok(Application {
+            port,
+            server,
+            db,
+            relay,
+            billing_task,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -211,8 +245,18 @@ impl Application {
         &self.db
     }
 
-    /// Serves until a shutdown signal.
+    /// The relay (tests flush its billing through it).
+    pub fn relay(&self) -> Arc<Relay> {
+        self.relay.clone()
+    }
+
+    /// Serves until a shutdown signal, lets in-flight calls finish, then commits every pending
+    /// billing record.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.relay.billing.flush().await;
+        drop(self.relay);
+        self.billing_task.abort();
+        result
     }
 }

@@ -180,6 +180,7 @@ pub struct Auth {
 }
 
 pub struct TestApp {
+    pub relay: std::sync::Arc<relay::Relay>,
     pub address: String,
     pub database_url: String,
     pub db: DatabaseConnection,
@@ -200,8 +201,10 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         .expect("build application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
+    let relay = app.relay();
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        relay,
         address,
         database_url: db_url,
         db,

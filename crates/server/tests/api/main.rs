@@ -13,6 +13,7 @@ mod logs;
 mod openapi;
 mod options;
 mod redemptions;
+mod relay;
 mod startup;
 mod system;
 mod tokens;

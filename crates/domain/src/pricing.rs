@@ -1,0 +1,238 @@
+//! Prices and quota arithmetic (DECISIONS.md "Money"). A model ratio of 1 costs 2 USD per 1M
+//! tokens: `quota = round((prompt + completion * completion_ratio) * model_ratio * group_ratio)`.
+//! A fixed per-call price (USD) wins over ratios: `quota = round(price * 500000 * group_ratio)`.
+
+use crate::quota::QUOTA_PER_USD;
+use std::collections::HashMap;
+
+/// Built-in model ratios (USD per 1M input tokens / 2) and completion ratios (output price /
+/// input price) of current OpenAI, Anthropic and Gemini models. Options override them.
+const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
+    ("gpt-4o", 1.25, 4.0),
+    ("gpt-4o-2024-11-20", 1.25, 4.0),
+    ("gpt-4o-mini", 0.075, 4.0),
+    ("gpt-4.1", 1.0, 4.0),
+    ("gpt-4.1-mini", 0.2, 4.0),
+    ("gpt-4.1-nano", 0.05, 4.0),
+    ("gpt-4", 15.0, 2.0),
+    ("gpt-4-turbo", 5.0, 3.0),
+    ("gpt-3.5-turbo", 0.25, 3.0),
+    ("gpt-3.5-turbo-instruct", 0.75, 4.0 / 3.0),
+    ("o1", 7.5, 4.0),
+    ("o1-mini", 0.55, 4.0),
+    ("o3", 1.0, 4.0),
+    ("o3-mini", 0.55, 4.0),
+    ("o4-mini", 0.55, 4.0),
+    ("text-embedding-3-small", 0.01, 1.0),
+    ("text-embedding-3-large", 0.065, 1.0),
+    ("text-embedding-ada-002", 0.05, 1.0),
+    ("omni-moderation-latest", 0.0, 1.0),
+    ("text-moderation-latest", 0.0, 1.0),
+    ("tts-1", 7.5, 1.0),
+    ("tts-1-hd", 15.0, 1.0),
+    ("claude-3-5-sonnet-20241022", 1.5, 5.0),
+    ("claude-3-5-sonnet", 1.5, 5.0),
+    ("claude-3-7-sonnet-20250219", 1.5, 5.0),
+    ("claude-sonnet-4-20250514", 1.5, 5.0),
+    ("claude-3-5-haiku-20241022", 0.4, 5.0),
+    ("claude-3-5-haiku", 0.4, 5.0),
+    ("claude-3-opus-20240229", 7.5, 5.0),
+    ("claude-opus-4-20250514", 7.5, 5.0),
+    ("claude-3-sonnet-20240229", 1.5, 5.0),
+    ("claude-3-haiku-20240307", 0.125, 5.0),
+    ("gemini-2.5-pro", 0.625, 8.0),
+    ("gemini-2.5-flash", 0.15, 25.0 / 3.0),
+    ("gemini-2.0-flash", 0.05, 4.0),
+    ("gemini-1.5-pro", 0.625, 4.0),
+    ("gemini-1.5-flash", 0.0375, 4.0),
+    ("gemini-pro", 0.25, 3.0),
+];
+
+/// Built-in per-call prices in USD.
+const DEFAULT_PRICES: &[(&str, f64)] = &[
+    ("dall-e-3", 0.04),
+    ("dall-e-2", 0.02),
+    ("gpt-image-1", 0.04),
+    ("whisper-1", 0.006),
+];
+
+/// How one call of a model is priced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Price {
+    PerToken {
+        model_ratio: f64,
+        completion_ratio: f64,
+        group_ratio: f64,
+    },
+    PerCall {
+        usd: f64,
+        group_ratio: f64,
+    },
+}
+
+fn round_quota(x: f64) -> i64 {
+    if x.is_finite() && x > 0.0 {
+        x.round() as i64
+    } else {
+        0
+    }
+}
+
+impl Price {
+    /// The quota of a call that used these tokens.
+    pub fn quota(&self, prompt_tokens: i64, completion_tokens: i64) -> i64 {
+        match *self {
+            Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                group_ratio,
+            } => round_quota(
+                (prompt_tokens as f64 + completion_tokens as f64 * completion_ratio)
+                    * model_ratio
+                    * group_ratio,
+            ),
+            Price::PerCall { usd, group_ratio } => {
+                round_quota(usd * QUOTA_PER_USD as f64 * group_ratio)
+            }
+        }
+    }
+}
+
+/// The price list in force: built-in defaults overlaid with the `ModelRatio`,
+/// `CompletionRatio`, `ModelPrice` and `GroupRatio` options.
+#[derive(Debug, Clone, Default)]
+pub struct PriceTable {
+    model_ratio: HashMap<String, f64>,
+    completion_ratio: HashMap<String, f64>,
+    model_price: HashMap<String, f64>,
+    group_ratio: HashMap<String, f64>,
+}
+
+fn parse_map(json: &str) -> HashMap<String, f64> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+impl PriceTable {
+    pub fn new(
+        model_ratio: &str,
+        completion_ratio: &str,
+        model_price: &str,
+        group_ratio: &str,
+    ) -> Self {
+        let mut t = PriceTable::default();
+        for (model, ratio, completion) in DEFAULT_RATIOS {
+            t.model_ratio.insert((*model).to_owned(), *ratio);
+            t.completion_ratio.insert((*model).to_owned(), *completion);
+        }
+        for (model, usd) in DEFAULT_PRICES {
+            t.model_price.insert((*model).to_owned(), *usd);
+        }
+        t.model_ratio.extend(parse_map(model_ratio));
+        t.completion_ratio.extend(parse_map(completion_ratio));
+        t.model_price.extend(parse_map(model_price));
+        t.group_ratio = parse_map(group_ratio);
+        t
+    }
+
+    /// The ratio of a group; an unknown group costs like `default` (1 when not set).
+    pub fn group_ratio(&self, group: &str) -> f64 {
+        self.group_ratio
+            .get(group)
+            .or_else(|| self.group_ratio.get("default"))
+            .copied()
+            .unwrap_or(1.0)
+    }
+
+    /// The price of `model` in `group`, or `None` when the model has no price.
+    pub fn price(&self, model: &str, group: &str) -> Option<Price> {
+        let group_ratio = self.group_ratio(group);
+        if let Some(usd) = self.model_price.get(model) {
+            return Some(Price::PerCall {
+                usd: *usd,
+                group_ratio,
+            });
+        }
+        let model_ratio = *self.model_ratio.get(model)?;
+        Some(Price::PerToken {
+            model_ratio,
+            completion_ratio: self.completion_ratio.get(model).copied().unwrap_or(1.0),
+            group_ratio,
+        })
+    }
+
+    /// The price of a model without one when self-use mode allows it: free.
+    pub fn free() -> Price {
+        Price::PerToken {
+            model_ratio: 0.0,
+            completion_ratio: 1.0,
+            group_ratio: 1.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> PriceTable {
+        PriceTable::new(
+            r#"{"my-model": 2, "gpt-4o": 1.5}"#,
+            r#"{"my-model": 3}"#,
+            r#"{"per-call": 0.1}"#,
+            r#"{"default": 1, "vip": 0.5}"#,
+        )
+    }
+
+    #[test]
+    fn ratios_follow_the_formula() {
+        let t = table();
+        let p = t
+            .price("my-model", "default")
+            .unwrap_or_else(|| unreachable!());
+        // (100 + 10 * 3) * 2 * 1
+        assert_eq!(p.quota(100, 10), 260);
+        let vip = t.price("my-model", "vip").unwrap_or_else(|| unreachable!());
+        assert_eq!(vip.quota(100, 10), 130);
+        // Options override defaults; defaults fill the rest.
+        assert_eq!(
+            t.price("gpt-4o", "default").map(|p| p.quota(1000, 0)),
+            Some(1500)
+        );
+        assert_eq!(
+            t.price("gpt-4o-mini", "default")
+                .map(|p| p.quota(1000, 1000)),
+            Some(375)
+        );
+    }
+
+    #[test]
+    fn fixed_price_wins_and_rounds() {
+        let t = table();
+        assert_eq!(
+            t.price("per-call", "default").map(|p| p.quota(999, 999)),
+            Some(50_000)
+        );
+        assert_eq!(
+            t.price("per-call", "vip").map(|p| p.quota(0, 0)),
+            Some(25_000)
+        );
+        assert_eq!(
+            t.price("dall-e-3", "default").map(|p| p.quota(0, 0)),
+            Some(20_000)
+        );
+    }
+
+    #[test]
+    fn unknown_model_and_group() {
+        let t = table();
+        assert_eq!(t.price("nope", "default"), None);
+        assert_eq!(t.group_ratio("unknown-group"), 1.0);
+        assert_eq!(PriceTable::free().quota(1000, 1000), 0);
+        // 1M tokens of a ratio-1 model = 2 USD = 1 000 000 quota.
+        let one = PriceTable::new(r#"{"m":1}"#, "{}", "{}", "{}");
+        assert_eq!(
+            one.price("m", "default").map(|p| p.quota(1_000_000, 0)),
+            Some(1_000_000)
+        );
+    }
+}

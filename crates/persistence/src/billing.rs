@@ -1,0 +1,254 @@
+//! The write-behind batch writer for billing: relay calls hand it one record each and never
+//! wait for the database; it commits many records in one transaction within a bounded window
+//! (users, tokens, channels, logs and hourly statistics together), and drains on shutdown.
+
+use crate::{channels, logs, quota_data, tokens, users};
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// One billed call.
+#[derive(Debug, Clone, Default)]
+pub struct BillingRecord {
+    pub user_id: i32,
+    pub username: String,
+    pub token_id: i32,
+    pub token_name: String,
+    /// Unlimited tokens keep their `remain_quota`.
+    pub token_unlimited: bool,
+    pub channel_id: i32,
+    pub model_name: String,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub quota: i64,
+    pub group: String,
+    pub is_stream: bool,
+    /// Seconds.
+    pub use_time: i32,
+    pub request_id: String,
+    pub ip: String,
+    pub content: String,
+    pub created_at: i64,
+}
+
+enum Message {
+    Record(Box<BillingRecord>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle relay calls use; cheap to clone.
+#[derive(Clone)]
+pub struct BillingWriter {
+    tx: mpsc::UnboundedSender<Message>,
+}
+
+impl BillingWriter {
+    /// Starts the writer task. `window` bounds how long a record waits before its commit.
+    pub fn start(
+        db: DatabaseConnection,
+        window: Duration,
+        max_batch: usize,
+    ) -> (BillingWriter, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(db, rx, window, max_batch.max(1)));
+        (BillingWriter { tx }, task)
+    }
+
+    /// Queues a record. Never blocks.
+    pub fn submit(&self, record: BillingRecord) {
+        if self.tx.send(Message::Record(Box::new(record))).is_err() {
+            tracing::error!("billing writer stopped; a record could not be queued");
+        }
+    }
+
+    /// Waits until every record queued before this call is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+async fn run(
+    db: DatabaseConnection,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    window: Duration,
+    max_batch: usize,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut waiters = Vec::new();
+        let take = |m: Message,
+                    batch: &mut Vec<BillingRecord>,
+                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
+            Message::Record(r) => batch.push(*r),
+            Message::Flush(w) => waiters.push(w),
+        };
+        take(first, &mut batch, &mut waiters);
+        let deadline = tokio::time::Instant::now() + window;
+        while batch.len() < max_batch && waiters.is_empty() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => take(m, &mut batch, &mut waiters),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Whatever is already queued joins this batch.
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(m) => take(m, &mut batch, &mut waiters),
+                Err(_) => break,
+            }
+        }
+        commit_with_retry(&db, &batch).await;
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+/// Commits a batch, retrying with backoff: billing records are never dropped while the
+/// process lives.
+async fn commit_with_retry(db: &DatabaseConnection, batch: &[BillingRecord]) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match commit(db, batch).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, records = batch.len(), "billing batch failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    quota: i64,
+    count: i64,
+    limited_quota: i64,
+}
+
+async fn commit(db: &DatabaseConnection, batch: &[BillingRecord]) -> Result<(), DbErr> {
+    let mut per_user: BTreeMap<i32, Totals> = BTreeMap::new();
+    let mut per_token: BTreeMap<i32, Totals> = BTreeMap::new();
+    let mut per_channel: BTreeMap<i32, Totals> = BTreeMap::new();
+    for r in batch {
+        let u = per_user.entry(r.user_id).or_default();
+        u.quota += r.quota;
+        u.count += 1;
+        let t = per_token.entry(r.token_id).or_default();
+        t.quota += r.quota;
+        t.count += 1;
+        if !r.token_unlimited {
+            t.limited_quota += r.quota;
+        }
+        let c = per_channel.entry(r.channel_id).or_default();
+        c.quota += r.quota;
+        c.count += 1;
+    }
+    let now = batch.iter().map(|r| r.created_at).max().unwrap_or_default();
+    let txn = db.begin().await?;
+    for (id, t) in &per_user {
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::Quota,
+                Expr::col(users::Column::Quota).sub(t.quota),
+            )
+            .col_expr(
+                users::Column::UsedQuota,
+                Expr::col(users::Column::UsedQuota).add(t.quota),
+            )
+            .col_expr(
+                users::Column::RequestCount,
+                Expr::col(users::Column::RequestCount).add(t.count),
+            )
+            .filter(users::Column::Id.eq(*id))
+            .exec(&txn)
+            .await?;
+    }
+    for (id, t) in &per_token {
+        tokens::Entity::update_many()
+            .col_expr(
+                tokens::Column::RemainQuota,
+                Expr::col(tokens::Column::RemainQuota).sub(t.limited_quota),
+            )
+            .col_expr(
+                tokens::Column::UsedQuota,
+                Expr::col(tokens::Column::UsedQuota).add(t.quota),
+            )
+            .col_expr(
+                tokens::Column::RequestCount,
+                Expr::col(tokens::Column::RequestCount).add(t.count),
+            )
+            .col_expr(tokens::Column::AccessedTime, Expr::value(now))
+            .filter(tokens::Column::Id.eq(*id))
+            .exec(&txn)
+            .await?;
+    }
+    for (id, t) in &per_channel {
+        channels::Entity::update_many()
+            .col_expr(
+                channels::Column::UsedQuota,
+                Expr::col(channels::Column::UsedQuota).add(t.quota),
+            )
+            .col_expr(
+                channels::Column::RequestCount,
+                Expr::col(channels::Column::RequestCount).add(t.count),
+            )
+            .filter(channels::Column::Id.eq(*id))
+            .exec(&txn)
+            .await?;
+    }
+    let rows: Vec<logs::ActiveModel> = batch
+        .iter()
+        .map(|r| {
+            logs::ActiveModel::from(logs::NewLog {
+                user_id: r.user_id,
+                username: r.username.clone(),
+                log_type: domain::LogType::Consume.code(),
+                content: r.content.clone(),
+                quota: r.quota,
+                token_name: r.token_name.clone(),
+                model_name: r.model_name.clone(),
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+                use_time: r.use_time,
+                is_stream: r.is_stream,
+                channel_id: r.channel_id,
+                token_id: r.token_id,
+                group: r.group.clone(),
+                ip: r.ip.clone(),
+                request_id: r.request_id.clone(),
+                created_at: r.created_at,
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        logs::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for r in batch {
+        quota_data::record(
+            &txn,
+            &quota_data::Usage {
+                user_id: r.user_id,
+                username: r.username.clone(),
+                model_name: r.model_name.clone(),
+                at: r.created_at,
+                tokens: i64::from(r.prompt_tokens) + i64::from(r.completion_tokens),
+                quota: r.quota,
+            },
+        )
+        .await?;
+    }
+    txn.commit().await
+}

@@ -1,0 +1,814 @@
+//! One relay call from key to bill: authenticate the key, check it, price the model, reserve
+//! quota, pick a channel, call upstream with retries, stream the answer through while metering
+//! it, then settle or refund and hand the record to the batch writer. No database write happens
+//! on this path; reads happen only when a key, user or balance is first seen.
+
+use crate::HttpClient;
+use crate::channel_type::{self, Family};
+use crate::directory::{Directory, TokenInfo, UserInfo};
+use crate::ledger::{Ledger, Shortfall};
+use crate::routing::{ChannelInfo, Router};
+use crate::sse::{SseMeter, Usage, usage_of};
+use crate::upstream_error::{error_message, should_disable};
+use bytes::Bytes;
+use domain::options as opt;
+use domain::pricing::{Price, PriceTable};
+use domain::{ChannelStatus, Role, TokenStatus, UserStatus};
+use futures_util::Stream;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
+use hyper::body::Incoming;
+use persistence::billing::{BillingRecord, BillingWriter};
+use persistence::options::OptionStore;
+use persistence::{DatabaseConnection, DbErr, channels, users};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// How long an upstream may take to start answering.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The OpenAI endpoints relayed as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Moderations,
+    ImageGenerations,
+}
+
+impl Endpoint {
+    /// The path after `/v1`, as upstreams and Azure's deployment URLs name it.
+    fn suffix(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat/completions",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Moderations => "moderations",
+            Endpoint::ImageGenerations => "images/generations",
+        }
+    }
+
+    fn streams(self) -> bool {
+        matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
+    }
+
+    /// The model a request without one means.
+    fn default_model(self) -> Option<&'static str> {
+        match self {
+            Endpoint::Moderations => Some("omni-moderation-latest"),
+            Endpoint::ImageGenerations => Some("dall-e-2"),
+            _ => None,
+        }
+    }
+}
+
+/// Why a relay call was refused or failed; the gateway renders it in the caller's dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayError {
+    /// 401: no key, an unknown key, or a key that is not usable.
+    InvalidKey(&'static str),
+    /// 403 with a code.
+    Forbidden { code: &'static str, message: String },
+    /// 400.
+    BadRequest(String),
+    /// 404: the model is not one this key may use.
+    ModelNotFound(String),
+    /// 503: no enabled channel serves the model.
+    NoChannel(String),
+    /// The upstream's own error, passed on with its status.
+    Upstream {
+        status: u16,
+        message: String,
+        code: Option<String>,
+    },
+    /// 502: no upstream could be reached.
+    Unavailable(String),
+    /// 500; the detail is logged, not sent.
+    Internal(String),
+}
+
+impl RelayError {
+    pub fn status(&self) -> u16 {
+        match self {
+            RelayError::InvalidKey(_) => 401,
+            RelayError::Forbidden { .. } => 403,
+            RelayError::BadRequest(_) => 400,
+            RelayError::ModelNotFound(_) => 404,
+            RelayError::NoChannel(_) => 503,
+            RelayError::Upstream { status, .. } => *status,
+            RelayError::Unavailable(_) => 502,
+            RelayError::Internal(_) => 500,
+        }
+    }
+
+    /// OpenAI's `type` and `code` for this error.
+    pub fn kind_and_code(&self) -> (&'static str, Option<String>) {
+        match self {
+            RelayError::InvalidKey(_) => ("invalid_request_error", Some("invalid_api_key".into())),
+            RelayError::Forbidden { code, .. } => {
+                let kind = if code.starts_with("insufficient") {
+                    "insufficient_quota"
+                } else {
+                    "invalid_request_error"
+                };
+                (kind, Some((*code).into()))
+            }
+            RelayError::BadRequest(_) => ("invalid_request_error", None),
+            RelayError::ModelNotFound(_) => {
+                ("invalid_request_error", Some("model_not_found".into()))
+            }
+            RelayError::NoChannel(_) => ("server_error", Some("no_available_channel".into())),
+            RelayError::Upstream { code, .. } => ("upstream_error", code.clone()),
+            RelayError::Unavailable(_) => ("server_error", Some("upstream_unavailable".into())),
+            RelayError::Internal(_) => ("server_error", None),
+        }
+    }
+
+    /// The message a client sees (never internal details).
+    pub fn message(&self) -> String {
+        match self {
+            RelayError::InvalidKey(m) => (*m).to_owned(),
+            RelayError::Forbidden { message, .. } | RelayError::BadRequest(message) => {
+                message.clone()
+            }
+            RelayError::ModelNotFound(model) => {
+                format!("The model `{model}` does not exist or you do not have access to it.")
+            }
+            RelayError::NoChannel(model) => {
+                format!("渠道不可用: no available channel for model {model}")
+            }
+            RelayError::Upstream { message, .. } => message.clone(),
+            RelayError::Unavailable(_) => "upstream unavailable".into(),
+            RelayError::Internal(_) => "internal error".into(),
+        }
+    }
+}
+
+impl From<DbErr> for RelayError {
+    fn from(e: DbErr) -> Self {
+        RelayError::Internal(format!("database: {e}"))
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token: Arc<TokenInfo>,
+    pub user: Arc<UserInfo>,
+    /// The group whose channels and price apply.
+    pub group: String,
+    /// `sk-KEY-<channel_id>`: an admin's pinned channel.
+    pub pinned: Option<i32>,
+}
+
+/// The answer to relay back.
+pub struct RelayResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: RelayBody,
+}
+
+pub enum RelayBody {
+    Full(Bytes),
+    Stream(Box<MeteredStream>),
+}
+
+/// The shared state of the relay, used by every call.
+pub struct Relay {
+    pub db: DatabaseConnection,
+    pub options: Arc<OptionStore>,
+    pub http: HttpClient,
+    pub directory: Directory,
+    pub router: Router,
+    pub ledger: Ledger,
+    pub billing: BillingWriter,
+    prices: RwLock<(usize, Arc<PriceTable>)>,
+}
+
+/// The key of an `Authorization: Bearer` value, `x-api-key` and the like: `sk-` optional,
+/// `-<channel id>` pins a channel.
+pub fn parse_key(raw: &str) -> Option<(String, Option<i32>)> {
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix("Bearer ")
+        .or_else(|| raw.strip_prefix("bearer "))
+        .unwrap_or(raw)
+        .trim();
+    let body = raw.strip_prefix("sk-").unwrap_or(raw);
+    if body.is_empty() {
+        return None;
+    }
+    let (key, pinned) = match body.rsplit_once('-') {
+        Some((key, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            (key, id.parse().ok())
+        }
+        _ => (body, None),
+    };
+    Some((format!("sk-{key}"), pinned))
+}
+
+impl Relay {
+    pub async fn start(
+        db: DatabaseConnection,
+        options: Arc<OptionStore>,
+        http: HttpClient,
+        billing_window: Duration,
+    ) -> Result<(Arc<Relay>, tokio::task::JoinHandle<()>), DbErr> {
+        let router = Router::default();
+        router.reload(&db).await?;
+        let (billing, writer) = BillingWriter::start(db.clone(), billing_window, 1000);
+        let relay = Arc::new(Relay {
+            db,
+            options,
+            http,
+            directory: Directory::default(),
+            router,
+            ledger: Ledger::default(),
+            billing,
+            prices: RwLock::new((0, Arc::new(PriceTable::default()))),
+        });
+        Ok((relay, writer))
+    }
+
+    /// The price table of the current options (rebuilt only when options changed).
+    pub fn prices(&self) -> Arc<PriceTable> {
+        let snapshot = self.options.snapshot();
+        let tag = Arc::as_ptr(&snapshot) as usize;
+        {
+            let cached = self
+                .prices
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cached.0 == tag {
+                return cached.1.clone();
+            }
+        }
+        let get = |k: &str| snapshot.get(k).map(String::as_str).unwrap_or("{}");
+        let table = Arc::new(PriceTable::new(
+            get(opt::MODEL_RATIO),
+            get(opt::COMPLETION_RATIO),
+            get(opt::MODEL_PRICE),
+            get(opt::GROUP_RATIO),
+        ));
+        *self
+            .prices
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (tag, table.clone());
+        table
+    }
+
+    /// Checks an API key: known, enabled, not expired, allowed from `ip`, its user enabled.
+    pub async fn authenticate(
+        &self,
+        raw_key: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Caller, RelayError> {
+        let (key, pinned) = raw_key
+            .and_then(parse_key)
+            .ok_or(RelayError::InvalidKey("Token无效: no API key provided"))?;
+        let token = self
+            .directory
+            .token(&self.db, &domain::keys::digest(&key))
+            .await?
+            .ok_or(RelayError::InvalidKey(
+                "Token无效: incorrect API key provided",
+            ))?;
+        if token.status != TokenStatus::Enabled.code() {
+            return Err(RelayError::InvalidKey("Token无效: the API key is disabled"));
+        }
+        if token.expired_time != -1 && token.expired_time < domain::now_ts() {
+            return Err(RelayError::InvalidKey("Token无效: the API key has expired"));
+        }
+        if !token.allows_ip(ip) {
+            return Err(RelayError::Forbidden {
+                code: "ip_not_allowed",
+                message: "this API key may not be used from your IP address".into(),
+            });
+        }
+        let user =
+            self.directory
+                .user(&self.db, token.user_id)
+                .await?
+                .ok_or(RelayError::InvalidKey(
+                    "Token无效: the key's user no longer exists",
+                ))?;
+        if user.status != UserStatus::Enabled.code() {
+            return Err(RelayError::Forbidden {
+                code: "user_banned",
+                message: "用户已被封禁".into(),
+            });
+        }
+        if pinned.is_some() && Role(user.role) < Role::ADMIN {
+            return Err(RelayError::Forbidden {
+                code: "channel_pin_forbidden",
+                message: "only admins may pin a channel with sk-KEY-<channel_id>".into(),
+            });
+        }
+        let group = if token.group.is_empty() {
+            user.group.clone()
+        } else {
+            token.group.clone()
+        };
+        Ok(Caller {
+            token,
+            user,
+            group,
+            pinned,
+        })
+    }
+
+    /// The models this caller may use.
+    pub fn models_for(&self, caller: &Caller) -> Vec<String> {
+        self.router
+            .snapshot()
+            .models(&caller.group)
+            .into_iter()
+            .filter(|m| caller.token.allows_model(m))
+            .collect()
+    }
+
+    /// Loads the caller's balances into the ledger on first use.
+    async fn ensure_balances(&self, caller: &Caller) -> Result<(), RelayError> {
+        let limited_token = !caller.token.unlimited;
+        if self.ledger.has_user(caller.user.id)
+            && (!limited_token || self.ledger.has_token(caller.token.id))
+        {
+            return Ok(());
+        }
+        let user_quota = users::find(&self.db, caller.user.id)
+            .await?
+            .map_or(0, |u| u.quota);
+        let token_remain = if limited_token {
+            let t = persistence::tokens::find_for_user(&self.db, caller.user.id, caller.token.id)
+                .await?;
+            Some((caller.token.id, t.map_or(0, |t| t.remain_quota)))
+        } else {
+            None
+        };
+        self.ledger.load(caller.user.id, user_quota, token_remain);
+        Ok(())
+    }
+
+    /// Disables a channel after an answer that shows its key is unusable, when allowed.
+    fn maybe_disable(self: &Arc<Self>, channel: &ChannelInfo, status: u16, body: &[u8]) {
+        if !channel.auto_ban
+            || !self
+                .options
+                .get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED)
+            || !should_disable(status, &String::from_utf8_lossy(body))
+        {
+            return;
+        }
+        let relay = self.clone();
+        let id = channel.id;
+        tokio::spawn(async move {
+            match channels::set_status(&relay.db, id, ChannelStatus::AutoDisabled.code()).await {
+                Ok(_) => {
+                    tracing::warn!(channel = id, status, "channel disabled automatically");
+                    if let Err(e) = relay.router.reload(&relay.db).await {
+                        tracing::error!(error = %e, "reloading routes");
+                    }
+                }
+                Err(e) => tracing::error!(channel = id, error = %e, "disabling channel"),
+            }
+        });
+    }
+
+    /// Relays one JSON call of `endpoint`.
+    pub async fn call(
+        self: &Arc<Self>,
+        caller: &Caller,
+        endpoint: Endpoint,
+        body: Bytes,
+        request_id: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<RelayResponse, RelayError> {
+        let started = Instant::now();
+        let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+            .map_err(|e| {
+                RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
+            })?;
+        let model = match json.get("model").and_then(|m| m.as_str()) {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => endpoint
+                .default_model()
+                .map(str::to_owned)
+                .ok_or_else(|| RelayError::BadRequest("`model` is required".into()))?,
+        };
+        if !caller.token.allows_model(&model) {
+            return Err(RelayError::Forbidden {
+                code: "model_not_allowed",
+                message: format!("this API key may not use the model {model}"),
+            });
+        }
+        let stream =
+            endpoint.streams() && json.get("stream").and_then(|s| s.as_bool()) == Some(true);
+        let snapshot = self.router.snapshot();
+        if caller.pinned.is_none() && !snapshot.serves(&caller.group, &model) {
+            return Err(RelayError::NoChannel(model));
+        }
+        let price = match self.prices().price(&model, &caller.group) {
+            Some(p) => p,
+            None if self.options.get_bool(opt::SELF_USE_MODE_ENABLED) => PriceTable::free(),
+            None => {
+                return Err(RelayError::BadRequest(format!(
+                    "the model {model} has no price configured (set ModelRatio or ModelPrice, or enable SelfUseModeEnabled)"
+                )));
+            }
+        };
+        let images = if endpoint == Endpoint::ImageGenerations {
+            json.get("n")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(1)
+                .clamp(1, 10)
+        } else {
+            1
+        };
+        let prompt_estimate = i64::try_from(body.len() / 4).unwrap_or(i64::MAX);
+        let max_tokens = ["max_tokens", "max_completion_tokens"]
+            .iter()
+            .find_map(|k| json.get(*k).and_then(serde_json::Value::as_i64))
+            .unwrap_or(0)
+            .max(0);
+        let estimate = price.quota(prompt_estimate, max_tokens) * images;
+        let paid = price.quota(1_000_000, 1_000_000) > 0;
+
+        self.ensure_balances(caller).await?;
+        let token_balance = (!caller.token.unlimited).then_some(caller.token.id);
+        self.ledger
+            .reserve(caller.user.id, token_balance, estimate, paid)
+            .map_err(|short| RelayError::Forbidden {
+                code: match short {
+                    Shortfall::User => "insufficient_user_quota",
+                    Shortfall::Token => "insufficient_token_quota",
+                },
+                message: match short {
+                    Shortfall::User => {
+                        "配额不足: the user's quota is not enough for this request".into()
+                    }
+                    Shortfall::Token => {
+                        "配额不足: the API key's quota is not enough for this request".into()
+                    }
+                },
+            })?;
+        let reservation = Reservation {
+            relay: self.clone(),
+            user: caller.user.id,
+            token: token_balance,
+            amount: estimate,
+            settled: false,
+        };
+
+        if stream {
+            let opts = json
+                .entry("stream_options")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(o) = opts.as_object_mut() {
+                o.insert("include_usage".into(), serde_json::Value::Bool(true));
+            }
+        }
+
+        let retries = self.options.get_i64(opt::RETRY_TIMES).clamp(0, 10);
+        let mut tried: Vec<i32> = Vec::new();
+        let mut last_error = RelayError::NoChannel(model.clone());
+        for _ in 0..=retries {
+            let channel = match caller.pinned {
+                Some(id) if tried.is_empty() => snapshot.channel(id),
+                Some(_) => None,
+                None => snapshot.pick(&caller.group, &model, &tried),
+            };
+            let Some(channel) = channel else { break };
+            tried.push(channel.id);
+            let upstream_model = channel.upstream_model(&model).to_owned();
+            let payload = if upstream_model != model || stream {
+                let mut j = json.clone();
+                j.insert(
+                    "model".into(),
+                    serde_json::Value::String(upstream_model.clone()),
+                );
+                Bytes::from(
+                    serde_json::to_vec(&j).map_err(|e| RelayError::Internal(e.to_string()))?,
+                )
+            } else {
+                body.clone()
+            };
+            let request = match build_request(&channel, endpoint, &upstream_model, payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            };
+            let resp = match self.http.send(request, HEAD_TIMEOUT).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(channel = channel.id, error = %e, request_id, "upstream unreachable");
+                    last_error = RelayError::Unavailable(e.to_string());
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_owned();
+            if !(200..300).contains(&status) {
+                let bytes = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                self.maybe_disable(&channel, status, &bytes);
+                let message =
+                    error_message(&bytes).unwrap_or_else(|| format!("upstream answered {status}"));
+                let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/error/code")
+                            .and_then(|c| c.as_str())
+                            .map(str::to_owned)
+                    });
+                tracing::warn!(channel = channel.id, status, request_id, "upstream error");
+                last_error = RelayError::Upstream {
+                    status,
+                    message,
+                    code,
+                };
+                if retryable(status) && caller.pinned.is_none() {
+                    continue;
+                }
+                break;
+            }
+            let meter = Meter {
+                relay: self.clone(),
+                caller: caller.clone(),
+                channel_id: channel.id,
+                model: model.clone(),
+                price,
+                images,
+                prompt_estimate,
+                started,
+                request_id: request_id.to_owned(),
+                ip: ip.map(|i| i.to_string()).unwrap_or_default(),
+                stream,
+                reservation: Some(reservation),
+            };
+            if stream {
+                return Ok(RelayResponse {
+                    status,
+                    content_type,
+                    body: RelayBody::Stream(Box::new(MeteredStream {
+                        body: resp.into_body(),
+                        sse: SseMeter::default(),
+                        meter: Some(meter),
+                    })),
+                });
+            }
+            let bytes = match resp.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    // The meter refunds when dropped without a bill.
+                    drop(meter);
+                    return Err(RelayError::Unavailable(e.to_string()));
+                }
+            };
+            meter.bill(usage_of(&bytes));
+            return Ok(RelayResponse {
+                status,
+                content_type,
+                body: RelayBody::Full(bytes),
+            });
+        }
+        drop(reservation);
+        Err(last_error)
+    }
+}
+
+/// Statuses worth trying on another channel.
+fn retryable(status: u16) -> bool {
+    matches!(status, 401 | 403 | 408 | 429) || status >= 500
+}
+
+fn build_request(
+    channel: &ChannelInfo,
+    endpoint: Endpoint,
+    upstream_model: &str,
+    payload: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>, RelayError> {
+    let base =
+        channel_type::base_url(channel.channel_type, &channel.base_url).ok_or_else(|| {
+            RelayError::Unavailable(format!("channel {} has no base URL", channel.id))
+        })?;
+    let builder = hyper::Request::builder()
+        .method(hyper::Method::POST)
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    let builder = match channel_type::family(channel.channel_type) {
+        Family::OpenAi => {
+            let b = builder
+                .uri(format!("{base}/v1/{}", endpoint.suffix()))
+                .header(
+                    hyper::header::AUTHORIZATION,
+                    format!("Bearer {}", channel.key),
+                );
+            if channel.organization.is_empty() {
+                b
+            } else {
+                b.header("openai-organization", channel.organization.as_str())
+            }
+        }
+        Family::Azure => {
+            let version = Some(channel.other.trim())
+                .filter(|v| !v.is_empty())
+                .unwrap_or("2024-10-21");
+            let deployment = upstream_model.replace('.', "");
+            builder
+                .uri(format!(
+                    "{base}/openai/deployments/{deployment}/{}?api-version={version}",
+                    endpoint.suffix()
+                ))
+                .header("api-key", channel.key.as_str())
+        }
+        Family::Anthropic | Family::Gemini | Family::Task => {
+            return Err(RelayError::Unavailable(format!(
+                "channel {} (type {}) does not serve OpenAI-format calls",
+                channel.id, channel.channel_type
+            )));
+        }
+    };
+    builder
+        .body(Full::new(payload))
+        .map_err(|e| RelayError::Internal(format!("building the upstream request: {e}")))
+}
+
+/// Quota taken before the upstream call; given back in full unless a bill settles it.
+struct Reservation {
+    relay: Arc<Relay>,
+    user: i32,
+    token: Option<i32>,
+    amount: i64,
+    settled: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.relay.ledger.credit(self.user, self.token, self.amount);
+        }
+    }
+}
+
+/// Everything needed to bill one successful upstream answer.
+struct Meter {
+    relay: Arc<Relay>,
+    caller: Caller,
+    channel_id: i32,
+    model: String,
+    price: Price,
+    images: i64,
+    prompt_estimate: i64,
+    started: Instant,
+    request_id: String,
+    ip: String,
+    stream: bool,
+    reservation: Option<Reservation>,
+}
+
+impl Meter {
+    /// Settles the reservation against the real cost and queues the billing record.
+    fn bill(mut self, usage: Option<Usage>) {
+        self.bill_with(usage, None);
+    }
+
+    fn bill_with(&mut self, usage: Option<Usage>, streamed_events: Option<i64>) {
+        let Some(mut reservation) = self.reservation.take() else {
+            return;
+        };
+        let usage = usage.unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: streamed_events.unwrap_or(0),
+        });
+        let quota = self
+            .price
+            .quota(usage.prompt_tokens, usage.completion_tokens)
+            * self.images;
+        self.relay.ledger.credit(
+            reservation.user,
+            reservation.token,
+            reservation.amount - quota,
+        );
+        reservation.settled = true;
+        let prices = match self.price {
+            Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                group_ratio,
+            } => {
+                format!(
+                    "模型倍率 {model_ratio}，补全倍率 {completion_ratio}，分组倍率 {group_ratio}"
+                )
+            }
+            Price::PerCall { usd, group_ratio } => {
+                format!("模型价格 {usd}，分组倍率 {group_ratio}")
+            }
+        };
+        self.relay.billing.submit(BillingRecord {
+            user_id: self.caller.user.id,
+            username: self.caller.user.username.clone(),
+            token_id: self.caller.token.id,
+            token_name: self.caller.token.name.clone(),
+            token_unlimited: self.caller.token.unlimited,
+            channel_id: self.channel_id,
+            model_name: self.model.clone(),
+            prompt_tokens: i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX),
+            completion_tokens: i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX),
+            quota,
+            group: self.caller.group.clone(),
+            is_stream: self.stream,
+            use_time: i32::try_from(self.started.elapsed().as_secs()).unwrap_or(i32::MAX),
+            request_id: self.request_id.clone(),
+            ip: self.ip.clone(),
+            content: prices,
+            created_at: domain::now_ts(),
+        });
+    }
+}
+
+/// An upstream SSE body passed through chunk by chunk; it bills when it ends, and when it is
+/// dropped early (the client went away) it bills what was streamed.
+pub struct MeteredStream {
+    body: Incoming,
+    sse: SseMeter,
+    meter: Option<Meter>,
+}
+
+impl MeteredStream {
+    fn finish(&mut self) {
+        if let Some(mut meter) = self.meter.take() {
+            meter.bill_with(self.sse.usage, Some(self.sse.events));
+        }
+    }
+}
+
+impl Stream for MeteredStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.finish();
+                    return Poll::Ready(Some(Err(std::io::Error::other(e))));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.sse.feed(&data);
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MeteredStream {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_pins() {
+        assert_eq!(parse_key("Bearer sk-abc"), Some(("sk-abc".into(), None)));
+        assert_eq!(parse_key("sk-abc-12"), Some(("sk-abc".into(), Some(12))));
+        assert_eq!(parse_key("abc"), Some(("sk-abc".into(), None)));
+        assert_eq!(parse_key("sk-a-b"), Some(("sk-a-b".into(), None)));
+        assert_eq!(parse_key("Bearer "), None);
+        assert_eq!(parse_key("sk-"), None);
+    }
+
+    #[test]
+    fn retry_rules() {
+        for s in [401, 429, 500, 502, 503] {
+            assert!(retryable(s), "{s}");
+        }
+        for s in [400, 404, 413, 422] {
+            assert!(!retryable(s), "{s}");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! In-memory views of API keys and users for the hot path: loaded from the database on first
+//! use, dropped when `/api` changes them.
+
+use persistence::{DatabaseConnection, DbErr, tokens, users};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+/// What a relay call needs to know about its API key.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: i32,
+    pub user_id: i32,
+    pub name: String,
+    pub status: i32,
+    /// -1 = never.
+    pub expired_time: i64,
+    pub unlimited: bool,
+    pub remain_quota: i64,
+    /// `None` = any model.
+    pub model_limits: Option<HashSet<String>>,
+    /// Empty = any address.
+    pub allow_ips: Vec<ipnet::IpNet>,
+    /// Empty = the user's group.
+    pub group: String,
+}
+
+impl TokenInfo {
+    fn from_model(t: tokens::Model) -> Self {
+        let model_limits = t.model_limits_enabled.then(|| {
+            t.model_limits
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        let allow_ips = t
+            .allow_ips
+            .split(',')
+            .filter_map(|s| {
+                let s = s.trim();
+                s.parse::<ipnet::IpNet>()
+                    .ok()
+                    .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+            })
+            .collect();
+        TokenInfo {
+            id: t.id,
+            user_id: t.user_id,
+            name: t.name,
+            status: t.status,
+            expired_time: t.expired_time,
+            unlimited: t.unlimited_quota,
+            remain_quota: t.remain_quota,
+            model_limits,
+            allow_ips,
+            group: t.group,
+        }
+    }
+
+    pub fn allows_ip(&self, ip: Option<IpAddr>) -> bool {
+        self.allow_ips.is_empty()
+            || ip.is_some_and(|ip| self.allow_ips.iter().any(|n| n.contains(&ip)))
+    }
+
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.model_limits.as_ref().is_none_or(|m| m.contains(model))
+    }
+}
+
+/// What a relay call needs to know about its user.
+#[derive(Debug, Clone)]
+pub struct UserInfo {
+    pub id: i32,
+    pub username: String,
+    pub group: String,
+    pub status: i32,
+    pub role: i32,
+    pub quota: i64,
+}
+
+#[derive(Default)]
+pub struct Directory {
+    tokens: RwLock<HashMap<String, Arc<TokenInfo>>>,
+    users: RwLock<HashMap<i32, Arc<UserInfo>>>,
+}
+
+impl Directory {
+    /// The token whose key has this digest.
+    pub async fn token(
+        &self,
+        db: &DatabaseConnection,
+        digest: &str,
+    ) -> Result<Option<Arc<TokenInfo>>, DbErr> {
+        if let Some(t) = self
+            .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(digest)
+        {
+            return Ok(Some(t.clone()));
+        }
+        let Some(model) = tokens::find_by_digest(db, digest).await? else {
+            return Ok(None);
+        };
+        let info = Arc::new(TokenInfo::from_model(model));
+        self.tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(digest.to_owned(), info.clone());
+        Ok(Some(info))
+    }
+
+    pub async fn user(
+        &self,
+        db: &DatabaseConnection,
+        id: i32,
+    ) -> Result<Option<Arc<UserInfo>>, DbErr> {
+        if let Some(u) = self
+            .users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(Some(u.clone()));
+        }
+        let Some(u) = users::find(db, id).await? else {
+            return Ok(None);
+        };
+        let info = Arc::new(UserInfo {
+            id: u.id,
+            username: u.username,
+            group: u.group,
+            status: u.status,
+            role: u.role,
+            quota: u.quota,
+        });
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, info.clone());
+        Ok(Some(info))
+    }
+
+    /// Drops a token's cached view (it changed or was deleted).
+    pub fn forget_token(&self, id: i32) {
+        self.tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, t| t.id != id);
+    }
+
+    /// Drops a user's cached view and their tokens'.
+    pub fn forget_user(&self, id: i32) {
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+        self.tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, t| t.user_id != id);
+    }
+
+    /// Drops everything (periodic refresh for changes made by other instances).
+    pub fn clear(&self) {
+        self.tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        self.users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}

@@ -1,0 +1,187 @@
+//! Balances in memory: the quota of users and API keys moves here atomically during a call; the
+//! batch writer later applies the same amounts to the database. A balance is loaded from the
+//! database on first use and then kept, so `database = ledger + amounts not yet flushed`.
+//! Changes made through `/api` (top-ups, edits) are applied to both as deltas.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+struct Balances {
+    users: HashMap<i32, i64>,
+    tokens: HashMap<i32, i64>,
+}
+
+/// Which balance was too small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    User,
+    Token,
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    inner: Mutex<Balances>,
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Balances> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a user's balance is loaded.
+    pub fn has_user(&self, user: i32) -> bool {
+        self.lock().users.contains_key(&user)
+    }
+
+    /// Whether a token's balance is loaded.
+    pub fn has_token(&self, token: i32) -> bool {
+        self.lock().tokens.contains_key(&token)
+    }
+
+    /// Loads balances read from the database, unless already loaded (the ledger is then newer).
+    pub fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>) {
+        let mut b = self.lock();
+        b.users.entry(user).or_insert(user_quota);
+        if let Some((id, remain)) = token {
+            b.tokens.entry(id).or_insert(remain);
+        }
+    }
+
+    /// Takes `amount` from the user and (when limited) the token, both or neither. A paid call
+    /// needs a positive balance even when its estimate rounds to nothing.
+    pub fn reserve(
+        &self,
+        user: i32,
+        token: Option<i32>,
+        amount: i64,
+        paid: bool,
+    ) -> Result<(), Shortfall> {
+        let mut b = self.lock();
+        let need = if paid { amount.max(1) } else { amount };
+        let user_balance = b.users.get(&user).copied().unwrap_or(0);
+        if user_balance < need {
+            return Err(Shortfall::User);
+        }
+        if let Some(t) = token {
+            if b.tokens.get(&t).copied().unwrap_or(0) < need {
+                return Err(Shortfall::Token);
+            }
+            *b.tokens.entry(t).or_insert(0) -= amount;
+        }
+        *b.users.entry(user).or_insert(0) -= amount;
+        Ok(())
+    }
+
+    /// Moves `delta` (positive: more quota) on the user and the limited token. Used to settle
+    /// (a call cost more or less than reserved; a balance may go slightly below zero) and to
+    /// refund.
+    pub fn credit(&self, user: i32, token: Option<i32>, delta: i64) {
+        let mut b = self.lock();
+        if let Some(v) = b.users.get_mut(&user) {
+            *v += delta;
+        }
+        if let Some(t) = token
+            && let Some(v) = b.tokens.get_mut(&t)
+        {
+            *v += delta;
+        }
+    }
+
+    /// An `/api` change of a user's quota by `delta`, when the balance is loaded.
+    pub fn adjust_user(&self, user: i32, delta: i64) {
+        if let Some(v) = self.lock().users.get_mut(&user) {
+            *v += delta;
+        }
+    }
+
+    /// An `/api` change of a token's remaining quota by `delta`, when the balance is loaded.
+    pub fn adjust_token(&self, token: i32, delta: i64) {
+        if let Some(v) = self.lock().tokens.get_mut(&token) {
+            *v += delta;
+        }
+    }
+
+    /// Forgets a deleted user or token.
+    pub fn forget(&self, user: Option<i32>, token: Option<i32>) {
+        let mut b = self.lock();
+        if let Some(u) = user {
+            b.users.remove(&u);
+        }
+        if let Some(t) = token {
+            b.tokens.remove(&t);
+        }
+    }
+
+    pub fn user_balance(&self, user: i32) -> Option<i64> {
+        self.lock().users.get(&user).copied()
+    }
+
+    pub fn token_balance(&self, token: i32) -> Option<i64> {
+        self.lock().tokens.get(&token).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_takes_both_or_neither() {
+        let l = Ledger::default();
+        l.load(1, 100, Some((7, 30)));
+        assert_eq!(l.reserve(1, Some(7), 40, true), Err(Shortfall::Token));
+        assert_eq!(
+            (l.user_balance(1), l.token_balance(7)),
+            (Some(100), Some(30))
+        );
+        assert_eq!(l.reserve(1, Some(7), 30, true), Ok(()));
+        assert_eq!((l.user_balance(1), l.token_balance(7)), (Some(70), Some(0)));
+        assert_eq!(l.reserve(1, None, 71, true), Err(Shortfall::User));
+        assert_eq!(l.reserve(1, None, 70, true), Ok(()));
+        assert_eq!(l.user_balance(1), Some(0));
+        // A paid call needs a positive balance; a free one does not.
+        assert_eq!(l.reserve(1, None, 0, true), Err(Shortfall::User));
+        assert_eq!(l.reserve(1, None, 0, false), Ok(()));
+    }
+
+    #[test]
+    fn load_keeps_newer_balances_and_credit_settles() {
+        let l = Ledger::default();
+        l.load(1, 100, None);
+        assert_eq!(l.reserve(1, None, 10, true), Ok(()));
+        l.load(1, 100, None);
+        assert_eq!(
+            l.user_balance(1),
+            Some(90),
+            "a later load does not overwrite"
+        );
+        l.credit(1, None, 4);
+        l.credit(1, None, -20);
+        assert_eq!(l.user_balance(1), Some(74));
+        l.adjust_user(1, 1000);
+        l.adjust_user(2, 1000);
+        assert_eq!((l.user_balance(1), l.user_balance(2)), (Some(1074), None));
+    }
+
+    #[test]
+    fn concurrent_reservations_never_overdraw() {
+        let l = std::sync::Arc::new(Ledger::default());
+        l.load(1, 1000, None);
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter(|_| l.reserve(1, None, 3, true).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let ok: usize = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+        assert_eq!(ok, 333);
+        assert_eq!(l.user_balance(1), Some(1));
+    }
+}

@@ -1,0 +1,123 @@
+//! Reading usage out of an OpenAI server-sent-event stream as it passes through, without
+//! holding the stream: lines are scanned chunk by chunk, and only a `data:` line that mentions
+//! `"usage"` is parsed.
+
+use serde::Deserialize;
+
+/// Token counts an upstream reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: i64,
+    #[serde(default)]
+    pub completion_tokens: i64,
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    usage: Option<Usage>,
+}
+
+/// The `usage` of a complete JSON answer, when it has one.
+pub fn usage_of(body: &[u8]) -> Option<Usage> {
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+}
+
+/// Watches an SSE byte stream.
+#[derive(Debug, Default)]
+pub struct SseMeter {
+    partial: Vec<u8>,
+    /// The last usage reported by the upstream.
+    pub usage: Option<Usage>,
+    /// Data events seen (other than `[DONE]` and a usage-only event): the completion-token
+    /// estimate when the stream ends without usage (OpenAI sends about one token per event).
+    pub events: i64,
+    pub done: bool,
+}
+
+impl SseMeter {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+            let (line, tail) = rest.split_at(pos);
+            if self.partial.is_empty() {
+                self.line(line);
+            } else {
+                let mut joined = std::mem::take(&mut self.partial);
+                joined.extend_from_slice(line);
+                self.line(&joined);
+            }
+            rest = &tail[1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.strip_prefix(b" ").unwrap_or(data);
+        if data == b"[DONE]" {
+            self.done = true;
+            return;
+        }
+        if memchr(data, b"\"usage\"")
+            && let Some(u) = usage_of(data)
+        {
+            self.usage = Some(u);
+            if !memchr(data, b"\"delta\"") || memchr(data, b"\"choices\":[]") {
+                return;
+            }
+        }
+        self.events += 1;
+    }
+}
+
+fn memchr(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_usage_across_chunk_borders() {
+        let stream = b"data: {\"choices\":[{\"delta\":{\"content\":\"He\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"llo\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":2,\"total_tokens\":10}}\n\ndata: [DONE]\n\n";
+        for split in [1, 7, 30, 80, stream.len() - 3] {
+            let mut m = SseMeter::default();
+            m.feed(&stream[..split]);
+            m.feed(&stream[split..]);
+            assert_eq!(
+                m.usage,
+                Some(Usage {
+                    prompt_tokens: 8,
+                    completion_tokens: 2
+                }),
+                "split {split}"
+            );
+            assert_eq!(m.events, 2);
+            assert!(m.done);
+        }
+    }
+
+    #[test]
+    fn without_usage_counts_events() {
+        let mut m = SseMeter::default();
+        m.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n: comment\n");
+        assert_eq!((m.usage, m.events, m.done), (None, 2, false));
+    }
+
+    #[test]
+    fn usage_of_json() {
+        assert_eq!(
+            usage_of(br#"{"id":"x","usage":{"prompt_tokens":3,"total_tokens":3}}"#),
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 0
+            })
+        );
+        assert_eq!(usage_of(b"{}"), None);
+    }
+}

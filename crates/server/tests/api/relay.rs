@@ -1,0 +1,689 @@
+//! The OpenAI-compatible relay: routing, streaming, errors, and exact billing.
+
+use crate::helpers::{Auth, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// gpt-4o's built-in price: (8 + 12 * 4) * 1.25 for the mock's usage.
+const GPT4O_CALL: i64 = 70;
+
+impl TestApp {
+    /// A new API key of `auth` with these fields; returns the key.
+    pub async fn api_key(&self, auth: &Auth, fields: Value) -> String {
+        let mut body = json!({"name": "key", "unlimited_quota": true});
+        if let (Some(b), Some(f)) = (body.as_object_mut(), fields.as_object()) {
+            for (k, v) in f {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, v) = self.post(Some(auth), "/api/token", body).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["data"]["key"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn relay_post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        crate::helpers::body(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn relay_get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        crate::helpers::body(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A user with `quota`, a key, and one channel to the mock serving gpt-4o.
+    pub async fn relay_setup(&self, quota: i64) -> (Auth, String, i64) {
+        let root = self.root().await;
+        let channel = self.create_channel(&root, json!({})).await;
+        let user = self.new_user("caller").await;
+        let (status, v) = self
+            .put(
+                Some(&root),
+                "/api/user",
+                json!({"id": user.id, "quota": quota}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let key = self.api_key(&user, json!({})).await;
+        (user, key, channel)
+    }
+
+    /// Waits for the billing writer, then reads the user's quota from the database.
+    pub async fn settled_quota(&self, user: &Auth) -> i64 {
+        self.relay.billing.flush().await;
+        self.quota_of(user).await
+    }
+
+    /// The consume logs of everyone, as admin sees them.
+    pub async fn consume_logs(&self) -> Vec<Value> {
+        self.relay.billing.flush().await;
+        let root = self.root().await;
+        let (_, v) = self.get(Some(&root), "/api/log?type=2&size=100").await;
+        v["data"].as_array().unwrap().clone()
+    }
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "你好，请介绍一下自己"}], "stream": stream,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
+}
+
+fn assert_openai_error(status: StatusCode, v: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{v}");
+    let e = &v["error"];
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("request id")),
+        "{v}"
+    );
+    assert!(
+        e.get("type").is_some() && e.get("code").is_some() && e.get("param").is_some(),
+        "{v}"
+    );
+}
+
+async fn models_follow_group_and_limits(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1000).await;
+    let (status, v) = app.relay_get(&key, "/v1/models").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["object"], "list");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt-4o", "gpt-4o-mini"]);
+    assert_eq!(v["data"][0]["object"], "model");
+    assert_eq!(v["data"][0]["owned_by"], "openai");
+    let (status, v) = app.relay_get(&key, "/v1/models/gpt-4o").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["id"], "gpt-4o");
+    let (status, v) = app.relay_get(&key, "/v1/models/claude-3-opus").await;
+    assert_openai_error(status, &v, StatusCode::NOT_FOUND);
+
+    let limited = app
+        .api_key(
+            &user,
+            json!({"model_limits_enabled": true, "model_limits": "gpt-4o-mini"}),
+        )
+        .await;
+    let (_, v) = app.relay_get(&limited, "/v1/models").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    let (status, v) = app
+        .relay_post(&limited, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+
+    let (status, v) = app.relay_get("sk-wrong", "/v1/models").await;
+    assert_openai_error(status, &v, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["error"]["code"], "invalid_api_key");
+    let resp = app.client.get(app.url("/v1/models")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().contains_key("x-request-id"));
+    // Other dialects' key headers.
+    let resp = app
+        .client
+        .get(app.url("/v1/models"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = app
+        .client
+        .get(app.url(&format!("/v1/models?key={key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+async fn chat_bills_exactly(app: TestApp) {
+    let (user, key, channel) = app.relay_setup(10_000).await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello");
+    assert_eq!(v["usage"]["completion_tokens"], 12);
+    // The request went upstream untouched: tools and all, with the channel's key.
+    let seen = app.mock.seen().pop().unwrap();
+    assert_eq!(seen.body["tools"][0]["function"]["name"], "f");
+    assert_eq!(
+        seen.credential.as_deref(),
+        Some("Bearer sk-upstream-secret-key")
+    );
+
+    assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 1);
+    let log = &logs[0];
+    assert_eq!(log["quota"], GPT4O_CALL);
+    assert_eq!(
+        (
+            log["prompt_tokens"].as_i64(),
+            log["completion_tokens"].as_i64()
+        ),
+        (Some(8), Some(12))
+    );
+    assert_eq!(log["model_name"], "gpt-4o");
+    assert_eq!(log["channel_id"].as_i64(), Some(channel));
+    assert_eq!(log["token_name"], "key");
+    assert_eq!(log["is_stream"], false);
+    assert!(log["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+    let (_, me) = app.get(Some(&user), "/api/user/self").await;
+    assert_eq!(me["data"]["used_quota"], GPT4O_CALL);
+    assert_eq!(me["data"]["request_count"], 1);
+    let (_, tokens) = app.get(Some(&user), "/api/token").await;
+    assert_eq!(tokens["data"][0]["used_quota"], GPT4O_CALL);
+    assert_eq!(tokens["data"][0]["request_count"], 1);
+    let root = app.root().await;
+    let (_, c) = app
+        .get(Some(&root), &format!("/api/channel/{channel}"))
+        .await;
+    assert_eq!(c["data"]["used_quota"], GPT4O_CALL);
+    let (_, data) = app.get(Some(&user), "/api/data/self").await;
+    assert_eq!(data["data"][0]["quota"], GPT4O_CALL);
+}
+
+async fn stream_passes_through_and_bills(app: TestApp) {
+    let (user, key, _) = app.relay_setup(10_000).await;
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat("gpt-4o", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = resp.text().await.unwrap();
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter(|e| e.starts_with("data: "))
+        .collect();
+    assert_eq!(
+        events.len(),
+        mock_upstream::CHUNKS + 2,
+        "content, usage, [DONE]: {text}"
+    );
+    assert_eq!(*events.last().unwrap(), "data: [DONE]");
+    let seen = app.mock.seen().pop().unwrap();
+    assert_eq!(
+        seen.body["stream_options"]["include_usage"], true,
+        "usage was asked for"
+    );
+    assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
+    let logs = app.consume_logs().await;
+    assert_eq!(logs[0]["is_stream"], true);
+    assert_eq!(logs[0]["quota"], GPT4O_CALL);
+}
+
+async fn stream_without_usage_counts_locally(app: TestApp) {
+    let root = app.root().await;
+    app.set_option(&root, "ModelRatio", r#"{"mock-nousage": 1}"#)
+        .await;
+    let (user, key, _) = app.relay_setup(10_000).await;
+    app.create_channel(&root, json!({"models": "mock-nousage"}))
+        .await;
+    let body = chat("mock-nousage", true);
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.text().await.unwrap();
+    let logs = app.consume_logs().await;
+    assert_eq!(logs[0]["completion_tokens"], mock_upstream::CHUNKS as i64);
+    let prompt = logs[0]["prompt_tokens"].as_i64().unwrap();
+    assert!(prompt > 0);
+    assert_eq!(
+        logs[0]["quota"].as_i64().unwrap(),
+        prompt + mock_upstream::CHUNKS as i64
+    );
+    assert_eq!(
+        app.settled_quota(&user).await,
+        10_000 - logs[0]["quota"].as_i64().unwrap()
+    );
+}
+
+async fn short_quota_is_refused_before_any_upstream_call(app: TestApp) {
+    let (user, key, _) = app.relay_setup(0).await;
+    let calls = app.mock.calls();
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    assert_eq!(v["error"]["code"], "insufficient_user_quota");
+    assert_eq!(app.mock.calls(), calls, "no upstream call");
+
+    let root = app.root().await;
+    app.put(
+        Some(&root),
+        "/api/user",
+        json!({"id": user.id, "quota": 100_000}),
+    )
+    .await;
+    let small = app
+        .api_key(&user, json!({"unlimited_quota": false, "remain_quota": 10}))
+        .await;
+    let (status, v) = app
+        .relay_post(
+            &small,
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "messages": [], "max_tokens": 1000}),
+        )
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    assert_eq!(v["error"]["code"], "insufficient_token_quota");
+    assert_eq!(app.mock.calls(), calls);
+    // The top-up through /api is seen by the relay at once.
+    let (status, _) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.settled_quota(&user).await, 100_000 - GPT4O_CALL);
+}
+
+async fn bad_requests_and_unknown_models(app: TestApp) {
+    let (user, key, _) = app.relay_setup(10_000).await;
+    let calls = app.mock.calls();
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = crate::helpers::body(resp).await;
+    assert_openai_error(status, &v, StatusCode::BAD_REQUEST);
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", json!({"messages": []}))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_REQUEST);
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("no-such-model", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::SERVICE_UNAVAILABLE);
+    // A channel serves it, but it has no price.
+    let root = app.root().await;
+    app.create_channel(&root, json!({"models": "unpriced-model"}))
+        .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("unpriced-model", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_REQUEST);
+    assert_eq!(app.mock.calls(), calls, "no upstream call for bad requests");
+    app.set_option(&root, "SelfUseModeEnabled", "true").await;
+    let (status, _) = app
+        .relay_post(&key, "/v1/chat/completions", chat("unpriced-model", false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.settled_quota(&user).await,
+        10_000,
+        "free in self-use mode"
+    );
+    let (status, v) = app.relay_post(&key, "/v1/nothing-here", json!({})).await;
+    assert_openai_error(status, &v, StatusCode::NOT_FOUND);
+}
+
+async fn upstream_failure_refunds_and_retries(app: TestApp) {
+    let (user, key, first) = app.relay_setup(10_000).await;
+    let root = app.root().await;
+    // The first channel maps gpt-4o to a model the mock fails.
+    app.put(
+        Some(&root),
+        "/api/channel",
+        json!({"id": first, "model_mapping": "{\"gpt-4o\": \"mock-500\"}", "priority": 10}),
+    )
+    .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(app.settled_quota(&user).await, 10_000, "refunded in full");
+    assert!(app.consume_logs().await.is_empty());
+
+    let second = app.create_channel(&root, json!({"priority": 0})).await;
+    app.set_option(&root, "RetryTimes", "1").await;
+    let calls = app.mock.calls();
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        app.mock.calls(),
+        calls + 2,
+        "failed once, then the second channel"
+    );
+    let seen = app.mock.seen();
+    assert_eq!(
+        seen[seen.len() - 2].body["model"],
+        "mock-500",
+        "mapped upstream"
+    );
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["channel_id"].as_i64(), Some(second));
+    assert_eq!(
+        logs[0]["model_name"], "gpt-4o",
+        "billing keeps the requested name"
+    );
+    assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
+}
+
+async fn revoked_key_disables_the_channel(app: TestApp) {
+    let (_, key, channel) = app.relay_setup(10_000).await;
+    let root = app.root().await;
+    app.set_option(&root, "AutomaticDisableChannelEnabled", "true")
+        .await;
+    app.put(
+        Some(&root),
+        "/api/channel",
+        json!({"id": channel, "model_mapping": "{\"gpt-4o\": \"mock-401\"}"}),
+    )
+    .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::UNAUTHORIZED);
+    let mut disabled = false;
+    for _ in 0..50 {
+        let (_, c) = app
+            .get(Some(&root), &format!("/api/channel/{channel}"))
+            .await;
+        if c["data"]["status"] == 3 {
+            disabled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(disabled, "auto-disabled");
+    // The routes reload right after the status change.
+    let mut status = StatusCode::OK;
+    for _ in 0..50 {
+        (status, _) = app
+            .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+            .await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no channel left");
+}
+
+async fn pinned_channels_are_for_admins(app: TestApp) {
+    let (_, key, channel) = app.relay_setup(10_000).await;
+    let (status, v) = app
+        .relay_post(
+            &format!("{key}-{channel}"),
+            "/v1/chat/completions",
+            chat("gpt-4o", false),
+        )
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    let root = app.root().await;
+    let other = app.create_channel(&root, json!({"models": "gpt-4o"})).await;
+    let root_key = app.api_key(&root, json!({})).await;
+    for _ in 0..3 {
+        let (status, _) = app
+            .relay_post(
+                &format!("{root_key}-{other}"),
+                "/v1/chat/completions",
+                chat("gpt-4o", false),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let logs = app.consume_logs().await;
+    assert!(logs.iter().all(|l| l["channel_id"].as_i64() == Some(other)));
+}
+
+async fn key_checks(app: TestApp) {
+    let (user, key, _) = app.relay_setup(10_000).await;
+    let (_, list) = app.get(Some(&user), "/api/token").await;
+    let id = list["data"][0]["id"].as_i64().unwrap();
+    app.put(Some(&user), "/api/token", json!({"id": id, "status": 2}))
+        .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::UNAUTHORIZED);
+    app.put(Some(&user), "/api/token", json!({"id": id, "status": 1}))
+        .await;
+    let (status, _) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let fenced = app.api_key(&user, json!({"allow_ips": "10.1.2.3"})).await;
+    let (status, v) = app
+        .relay_post(&fenced, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    let local = app
+        .api_key(&user, json!({"allow_ips": "127.0.0.0/8"}))
+        .await;
+    let (status, _) = app
+        .relay_post(&local, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn other_json_endpoints(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.create_channel(&root, json!({"models": "gpt-3.5-turbo-instruct,text-embedding-3-small,omni-moderation-latest,dall-e-3"})).await;
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/completions",
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "请写一首诗"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "text_completion");
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["object"], "embedding");
+    let (status, v) = app
+        .relay_post(&key, "/v1/moderations", json!({"input": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["results"][0]["flagged"], false);
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "dall-e-3", "prompt": "cat", "n": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["url"], "https://example.com/image.png");
+    let logs = app.consume_logs().await;
+    let quota_of = |model: &str| {
+        logs.iter().find(|l| l["model_name"] == model).unwrap()["quota"]
+            .as_i64()
+            .unwrap()
+    };
+    // (8 + 12 * 4/3) * 0.75 = 18; 8 * 0.01 rounds to 0; moderation is free; 2 images * 0.04 USD.
+    assert_eq!(quota_of("gpt-3.5-turbo-instruct"), 18);
+    assert_eq!(quota_of("text-embedding-3-small"), 0);
+    assert_eq!(quota_of("omni-moderation-latest"), 0);
+    assert_eq!(quota_of("dall-e-3"), 40_000);
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - 18 - 40_000);
+}
+
+async fn dashboard_billing(app: TestApp) {
+    let (_, key, _) = app.relay_setup(1_000_000).await;
+    app.relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    app.relay.billing.flush().await;
+    for prefix in ["", "/v1"] {
+        let (status, v) = app
+            .relay_get(&key, &format!("{prefix}/dashboard/billing/subscription"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["object"], "billing.subscription");
+        let hard = v["hard_limit_usd"].as_f64().unwrap();
+        assert!(
+            (hard - 2.0).abs() < 1e-9,
+            "remaining + used = 1 000 000 quota = 2 USD: {v}"
+        );
+        for f in [
+            "soft_limit_usd",
+            "system_hard_limit_usd",
+            "access_until",
+            "has_payment_method",
+            "plan",
+        ] {
+            assert!(v.get(f).is_some(), "missing {f}");
+        }
+        let (status, v) = app
+            .relay_get(&key, &format!("{prefix}/dashboard/billing/usage"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["object"], "billing.usage");
+        assert!(
+            (v["total_usage"].as_f64().unwrap() - GPT4O_CALL as f64 / 5000.0).abs() < 1e-9,
+            "{v}"
+        );
+    }
+}
+
+/// The money invariant: 200 concurrent mixed calls (stream and not, upstream failures, clients
+/// that hang up mid-stream); afterwards the logged quota equals what left the balance, in the
+/// database and in the ledger.
+async fn logged_quota_equals_spent_quota_under_load(app: TestApp) {
+    let root = app.root().await;
+    app.set_option(&root, "ModelRatio", r#"{"mock-slow": 1, "mock-500": 1}"#)
+        .await;
+    let start = 50_000_000;
+    let (user, key, _) = app.relay_setup(start).await;
+    app.create_channel(&root, json!({"models": "mock-slow,mock-500"}))
+        .await;
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let app = &app;
+        let key = key.clone();
+        calls.push(async move {
+            let (model, stream) = match i % 5 {
+                0 => ("gpt-4o", false),
+                1 => ("gpt-4o", true),
+                2 => ("mock-500", false),
+                3 => ("mock-slow", true),
+                _ => ("gpt-4o-mini", true),
+            };
+            let resp = app
+                .client
+                .post(app.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .json(&chat(model, stream))
+                .send()
+                .await
+                .unwrap();
+            if model == "mock-slow" && i % 2 == 1 {
+                // Hang up after the first event.
+                let mut resp = resp;
+                let _ = resp.chunk().await;
+                drop(resp);
+            } else {
+                let _ = resp.bytes().await;
+            }
+        });
+    }
+    futures_util::future::join_all(calls).await;
+    // Dropped streams bill when the server notices the hang-up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logs = app.consume_logs_all(&root).await;
+    let logged: i64 = logs.iter().map(|l| l["quota"].as_i64().unwrap()).sum();
+    let end = app.settled_quota(&user).await;
+    assert!(logged > 0);
+    assert_eq!(
+        start - end,
+        logged,
+        "every quota unit that left the balance is logged"
+    );
+    assert_eq!(
+        app.relay.ledger.user_balance(user.id as i32),
+        Some(end),
+        "ledger and database agree"
+    );
+    assert_eq!(
+        logs.len(),
+        160,
+        "every call but the 40 upstream failures is billed once"
+    );
+}
+
+impl TestApp {
+    async fn consume_logs_all(&self, root: &Auth) -> Vec<Value> {
+        self.relay.billing.flush().await;
+        let mut all = Vec::new();
+        for p in 1.. {
+            let (_, v) = self
+                .get(Some(root), &format!("/api/log?type=2&size=100&p={p}"))
+                .await;
+            let page = v["data"].as_array().unwrap().clone();
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        all
+    }
+}
+
+db_tests!(
+    models_follow_group_and_limits,
+    chat_bills_exactly,
+    stream_passes_through_and_bills,
+    stream_without_usage_counts_locally,
+    short_quota_is_refused_before_any_upstream_call,
+    bad_requests_and_unknown_models,
+    upstream_failure_refunds_and_retries,
+    revoked_key_disables_the_channel,
+    pinned_channels_are_for_admins,
+    key_checks,
+    other_json_endpoints,
+    dashboard_billing,
+    logged_quota_equals_spent_quota_under_load,
+);
