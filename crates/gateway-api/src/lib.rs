@@ -102,18 +102,7 @@ async fn relay_json(
         .call(&caller, endpoint, body, &id, client_ip(&req))
         .await
     {
-        Ok(resp) => {
-            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
-            let mut builder = HttpResponse::build(status);
-            builder.content_type(resp.content_type);
-            match resp.body {
-                RelayBody::Full(bytes) => builder.body(bytes),
-                RelayBody::Stream(stream) => builder
-                    .insert_header(("cache-control", "no-cache"))
-                    .insert_header(("x-accel-buffering", "no"))
-                    .streaming(stream),
-            }
-        }
+        Ok(resp) => respond(resp),
         Err(e) => relay_error(&e, &req),
     }
 }
@@ -135,6 +124,110 @@ json_endpoint!(completions, Endpoint::Completions);
 json_endpoint!(embeddings, Endpoint::Embeddings);
 json_endpoint!(moderations, Endpoint::Moderations);
 json_endpoint!(image_generations, Endpoint::ImageGenerations);
+json_endpoint!(audio_speech, Endpoint::AudioSpeech);
+
+/// How much of an upload is read to find its `model` field before the rest streams through.
+const FIELD_WINDOW: usize = 64 << 10;
+
+fn respond(resp: relay::RelayResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
+    let mut builder = HttpResponse::build(status);
+    builder.content_type(resp.content_type);
+    match resp.body {
+        RelayBody::Full(bytes) => builder.body(bytes),
+        RelayBody::Stream(stream) => builder
+            .insert_header(("cache-control", "no-cache"))
+            .insert_header(("x-accel-buffering", "no"))
+            .streaming(stream),
+    }
+}
+
+/// A multipart upload: the fields before the file are read to route and price the call, then
+/// the whole body streams on to the upstream without being held in memory.
+async fn relay_upload(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    mut payload: web::Payload,
+    endpoint: Endpoint,
+) -> HttpResponse {
+    use futures_util::StreamExt;
+    let caller = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let bad = |m: &str| relay_error(&RelayError::BadRequest(m.to_owned()), &req);
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let Some(boundary) = relay::multipart::boundary(&content_type) else {
+        return bad("the body must be multipart/form-data");
+    };
+    let mut prefix = bytes::BytesMut::new();
+    let mut ended = false;
+    while relay::multipart::text_field(&prefix, &boundary, "model").is_none()
+        && prefix.len() < FIELD_WINDOW
+    {
+        match payload.next().await {
+            Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
+            Some(Err(e)) => return bad(&format!("reading the upload failed: {e}")),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let model = match relay::multipart::text_field(&prefix, &boundary, "model") {
+        Some(m) if !m.trim().is_empty() => m.trim().to_owned(),
+        _ if ended => endpoint.default_model().unwrap_or_default().to_owned(),
+        _ => return bad("put the `model` field before the file in the form"),
+    };
+    let n = relay::multipart::text_field(&prefix, &boundary, "n")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let first = prefix.freeze();
+    actix_web::rt::spawn(async move {
+        if tx.send(Ok(first)).await.is_err() || ended {
+            return;
+        }
+        while let Some(chunk) = payload.next().await {
+            if tx.send(chunk.map_err(std::io::Error::other)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let id = request_id(&req);
+    let body = relay::client::channel_body(rx);
+    let ip = client_ip(&req);
+    match state
+        .relay
+        .call_upload(&caller, endpoint, &model, n, &content_type, body, &id, ip)
+        .await
+    {
+        Ok(resp) => respond(resp),
+        Err(e) => relay_error(&e, &req),
+    }
+}
+
+macro_rules! upload_endpoint {
+    ($name:ident, $endpoint:expr) => {
+        async fn $name(
+            state: web::Data<GatewayState>,
+            req: HttpRequest,
+            payload: web::Payload,
+        ) -> HttpResponse {
+            relay_upload(state, req, payload, $endpoint).await
+        }
+    };
+}
+
+upload_endpoint!(image_edits, Endpoint::ImageEdits);
+upload_endpoint!(image_variations, Endpoint::ImageVariations);
+upload_endpoint!(audio_transcriptions, Endpoint::AudioTranscriptions);
+upload_endpoint!(audio_translations, Endpoint::AudioTranslations);
 
 fn owner_of(model: &str) -> &'static str {
     let m = model.to_ascii_lowercase();
@@ -296,6 +389,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/embeddings", post().to(embeddings))
             .route("/moderations", post().to(moderations))
             .route("/images/generations", post().to(image_generations))
+            .route("/images/edits", post().to(image_edits))
+            .route("/images/variations", post().to(image_variations))
+            .route("/audio/transcriptions", post().to(audio_transcriptions))
+            .route("/audio/translations", post().to(audio_translations))
+            .route("/audio/speech", post().to(audio_speech))
             .service(dashboard("/dashboard/billing"))
             .default_service(web::to(unknown_route)),
     );

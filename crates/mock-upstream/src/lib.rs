@@ -26,6 +26,8 @@ use tokio::net::TcpListener;
 
 /// Content events per streamed answer, and the completion tokens every answer reports.
 pub const CHUNKS: usize = 12;
+/// Bytes of "audio" a speech request gets back.
+pub const SPEECH_BYTES: usize = 48_000;
 /// Prompt tokens every answer reports.
 pub const PROMPT_TOKENS: i64 = 8;
 /// The pause before each event of a `mock-slow` stream.
@@ -40,6 +42,9 @@ pub struct Seen {
     /// The credential header the provider dialect uses (Authorization, api-key, x-api-key, ...).
     pub credential: Option<String>,
     pub body: Value,
+    /// Size of the request body in bytes.
+    pub bytes: usize,
+    pub content_type: Option<String>,
 }
 
 #[derive(Default)]
@@ -108,6 +113,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     state.calls.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
     let cred = credential(&req);
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = req.into_body().collect().await?.to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if let Ok(mut seen) = state.seen.lock() {
@@ -115,10 +125,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             path: path.clone(),
             credential: cred,
             body: body.clone(),
+            bytes: bytes.len(),
+            content_type,
         });
     }
     let model = model_of(&path, &body);
     let (status, answer) = answer(&path, &model);
+    if path.ends_with("/audio/speech") && status == StatusCode::OK {
+        let audio = Response::builder()
+            .header("content-type", "audio/mpeg")
+            .body(Full::new(Bytes::from(vec![0x49u8; SPEECH_BYTES])).boxed());
+        return Ok(audio.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
+    }
     let streamed =
         body.get("stream").and_then(Value::as_bool) == Some(true) && status == StatusCode::OK;
     let resp = if streamed {
@@ -236,7 +254,11 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
         json!({"id": "modr-mock", "model": model, "results": [{"flagged": false,
             "categories": {"sexual": false, "hate": false, "violence": false},
             "category_scores": {"sexual": 0.001, "hate": 0.002, "violence": 0.003}}]})
-    } else if path.ends_with("/images/generations") {
+    } else if path.ends_with("/audio/transcriptions") || path.ends_with("/audio/translations") {
+        json!({"text": "transcribed text"})
+    } else if path.ends_with("/audio/speech") {
+        json!({})
+    } else if path.contains("/images/") {
         json!({"created": 1_700_000_000, "data": [{"url": "https://example.com/image.png", "revised_prompt": "a cat"}]})
     } else if path.ends_with("/v1/completions") {
         json!({"id": "cmpl-mock", "object": "text_completion", "created": 1_700_000_000, "model": model,

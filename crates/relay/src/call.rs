@@ -5,6 +5,7 @@
 
 use crate::HttpClient;
 use crate::channel_type::{self, Family};
+use crate::client::{UpstreamBody, full_body};
 use crate::directory::{Directory, TokenInfo, UserInfo};
 use crate::ledger::{Ledger, Shortfall};
 use crate::routing::{ChannelInfo, Router};
@@ -15,7 +16,7 @@ use domain::options as opt;
 use domain::pricing::{Price, PriceTable};
 use domain::{ChannelStatus, Role, TokenStatus, UserStatus};
 use futures_util::Stream;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use persistence::billing::{BillingRecord, BillingWriter};
@@ -38,6 +39,11 @@ pub enum Endpoint {
     Embeddings,
     Moderations,
     ImageGenerations,
+    ImageEdits,
+    ImageVariations,
+    AudioTranscriptions,
+    AudioTranslations,
+    AudioSpeech,
 }
 
 impl Endpoint {
@@ -49,6 +55,11 @@ impl Endpoint {
             Endpoint::Embeddings => "embeddings",
             Endpoint::Moderations => "moderations",
             Endpoint::ImageGenerations => "images/generations",
+            Endpoint::ImageEdits => "images/edits",
+            Endpoint::ImageVariations => "images/variations",
+            Endpoint::AudioTranscriptions => "audio/transcriptions",
+            Endpoint::AudioTranslations => "audio/translations",
+            Endpoint::AudioSpeech => "audio/speech",
         }
     }
 
@@ -57,10 +68,13 @@ impl Endpoint {
     }
 
     /// The model a request without one means.
-    fn default_model(self) -> Option<&'static str> {
+    pub fn default_model(self) -> Option<&'static str> {
         match self {
             Endpoint::Moderations => Some("omni-moderation-latest"),
-            Endpoint::ImageGenerations => Some("dall-e-2"),
+            Endpoint::ImageGenerations | Endpoint::ImageEdits | Endpoint::ImageVariations => {
+                Some("dall-e-2")
+            }
+            Endpoint::AudioTranscriptions | Endpoint::AudioTranslations => Some("whisper-1"),
             _ => None,
         }
     }
@@ -193,11 +207,15 @@ pub struct Relay {
 /// `-<channel id>` pins a channel.
 pub fn parse_key(raw: &str) -> Option<(String, Option<i32>)> {
     let raw = raw.trim();
-    let raw = raw
-        .strip_prefix("Bearer ")
-        .or_else(|| raw.strip_prefix("bearer "))
-        .unwrap_or(raw)
-        .trim();
+    let raw = match raw.get(..6) {
+        Some(scheme)
+            if scheme.eq_ignore_ascii_case("bearer")
+                && raw[6..].chars().next().is_none_or(char::is_whitespace) =>
+        {
+            raw[6..].trim()
+        }
+        _ => raw,
+    };
     let body = raw.strip_prefix("sk-").unwrap_or(raw);
     if body.is_empty() {
         return None;
@@ -378,40 +396,26 @@ impl Relay {
         });
     }
 
-    /// Relays one JSON call of `endpoint`.
-    pub async fn call(
+    /// Prices the call and reserves its estimate; refuses before any upstream call when the
+    /// model is not allowed, not served, not priced, or the quota is short.
+    fn prepare(
         self: &Arc<Self>,
         caller: &Caller,
-        endpoint: Endpoint,
-        body: Bytes,
-        request_id: &str,
-        ip: Option<IpAddr>,
-    ) -> Result<RelayResponse, RelayError> {
-        let started = Instant::now();
-        let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
-            .map_err(|e| {
-                RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
-            })?;
-        let model = match json.get("model").and_then(|m| m.as_str()) {
-            Some(m) if !m.is_empty() => m.to_owned(),
-            _ => endpoint
-                .default_model()
-                .map(str::to_owned)
-                .ok_or_else(|| RelayError::BadRequest("`model` is required".into()))?,
-        };
-        if !caller.token.allows_model(&model) {
+        model: &str,
+        prompt_estimate: i64,
+        max_tokens: i64,
+        multiplier: i64,
+    ) -> Result<Prepared, RelayError> {
+        if !caller.token.allows_model(model) {
             return Err(RelayError::Forbidden {
                 code: "model_not_allowed",
                 message: format!("this API key may not use the model {model}"),
             });
         }
-        let stream =
-            endpoint.streams() && json.get("stream").and_then(|s| s.as_bool()) == Some(true);
-        let snapshot = self.router.snapshot();
-        if caller.pinned.is_none() && !snapshot.serves(&caller.group, &model) {
-            return Err(RelayError::NoChannel(model));
+        if caller.pinned.is_none() && !self.router.snapshot().serves(&caller.group, model) {
+            return Err(RelayError::NoChannel(model.to_owned()));
         }
-        let price = match self.prices().price(&model, &caller.group) {
+        let price = match self.prices().price(model, &caller.group) {
             Some(p) => p,
             None if self.options.get_bool(opt::SELF_USE_MODE_ENABLED) => PriceTable::free(),
             None => {
@@ -420,27 +424,11 @@ impl Relay {
                 )));
             }
         };
-        let images = if endpoint == Endpoint::ImageGenerations {
-            json.get("n")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(1)
-                .clamp(1, 10)
-        } else {
-            1
-        };
-        let prompt_estimate = i64::try_from(body.len() / 4).unwrap_or(i64::MAX);
-        let max_tokens = ["max_tokens", "max_completion_tokens"]
-            .iter()
-            .find_map(|k| json.get(*k).and_then(serde_json::Value::as_i64))
-            .unwrap_or(0)
-            .max(0);
-        let estimate = price.quota(prompt_estimate, max_tokens) * images;
+        let estimate = price.quota(prompt_estimate, max_tokens) * multiplier;
         let paid = price.quota(1_000_000, 1_000_000) > 0;
-
-        self.ensure_balances(caller).await?;
-        let token_balance = (!caller.token.unlimited).then_some(caller.token.id);
+        let token = (!caller.token.unlimited).then_some(caller.token.id);
         self.ledger
-            .reserve(caller.user.id, token_balance, estimate, paid)
+            .reserve(caller.user.id, token, estimate, paid)
             .map_err(|short| RelayError::Forbidden {
                 code: match short {
                     Shortfall::User => "insufficient_user_quota",
@@ -455,13 +443,174 @@ impl Relay {
                     }
                 },
             })?;
-        let reservation = Reservation {
-            relay: self.clone(),
-            user: caller.user.id,
-            token: token_balance,
-            amount: estimate,
-            settled: false,
+        Ok(Prepared {
+            price,
+            multiplier,
+            prompt_estimate,
+            reservation: Reservation {
+                relay: self.clone(),
+                user: caller.user.id,
+                token,
+                amount: estimate,
+                settled: false,
+            },
+        })
+    }
+
+    /// Reads a failed answer: maybe disables the channel, and turns it into the caller's error.
+    async fn upstream_failure(
+        self: &Arc<Self>,
+        channel: &ChannelInfo,
+        resp: hyper::Response<Incoming>,
+        request_id: &str,
+    ) -> RelayError {
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        self.maybe_disable(channel, status, &bytes);
+        let message =
+            error_message(&bytes).unwrap_or_else(|| format!("upstream answered {status}"));
+        let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/code")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned)
+            });
+        tracing::warn!(channel = channel.id, status, request_id, "upstream error");
+        RelayError::Upstream {
+            status,
+            message,
+            code,
+        }
+    }
+
+    /// Turns a successful upstream answer into the relayed response, billing it.
+    async fn success(
+        meter: Meter,
+        resp: hyper::Response<Incoming>,
+        answer: Answer,
+    ) -> Result<RelayResponse, RelayError> {
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        let body = match answer {
+            Answer::Sse => RelayBody::Stream(Box::new(MeteredStream {
+                body: resp.into_body(),
+                sse: Some(SseMeter::default()),
+                meter: Some(meter),
+            })),
+            Answer::Binary => {
+                meter.bill(None);
+                RelayBody::Stream(Box::new(MeteredStream {
+                    body: resp.into_body(),
+                    sse: None,
+                    meter: None,
+                }))
+            }
+            Answer::Json => {
+                // A body that breaks off is not billed: the meter refunds when dropped.
+                let bytes = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| RelayError::Unavailable(e.to_string()))?
+                    .to_bytes();
+                meter.bill(usage_of(&bytes));
+                RelayBody::Full(bytes)
+            }
         };
+        Ok(RelayResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    fn meter(
+        self: &Arc<Self>,
+        caller: &Caller,
+        channel_id: i32,
+        model: &str,
+        prepared: Prepared,
+        call: &CallInfo,
+        stream: bool,
+    ) -> Meter {
+        Meter {
+            relay: self.clone(),
+            caller: caller.clone(),
+            channel_id,
+            model: model.to_owned(),
+            price: prepared.price,
+            multiplier: prepared.multiplier,
+            prompt_estimate: prepared.prompt_estimate,
+            started: call.started,
+            request_id: call.request_id.clone(),
+            ip: call.ip.map(|i| i.to_string()).unwrap_or_default(),
+            stream,
+            reservation: Some(prepared.reservation),
+        }
+    }
+
+    /// Relays one JSON call of `endpoint`, retrying retryable failures on other channels.
+    pub async fn call(
+        self: &Arc<Self>,
+        caller: &Caller,
+        endpoint: Endpoint,
+        body: Bytes,
+        request_id: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<RelayResponse, RelayError> {
+        let info = CallInfo {
+            started: Instant::now(),
+            request_id: request_id.to_owned(),
+            ip,
+        };
+        let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
+            .map_err(|e| {
+                RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
+            })?;
+        let model = match json.get("model").and_then(|m| m.as_str()) {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => endpoint
+                .default_model()
+                .map(str::to_owned)
+                .ok_or_else(|| RelayError::BadRequest("`model` is required".into()))?,
+        };
+        let stream =
+            endpoint.streams() && json.get("stream").and_then(|s| s.as_bool()) == Some(true);
+        let multiplier = if endpoint == Endpoint::ImageGenerations {
+            json.get("n")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(1)
+                .clamp(1, 10)
+        } else {
+            1
+        };
+        // Speech is priced by the characters of its input; text by a rough token estimate.
+        let prompt_estimate = if endpoint == Endpoint::AudioSpeech {
+            json.get("input")
+                .and_then(|i| i.as_str())
+                .map_or(0, |i| i.chars().count() as i64)
+        } else {
+            i64::try_from(body.len() / 4).unwrap_or(i64::MAX)
+        };
+        let max_tokens = ["max_tokens", "max_completion_tokens"]
+            .iter()
+            .find_map(|k| json.get(*k).and_then(serde_json::Value::as_i64))
+            .unwrap_or(0)
+            .max(0);
+        self.ensure_balances(caller).await?;
+        let mut prepared =
+            Some(self.prepare(caller, &model, prompt_estimate, max_tokens, multiplier)?);
 
         if stream {
             let opts = json
@@ -471,7 +620,15 @@ impl Relay {
                 o.insert("include_usage".into(), serde_json::Value::Bool(true));
             }
         }
+        let answer = if stream {
+            Answer::Sse
+        } else if endpoint == Endpoint::AudioSpeech {
+            Answer::Binary
+        } else {
+            Answer::Json
+        };
 
+        let snapshot = self.router.snapshot();
         let retries = self.options.get_i64(opt::RETRY_TIMES).clamp(0, 10);
         let mut tried: Vec<i32> = Vec::new();
         let mut last_error = RelayError::NoChannel(model.clone());
@@ -496,7 +653,13 @@ impl Relay {
             } else {
                 body.clone()
             };
-            let request = match build_request(&channel, endpoint, &upstream_model, payload) {
+            let request = match build_request(
+                &channel,
+                endpoint,
+                &upstream_model,
+                "application/json",
+                full_body(payload),
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     last_error = e;
@@ -512,83 +675,88 @@ impl Relay {
                 }
             };
             let status = resp.status().as_u16();
-            let content_type = resp
-                .headers()
-                .get(hyper::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("application/json")
-                .to_owned();
             if !(200..300).contains(&status) {
-                let bytes = resp
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                self.maybe_disable(&channel, status, &bytes);
-                let message =
-                    error_message(&bytes).unwrap_or_else(|| format!("upstream answered {status}"));
-                let code = serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .ok()
-                    .and_then(|v| {
-                        v.pointer("/error/code")
-                            .and_then(|c| c.as_str())
-                            .map(str::to_owned)
-                    });
-                tracing::warn!(channel = channel.id, status, request_id, "upstream error");
-                last_error = RelayError::Upstream {
-                    status,
-                    message,
-                    code,
-                };
+                last_error = self.upstream_failure(&channel, resp, request_id).await;
                 if retryable(status) && caller.pinned.is_none() {
                     continue;
                 }
                 break;
             }
-            let meter = Meter {
-                relay: self.clone(),
-                caller: caller.clone(),
-                channel_id: channel.id,
-                model: model.clone(),
-                price,
-                images,
-                prompt_estimate,
-                started,
-                request_id: request_id.to_owned(),
-                ip: ip.map(|i| i.to_string()).unwrap_or_default(),
-                stream,
-                reservation: Some(reservation),
+            let Some(prepared) = prepared.take() else {
+                break;
             };
-            if stream {
-                return Ok(RelayResponse {
-                    status,
-                    content_type,
-                    body: RelayBody::Stream(Box::new(MeteredStream {
-                        body: resp.into_body(),
-                        sse: SseMeter::default(),
-                        meter: Some(meter),
-                    })),
-                });
-            }
-            let bytes = match resp.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    // The meter refunds when dropped without a bill.
-                    drop(meter);
-                    return Err(RelayError::Unavailable(e.to_string()));
-                }
-            };
-            meter.bill(usage_of(&bytes));
-            return Ok(RelayResponse {
-                status,
-                content_type,
-                body: RelayBody::Full(bytes),
-            });
+            let meter = self.meter(caller, channel.id, &model, prepared, &info, stream);
+            return Self::success(meter, resp, answer).await;
         }
-        drop(reservation);
+        // `prepared` (when still held) refunds the reservation as it drops.
         Err(last_error)
     }
+
+    /// Relays one multipart upload (image edits and variations, audio transcriptions and
+    /// translations): the body streams through to one channel, so a failure is not retried.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn call_upload(
+        self: &Arc<Self>,
+        caller: &Caller,
+        endpoint: Endpoint,
+        model: &str,
+        multiplier: i64,
+        content_type: &str,
+        body: UpstreamBody,
+        request_id: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<RelayResponse, RelayError> {
+        let info = CallInfo {
+            started: Instant::now(),
+            request_id: request_id.to_owned(),
+            ip,
+        };
+        self.ensure_balances(caller).await?;
+        let prepared = self.prepare(caller, model, 0, 0, multiplier.clamp(1, 10))?;
+        let snapshot = self.router.snapshot();
+        let channel = match caller.pinned {
+            Some(id) => snapshot.channel(id),
+            None => snapshot.pick(&caller.group, model, &[]),
+        }
+        .ok_or_else(|| RelayError::NoChannel(model.to_owned()))?;
+        let upstream_model = channel.upstream_model(model).to_owned();
+        let request = build_request(&channel, endpoint, &upstream_model, content_type, body)?;
+        let resp = self
+            .http
+            .send(request, HEAD_TIMEOUT)
+            .await
+            .map_err(|e| RelayError::Unavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(self.upstream_failure(&channel, resp, request_id).await);
+        }
+        let meter = self.meter(caller, channel.id, model, prepared, &info, false);
+        Self::success(meter, resp, Answer::Json).await
+    }
+}
+
+/// A priced call with its quota reserved.
+struct Prepared {
+    price: Price,
+    multiplier: i64,
+    prompt_estimate: i64,
+    reservation: Reservation,
+}
+
+/// Who called, when, from where.
+struct CallInfo {
+    started: Instant,
+    request_id: String,
+    ip: Option<IpAddr>,
+}
+
+/// How an upstream's successful answer is relayed and metered.
+enum Answer {
+    /// A whole JSON body with `usage`.
+    Json,
+    /// Server-sent events, metered as they pass.
+    Sse,
+    /// Bytes passed through (audio), billed when the answer starts.
+    Binary,
 }
 
 /// Statuses worth trying on another channel.
@@ -600,15 +768,16 @@ fn build_request(
     channel: &ChannelInfo,
     endpoint: Endpoint,
     upstream_model: &str,
-    payload: Bytes,
-) -> Result<hyper::Request<Full<Bytes>>, RelayError> {
+    content_type: &str,
+    body: UpstreamBody,
+) -> Result<hyper::Request<UpstreamBody>, RelayError> {
     let base =
         channel_type::base_url(channel.channel_type, &channel.base_url).ok_or_else(|| {
             RelayError::Unavailable(format!("channel {} has no base URL", channel.id))
         })?;
     let builder = hyper::Request::builder()
         .method(hyper::Method::POST)
-        .header(hyper::header::CONTENT_TYPE, "application/json");
+        .header(hyper::header::CONTENT_TYPE, content_type);
     let builder = match channel_type::family(channel.channel_type) {
         Family::OpenAi => {
             let b = builder
@@ -643,7 +812,7 @@ fn build_request(
         }
     };
     builder
-        .body(Full::new(payload))
+        .body(body)
         .map_err(|e| RelayError::Internal(format!("building the upstream request: {e}")))
 }
 
@@ -671,7 +840,7 @@ struct Meter {
     channel_id: i32,
     model: String,
     price: Price,
-    images: i64,
+    multiplier: i64,
     prompt_estimate: i64,
     started: Instant,
     request_id: String,
@@ -697,7 +866,7 @@ impl Meter {
         let quota = self
             .price
             .quota(usage.prompt_tokens, usage.completion_tokens)
-            * self.images;
+            * self.multiplier;
         self.relay.ledger.credit(
             reservation.user,
             reservation.token,
@@ -744,14 +913,16 @@ impl Meter {
 /// dropped early (the client went away) it bills what was streamed.
 pub struct MeteredStream {
     body: Incoming,
-    sse: SseMeter,
+    /// `None` for bodies that are passed through unread (audio).
+    sse: Option<SseMeter>,
     meter: Option<Meter>,
 }
 
 impl MeteredStream {
     fn finish(&mut self) {
         if let Some(mut meter) = self.meter.take() {
-            meter.bill_with(self.sse.usage, Some(self.sse.events));
+            let (usage, events) = self.sse.as_ref().map_or((None, 0), |s| (s.usage, s.events));
+            meter.bill_with(usage, Some(events));
         }
     }
 }
@@ -773,7 +944,9 @@ impl Stream for MeteredStream {
                 }
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        self.sse.feed(&data);
+                        if let Some(sse) = self.sse.as_mut() {
+                            sse.feed(&data);
+                        }
                         return Poll::Ready(Some(Ok(data)));
                     }
                 }

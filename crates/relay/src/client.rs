@@ -1,6 +1,7 @@
 //! One pooled keep-alive hyper + hyper-rustls client, shared by every upstream call.
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request};
@@ -26,6 +27,29 @@ pub enum UpstreamError {
     Body(String),
 }
 
+/// The body of an upstream request: whole bytes, or a stream passed through.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A request body of known bytes.
+pub fn full_body(bytes: Bytes) -> UpstreamBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A request body fed chunk by chunk through a channel (from a task that reads the client's
+/// upload), so a large upload streams through without being held whole.
+pub fn channel_body(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> UpstreamBody {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|item| (item.map(hyper::body::Frame::data), rx))
+    });
+    http_body_util::StreamBody::new(stream).boxed_unsync()
+}
+
 /// A complete upstream answer.
 #[derive(Debug, Clone)]
 pub struct UpstreamResponse {
@@ -35,7 +59,7 @@ pub struct UpstreamResponse {
 
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
 }
 
 impl Default for HttpClient {
@@ -66,7 +90,7 @@ impl HttpClient {
     /// Sends a request and returns as soon as the answer's head arrives (the body streams on).
     pub async fn send(
         &self,
-        req: Request<Full<Bytes>>,
+        req: Request<UpstreamBody>,
         head_timeout: Duration,
     ) -> Result<hyper::Response<hyper::body::Incoming>, UpstreamError> {
         tokio::time::timeout(head_timeout, self.inner.request(req))
@@ -92,7 +116,7 @@ impl HttpClient {
             req = req.header(HeaderName::from_static(name), value);
         }
         let req = req
-            .body(Full::new(Bytes::from(body)))
+            .body(full_body(Bytes::from(body)))
             .map_err(|e| UpstreamError::Url(e.to_string()))?;
         let call = async {
             let resp = self

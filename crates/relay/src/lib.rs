@@ -7,6 +7,7 @@ pub mod channel_type;
 pub mod client;
 pub mod directory;
 pub mod ledger;
+pub mod multipart;
 pub mod routing;
 pub mod sse;
 pub mod upstream_error;

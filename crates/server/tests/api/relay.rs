@@ -589,6 +589,119 @@ async fn dashboard_billing(app: TestApp) {
     }
 }
 
+/// A multipart body with text fields, then a file of `file_len` bytes.
+fn multipart(fields: &[(&str, &str)], file_len: usize) -> (String, Vec<u8>) {
+    let boundary = "gatewaytestboundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(std::iter::repeat_n(b'x', file_len));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn uploads_stream_through_and_speech_comes_back(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.create_channel(&root, json!({"models": "whisper-1,dall-e-2,tts-1"}))
+        .await;
+    let upload = |path: &'static str, fields: Vec<(&'static str, &'static str)>, len: usize| {
+        let (ct, body) = multipart(&fields, len);
+        let size = body.len();
+        let req = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&key)
+            .header("content-type", ct)
+            .body(body);
+        async move { (size, crate::helpers::body(req.send().await.unwrap()).await) }
+    };
+    let (size, (status, v)) = upload(
+        "/v1/audio/transcriptions",
+        vec![("model", "whisper-1"), ("language", "zh")],
+        3 << 20,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["text"], "transcribed text");
+    let seen = app.mock.seen().pop().unwrap();
+    assert_eq!(seen.path, "/v1/audio/transcriptions");
+    assert_eq!(seen.bytes, size, "the whole upload arrived");
+    assert!(
+        seen.content_type
+            .unwrap()
+            .starts_with("multipart/form-data; boundary=")
+    );
+    let (_, (status, _)) =
+        upload("/v1/audio/translations", vec![("model", "whisper-1")], 1000).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, (status, v)) = upload(
+        "/v1/images/edits",
+        vec![("model", "dall-e-2"), ("prompt", "hat"), ("n", "2")],
+        5000,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["url"], "https://example.com/image.png");
+    let (_, (status, _)) = upload("/v1/images/variations", vec![("n", "1")], 5000).await;
+    assert_eq!(status, StatusCode::OK, "no model field at all: dall-e-2");
+    // A model named after a large file cannot be routed before the file passes.
+    let (ct, mut body) = multipart(&[], 4 << 20);
+    body.extend_from_slice(b"--gatewaytestboundary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--gatewaytestboundary--\r\n");
+    let resp = app
+        .client
+        .post(app.url("/v1/audio/transcriptions"))
+        .bearer_auth(&key)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = crate::helpers::body(resp).await;
+    assert_openai_error(status, &v, StatusCode::BAD_REQUEST);
+
+    let resp = app
+        .client
+        .post(app.url("/v1/audio/speech"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "tts-1", "input": "hello world", "voice": "alloy", "response_format": "mp3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "audio/mpeg");
+    assert_eq!(
+        resp.bytes().await.unwrap().len(),
+        mock_upstream::SPEECH_BYTES
+    );
+
+    let logs = app.consume_logs().await;
+    let quota_of = |model: &str| {
+        logs.iter()
+            .filter(|l| l["model_name"] == model)
+            .map(|l| l["quota"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(quota_of("whisper-1"), 2 * 3000, "0.006 USD a call");
+    assert_eq!(
+        quota_of("dall-e-2"),
+        2 * 10_000 + 10_000,
+        "0.02 USD an image"
+    );
+    assert_eq!(quota_of("tts-1"), 83, "11 characters at ratio 7.5");
+    assert_eq!(
+        app.settled_quota(&user).await,
+        1_000_000 - 6000 - 30_000 - 83
+    );
+}
+
 /// The money invariant: 200 concurrent mixed calls (stream and not, upstream failures, clients
 /// that hang up mid-stream); afterwards the logged quota equals what left the balance, in the
 /// database and in the ledger.
@@ -685,5 +798,6 @@ db_tests!(
     key_checks,
     other_json_endpoints,
     dashboard_billing,
+    uploads_stream_through_and_speech_comes_back,
     logged_quota_equals_spent_quota_under_load,
 );
