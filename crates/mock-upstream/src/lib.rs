@@ -6,7 +6,8 @@
 //! 500, `mock-quota` 429 with OpenAI's `insufficient_quota`; any other model answers 200.
 //! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
-//! [`SLOW_DELAY`] before each event, `mock-nousage` never sends usage.
+//! [`SLOW_DELAY`] before each event, `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
+//! long), `mock-nousage` never sends usage.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -26,6 +27,8 @@ use tokio::net::TcpListener;
 
 /// Content events per streamed answer, and the completion tokens every answer reports.
 pub const CHUNKS: usize = 12;
+/// The pause before each event of a `mock-hold` stream.
+pub const HOLD_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Bytes of "audio" a speech request gets back.
 pub const SPEECH_BYTES: usize = 48_000;
 /// Prompt tokens every answer reports.
@@ -51,6 +54,8 @@ pub struct Seen {
 struct State {
     calls: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// Benchmarks turn recording off.
+    quiet: bool,
 }
 
 /// A running mock; it stops when the test's runtime ends.
@@ -63,9 +68,17 @@ pub struct MockUpstream {
 impl MockUpstream {
     /// Starts a mock on a free local port.
     pub async fn start() -> std::io::Result<MockUpstream> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on("127.0.0.1:0", false).await
+    }
+
+    /// Starts a mock on `addr`; a `quiet` mock counts calls but keeps no record of them.
+    pub async fn start_on(addr: &str, quiet: bool) -> std::io::Result<MockUpstream> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            quiet,
+            ..State::default()
+        });
         let accept_state = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -120,7 +133,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .map(str::to_owned);
     let bytes = req.into_body().collect().await?.to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if let Ok(mut seen) = state.seen.lock() {
+    if !state.quiet
+        && let Ok(mut seen) = state.seen.lock()
+    {
         seen.push(Seen {
             path: path.clone(),
             credential: cred,
@@ -183,10 +198,14 @@ fn sse_body(path: &str, model: &str, usage: bool) -> Body {
         events.push(format!("data: {v}\n\n"));
     }
     events.push("data: [DONE]\n\n".to_owned());
-    let slow = model == "mock-slow";
+    let delay = match model {
+        "mock-slow" => Some(SLOW_DELAY),
+        "mock-hold" => Some(HOLD_DELAY),
+        _ => None,
+    };
     let stream = futures_util::stream::iter(events).then(move |e| async move {
-        if slow {
-            tokio::time::sleep(SLOW_DELAY).await;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
         }
         Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(e)))
     });

@@ -223,6 +223,12 @@ impl Application {
                 .configure(admin_api::configure)
                 .configure(gateway_api::configure)
         })
+        .on_connect(|conn, _| {
+            // Streamed events leave at once instead of waiting on Nagle and delayed ACKs.
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr, source })?
         .shutdown_timeout(30)

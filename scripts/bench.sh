@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The relay benchmark: a quiet mock upstream, the bare hyper proxy (lower bound) and the
+# gateway (real key, channel and billing on SQLite), each driven by the repo's own closed-loop
+# load generator. Mock and load generator run on core 0, proxy and gateway on core 1.
+# Prints one Markdown table. Usage: scripts/bench.sh [seconds-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-5}"
+cargo build --release --locked -p server -p bench >&2
+BIN=target/release
+WORK="$(mktemp -d)"
+MOCK=127.0.0.1:19100 PROXY=127.0.0.1:19200 GW=127.0.0.1:19300
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 || true
+
+taskset -c 0 "$BIN/bench-mock" --listen "$MOCK" >/dev/null & PIDS+=($!)
+taskset -c 1 "$BIN/bare-proxy" --listen "$PROXY" --upstream "http://$MOCK" >/dev/null & PROXY_PID=$!; PIDS+=($!)
+APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT="${GW##*:}" APP__DATABASE__URL="sqlite://$WORK/gw.db" \
+  APP__BOOTSTRAP__ROOT_PASSWORD=benchpass123 RUST_LOG=warn \
+  taskset -c 1 "$BIN/server" >"$WORK/server.log" 2>&1 & GW_PID=$!; PIDS+=($!)
+for addr in "$MOCK" "$PROXY" "$GW"; do
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && break; sleep 0.1; done
+done
+
+# A channel to the mock and a key, through the management API.
+JAR="$WORK/cookies"
+curl -sf -c "$JAR" -H 'content-type: application/json' -d '{"username":"root","password":"benchpass123"}' "http://$GW/api/user/login" >/dev/null
+api() { curl -sf -b "$JAR" -H 'New-Api-User: 1' -H 'content-type: application/json' -X "$1" -d "$3" "http://$GW$2"; }
+api POST /api/channel "{\"name\":\"mock\",\"type\":1,\"key\":\"sk-mock\",\"base_url\":\"http://$MOCK\",\"models\":\"gpt-4o,mock-hold\"}" >/dev/null
+api PUT /api/option '{"ModelRatio":"{\"mock-hold\":1}"}' >/dev/null
+KEY="$(api POST /api/token '{"name":"bench","unlimited_quota":true}' | sed -E 's/.*"key":"([^"]+)".*/\1/')"
+sleep 1
+
+TCK="$(getconf CLK_TCK)"
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+field() { sed -E "s/.*$1=([0-9.]+).*/\1/" <<<"$2"; }
+
+declare -A P50 P99
+run() { # name url pid stream connections
+  local before after out reqs cpu
+  [ "$3" != - ] && before="$(ticks "$3")"
+  out="$(taskset -c 0 "$BIN/loadgen" --url "http://$2" --key "$KEY" --stream "$4" --connections "$5" --seconds "$SECS")"
+  reqs="$(field requests "$out")"
+  cpu="-"
+  if [ "$3" != - ] && [ "$reqs" -gt 0 ]; then
+    after="$(ticks "$3")"
+    cpu="$(awk -v t=$((after - before)) -v r="$reqs" -v h="$TCK" 'BEGIN{printf "%.1f", t * 1e6 / h / r}')"
+  fi
+  local key="$4/$5"
+  local p50 p99 add50="-" add99="-"
+  p50="$(field p50_us "$out")"; p99="$(field p99_us "$out")"
+  if [ "$1" = mock ]; then P50[$key]=$p50; P99[$key]=$p99; else
+    add50="$(awk -v a="$p50" -v b="${P50[$key]}" 'BEGIN{printf "%.3f", (a-b)/1000}')"
+    add99="$(awk -v a="$p99" -v b="${P99[$key]}" 'BEGIN{printf "%.3f", (a-b)/1000}')"
+  fi
+  local mode=non-stream; [ "$4" = true ] && mode="stream (12 chunks)"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$mode" "$5" "$(field rps "$out")" \
+    "$(awk -v a="$p50" 'BEGIN{printf "%.3f", a/1000}')" "$(awk -v a="$p99" 'BEGIN{printf "%.3f", a/1000}')" "$add50" "$add99" "$cpu"
+}
+
+IDLE_RSS="$(rss_kb "$GW_PID")"
+echo "| target | mode | connections | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU us/req |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for mode in "false 1" "false 16" "true 1" "true 16"; do
+  set -- $mode
+  run mock "$MOCK" - "$1" "$2"
+  run proxy "$PROXY" "$PROXY_PID" "$1" "$2"
+  run gateway "$GW" "$GW_PID" "$1" "$2"
+done
+
+# 1,000 concurrent slow streams held open through the gateway.
+BEFORE_RSS="$(rss_kb "$GW_PID")"
+HOLD_OUT="$WORK/hold.out"
+taskset -c 0 "$BIN/loadgen" --url "http://$GW" --key "$KEY" --stream true --model mock-hold --hold 1000 --seconds 4 >"$HOLD_OUT" &
+HOLD_PID=$!
+for _ in $(seq 1 300); do grep -q holding "$HOLD_OUT" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+HOLD_RSS="$(rss_kb "$GW_PID")"
+wait "$HOLD_PID" || true
+echo
+echo "gateway RSS: idle ${IDLE_RSS} KB, after the runs ${BEFORE_RSS} KB, with $(sed -E 's/holding //' "$HOLD_OUT") open streams ${HOLD_RSS} KB" \
+  "($(awk -v a="$HOLD_RSS" -v b="$BEFORE_RSS" 'BEGIN{printf "%.1f", (a-b)/1000}') KB per stream)"
