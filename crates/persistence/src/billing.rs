@@ -236,19 +236,30 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord]) -> Result<(), 
             .exec_without_returning(&txn)
             .await?;
     }
+    // One upsert per (user, model, hour) of the batch, not one per call.
+    let mut buckets: BTreeMap<(i32, &str, i64), quota_data::Usage> = BTreeMap::new();
     for r in batch {
-        quota_data::record(
-            &txn,
-            &quota_data::Usage {
+        let hour = r.created_at - r.created_at.rem_euclid(3600);
+        let tokens = i64::from(r.prompt_tokens) + i64::from(r.completion_tokens);
+        buckets
+            .entry((r.user_id, r.model_name.as_str(), hour))
+            .and_modify(|u| {
+                u.tokens += tokens;
+                u.quota += r.quota;
+                u.count += 1;
+            })
+            .or_insert_with(|| quota_data::Usage {
                 user_id: r.user_id,
                 username: r.username.clone(),
                 model_name: r.model_name.clone(),
-                at: r.created_at,
-                tokens: i64::from(r.prompt_tokens) + i64::from(r.completion_tokens),
+                at: hour,
+                tokens,
                 quota: r.quota,
-            },
-        )
-        .await?;
+                count: 1,
+            });
+    }
+    for usage in buckets.values() {
+        quota_data::record(&txn, usage).await?;
     }
     txn.commit().await
 }

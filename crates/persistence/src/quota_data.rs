@@ -34,6 +34,8 @@ pub struct Usage {
     pub at: i64,
     pub tokens: i64,
     pub quota: i64,
+    /// How many calls this usage sums.
+    pub count: i64,
 }
 
 /// Adds `usage` to its (user, model, hour) bucket, creating the bucket when needed.
@@ -45,7 +47,7 @@ pub async fn record(db: &impl ConnectionTrait, usage: &Usage) -> Result<(), DbEr
         model_name: Set(usage.model_name.clone()),
         created_at: Set(hour),
         token_used: Set(usage.tokens),
-        count: Set(1),
+        count: Set(usage.count),
         quota: Set(usage.quota),
         ..Default::default()
     })
@@ -55,7 +57,10 @@ pub async fn record(db: &impl ConnectionTrait, usage: &Usage) -> Result<(), DbEr
                 Column::TokenUsed,
                 Expr::col((Entity, Column::TokenUsed)).add(usage.tokens),
             )
-            .value(Column::Count, Expr::col((Entity, Column::Count)).add(1))
+            .value(
+                Column::Count,
+                Expr::col((Entity, Column::Count)).add(usage.count),
+            )
             .value(
                 Column::Quota,
                 Expr::col((Entity, Column::Quota)).add(usage.quota),

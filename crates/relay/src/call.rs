@@ -574,52 +574,40 @@ impl Relay {
             request_id: request_id.to_owned(),
             ip,
         };
-        let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
-            .map_err(|e| {
-                RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
-            })?;
-        let model = match json.get("model").and_then(|m| m.as_str()) {
+        let peek: Peek<'_> = serde_json::from_slice(&body).map_err(|e| {
+            RelayError::BadRequest(format!("the request body is not a valid JSON object: {e}"))
+        })?;
+        let model = match peek.model.as_deref() {
             Some(m) if !m.is_empty() => m.to_owned(),
             _ => endpoint
                 .default_model()
                 .map(str::to_owned)
                 .ok_or_else(|| RelayError::BadRequest("`model` is required".into()))?,
         };
-        let stream =
-            endpoint.streams() && json.get("stream").and_then(|s| s.as_bool()) == Some(true);
+        let stream = endpoint.streams() && peek.stream == Some(true);
         let multiplier = if endpoint == Endpoint::ImageGenerations {
-            json.get("n")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(1)
-                .clamp(1, 10)
+            peek.n.unwrap_or(1).clamp(1, 10)
         } else {
             1
         };
         // Speech is priced by the characters of its input; text by a rough token estimate.
         let prompt_estimate = if endpoint == Endpoint::AudioSpeech {
-            json.get("input")
-                .and_then(|i| i.as_str())
+            peek.input
+                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
                 .map_or(0, |i| i.chars().count() as i64)
         } else {
             i64::try_from(body.len() / 4).unwrap_or(i64::MAX)
         };
-        let max_tokens = ["max_tokens", "max_completion_tokens"]
-            .iter()
-            .find_map(|k| json.get(*k).and_then(serde_json::Value::as_i64))
+        let max_tokens = peek
+            .max_tokens
+            .or(peek.max_completion_tokens)
             .unwrap_or(0)
             .max(0);
+        let has_stream_options = peek.stream_options.is_some();
         self.ensure_balances(caller).await?;
         let mut prepared =
             Some(self.prepare(caller, &model, prompt_estimate, max_tokens, multiplier)?);
 
-        if stream {
-            let opts = json
-                .entry("stream_options")
-                .or_insert_with(|| serde_json::json!({}));
-            if let Some(o) = opts.as_object_mut() {
-                o.insert("include_usage".into(), serde_json::Value::Bool(true));
-            }
-        }
         let answer = if stream {
             Answer::Sse
         } else if endpoint == Endpoint::AudioSpeech {
@@ -641,18 +629,8 @@ impl Relay {
             let Some(channel) = channel else { break };
             tried.push(channel.id);
             let upstream_model = channel.upstream_model(&model).to_owned();
-            let payload = if upstream_model != model || stream {
-                let mut j = json.clone();
-                j.insert(
-                    "model".into(),
-                    serde_json::Value::String(upstream_model.clone()),
-                );
-                Bytes::from(
-                    serde_json::to_vec(&j).map_err(|e| RelayError::Internal(e.to_string()))?,
-                )
-            } else {
-                body.clone()
-            };
+            let payload =
+                upstream_payload(&body, &model, &upstream_model, stream, has_stream_options)?;
             let request = match build_request(
                 &channel,
                 endpoint,
@@ -732,6 +710,78 @@ impl Relay {
         let meter = self.meter(caller, channel.id, model, prepared, &info, false);
         Self::success(meter, resp, Answer::Json).await
     }
+}
+
+/// The few fields of a JSON request the relay reads; everything else passes through unparsed.
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    n: Option<i64>,
+    #[serde(default)]
+    max_tokens: Option<i64>,
+    #[serde(default)]
+    max_completion_tokens: Option<i64>,
+    #[serde(borrow, default)]
+    input: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    stream_options: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The body sent upstream: the caller's bytes untouched, except for a mapped model name and,
+/// on streams, `stream_options.include_usage` (spliced in without a parse when the caller sent
+/// no `stream_options`).
+fn upstream_payload(
+    body: &Bytes,
+    model: &str,
+    upstream_model: &str,
+    stream: bool,
+    has_stream_options: bool,
+) -> Result<Bytes, RelayError> {
+    if upstream_model == model && !stream {
+        return Ok(body.clone());
+    }
+    if upstream_model == model && !has_stream_options {
+        let text = body.as_ref();
+        let open = text.iter().position(|b| *b == b'{').ok_or_else(|| {
+            RelayError::BadRequest("the request body is not a JSON object".into())
+        })?;
+        let rest = &text[open + 1..];
+        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let mut out = Vec::with_capacity(text.len() + 48);
+        out.extend_from_slice(&text[..=open]);
+        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
+        return Ok(Bytes::from(out));
+    }
+    let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| {
+            RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
+        })?;
+    json.insert(
+        "model".into(),
+        serde_json::Value::String(upstream_model.to_owned()),
+    );
+    if stream {
+        let opts = json
+            .entry("stream_options")
+            .or_insert_with(|| serde_json::json!({}));
+        match opts.as_object_mut() {
+            Some(o) => {
+                o.insert("include_usage".into(), serde_json::Value::Bool(true));
+            }
+            None => *opts = serde_json::json!({"include_usage": true}),
+        }
+    }
+    serde_json::to_vec(&json)
+        .map(Bytes::from)
+        .map_err(|e| RelayError::Internal(e.to_string()))
 }
 
 /// A priced call with its quota reserved.
@@ -973,6 +1023,27 @@ mod tests {
         assert_eq!(parse_key("sk-a-b"), Some(("sk-a-b".into(), None)));
         assert_eq!(parse_key("Bearer "), None);
         assert_eq!(parse_key("sk-"), None);
+    }
+
+    #[test]
+    fn payload_splices_usage_into_streams_only() {
+        let parse = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b).unwrap_or_default();
+        let body = Bytes::from_static(br#"{"model":"m","stream":true,"messages":[]}"#);
+        let v = parse(&upstream_payload(&body, "m", "m", true, false).unwrap_or_default());
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["messages"], serde_json::json!([]));
+        let plain = Bytes::from_static(br#"{"model":"m"}"#);
+        assert_eq!(
+            upstream_payload(&plain, "m", "m", false, false).unwrap_or_default(),
+            plain
+        );
+        let mapped = upstream_payload(&plain, "m", "up", false, false).unwrap_or_default();
+        assert_eq!(parse(&mapped)["model"], "up");
+        let own = Bytes::from_static(
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#,
+        );
+        let v = parse(&upstream_payload(&own, "m", "m", true, true).unwrap_or_default());
+        assert_eq!(v["stream_options"]["include_usage"], true);
     }
 
     #[test]

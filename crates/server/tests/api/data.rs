@@ -14,6 +14,7 @@ async fn record(app: &TestApp, user_id: i64, username: &str, model: &str, at: i6
             at,
             tokens: 30,
             quota,
+            count: 1,
         },
     )
     .await
