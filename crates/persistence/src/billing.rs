@@ -34,15 +34,20 @@ pub struct BillingRecord {
     pub created_at: i64,
 }
 
-enum Message {
-    Record(Box<BillingRecord>),
-    Flush(oneshot::Sender<()>),
+/// Records waiting for the next commit, and the flush requests.
+struct Shared {
+    pending: std::sync::Mutex<Vec<BillingRecord>>,
+    /// Wakes the writer early when a batch is full.
+    full: tokio::sync::Notify,
+    max_batch: usize,
 }
 
-/// The handle relay calls use; cheap to clone.
+/// The handle relay calls use; cheap to clone. Submitting only pushes onto a buffer: no wake-up
+/// of the writer per call (it commits every `window`, or at once when a batch fills up).
 #[derive(Clone)]
 pub struct BillingWriter {
-    tx: mpsc::UnboundedSender<Message>,
+    shared: std::sync::Arc<Shared>,
+    flush_tx: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
 impl BillingWriter {
@@ -52,60 +57,82 @@ impl BillingWriter {
         window: Duration,
         max_batch: usize,
     ) -> (BillingWriter, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, rx, window, max_batch.max(1)));
-        (BillingWriter { tx }, task)
+        let shared = std::sync::Arc::new(Shared {
+            pending: std::sync::Mutex::new(Vec::new()),
+            full: tokio::sync::Notify::new(),
+            max_batch: max_batch.max(1),
+        });
+        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(db, shared.clone(), flush_rx, window));
+        (BillingWriter { shared, flush_tx }, task)
     }
 
-    /// Queues a record. Never blocks.
+    /// Queues a record. Never blocks on the database.
     pub fn submit(&self, record: BillingRecord) {
-        if self.tx.send(Message::Record(Box::new(record))).is_err() {
-            tracing::error!("billing writer stopped; a record could not be queued");
+        let len = {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.push(record);
+            pending.len()
+        };
+        if len == self.shared.max_batch {
+            self.shared.full.notify_one();
         }
     }
 
     /// Waits until every record queued before this call is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Message::Flush(tx)).is_ok() {
+        if self.flush_tx.send(tx).is_ok() {
             let _ = rx.await;
         }
     }
 }
 
+fn take_pending(shared: &Shared) -> Vec<BillingRecord> {
+    std::mem::take(
+        &mut *shared
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 async fn run(
     db: DatabaseConnection,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    shared: std::sync::Arc<Shared>,
+    mut flush_rx: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
     window: Duration,
-    max_batch: usize,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = Vec::new();
+    loop {
         let mut waiters = Vec::new();
-        let take = |m: Message,
-                    batch: &mut Vec<BillingRecord>,
-                    waiters: &mut Vec<oneshot::Sender<()>>| match m {
-            Message::Record(r) => batch.push(*r),
-            Message::Flush(w) => waiters.push(w),
+        let open = tokio::select! {
+            _ = tokio::time::sleep(window) => true,
+            _ = shared.full.notified() => true,
+            w = flush_rx.recv() => match w {
+                Some(w) => {
+                    waiters.push(w);
+                    true
+                }
+                None => false,
+            },
         };
-        take(first, &mut batch, &mut waiters);
-        let deadline = tokio::time::Instant::now() + window;
-        while batch.len() < max_batch && waiters.is_empty() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => take(m, &mut batch, &mut waiters),
-                Ok(None) | Err(_) => break,
-            }
+        while let Ok(w) = flush_rx.try_recv() {
+            waiters.push(w);
         }
-        // Whatever is already queued joins this batch.
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(m) => take(m, &mut batch, &mut waiters),
-                Err(_) => break,
-            }
+        let batch = take_pending(&shared);
+        for chunk in batch.chunks(shared.max_batch) {
+            commit_with_retry(&db, chunk).await;
         }
-        commit_with_retry(&db, &batch).await;
         for w in waiters {
             let _ = w.send(());
+        }
+        if !open {
+            // Every handle is gone: what was queued is committed; stop.
+            return;
         }
     }
 }
