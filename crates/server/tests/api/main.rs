@@ -14,6 +14,7 @@ mod openapi;
 mod options;
 mod redemptions;
 mod relay;
+mod sdk;
 mod startup;
 mod system;
 mod tokens;

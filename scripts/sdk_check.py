@@ -1,0 +1,81 @@
+"""Drives the gateway with the official `openai` Python SDK: every OpenAI endpoint the gateway
+relays, streaming included, and the SDK's parsing of the gateway's errors.
+
+Usage: python3 scripts/sdk_check.py BASE_URL API_KEY   (BASE_URL like http://127.0.0.1:3000/v1)
+The API test suite runs it against a live app and a mock upstream (tests/api/sdk.rs).
+"""
+import io
+import sys
+
+import openai
+
+
+def main(base_url: str, key: str) -> None:
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+
+    models = [m.id for m in client.models.list()]
+    assert "gpt-4o" in models, models
+    assert client.models.retrieve("gpt-4o").id == "gpt-4o"
+
+    chat = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "你好"}], max_tokens=20
+    )
+    assert chat.choices[0].message.content == "Hello", chat
+    assert chat.usage.completion_tokens == 12, chat.usage
+
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.startswith("w0 w1"), text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 12
+
+    done = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="poem")
+    assert done.choices[0].text == "poem"
+
+    emb = client.embeddings.create(model="text-embedding-3-small", input="x")
+    assert emb.data[0].embedding == [0.1, 0.2, 0.3]
+
+    mod = client.moderations.create(input="x")
+    assert mod.results[0].flagged is False
+
+    img = client.images.generate(model="dall-e-3", prompt="cat", n=1)
+    assert img.data[0].url == "https://example.com/image.png"
+    png = io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * 2048)
+    png.name = "a.png"
+    edit = client.images.edit(model="dall-e-2", image=png, prompt="hat")
+    assert edit.data[0].url
+    png.seek(0)
+    var = client.images.create_variation(model="dall-e-2", image=png)
+    assert var.data[0].url
+
+    audio = io.BytesIO(b"ID3" + b"0" * 4096)
+    audio.name = "a.mp3"
+    tr = client.audio.transcriptions.create(model="whisper-1", file=audio)
+    assert tr.text == "transcribed text", tr
+    audio.seek(0)
+    tl = client.audio.translations.create(model="whisper-1", file=audio)
+    assert tl.text == "transcribed text", tl
+    speech = client.audio.speech.create(model="tts-1", voice="alloy", input="hello")
+    assert len(speech.read()) > 1000
+
+    try:
+        client.chat.completions.create(model="no-such-model", messages=[])
+        raise AssertionError("an unknown model must fail")
+    except openai.APIStatusError as e:
+        assert e.status_code == 503, e
+        assert "request id" in e.message, e.message
+
+    bad = openai.OpenAI(base_url=base_url, api_key="sk-wrong", max_retries=0)
+    try:
+        bad.models.list()
+        raise AssertionError("a wrong key must fail")
+    except openai.AuthenticationError as e:
+        assert e.code == "invalid_api_key", e.code
+    print("openai SDK check passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
