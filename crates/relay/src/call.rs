@@ -10,6 +10,7 @@ use crate::directory::{Directory, TokenInfo, UserInfo};
 use crate::ledger::{Ledger, Shortfall};
 use crate::routing::{ChannelInfo, Router};
 use crate::sse::{SseMeter, Usage, usage_of};
+use crate::tokenizer;
 use crate::upstream_error::{error_message, should_disable};
 use bytes::Bytes;
 use domain::options as opt;
@@ -509,7 +510,12 @@ impl Relay {
                 meter: Some(meter),
             })),
             Answer::Binary => {
-                meter.bill(None);
+                // Speech is priced by its input's characters, known before the answer.
+                let usage = Usage {
+                    prompt_tokens: meter.prompt_estimate,
+                    completion_tokens: 0,
+                };
+                meter.bill(Some(usage));
                 RelayBody::Stream(Box::new(MeteredStream {
                     body: resp.into_body(),
                     sse: None,
@@ -552,6 +558,7 @@ impl Relay {
             price: prepared.price,
             multiplier: prepared.multiplier,
             prompt_estimate: prepared.prompt_estimate,
+            request: call.request.clone(),
             started: call.started,
             request_id: call.request_id.clone(),
             ip: call.ip.map(|i| i.to_string()).unwrap_or_default(),
@@ -570,6 +577,7 @@ impl Relay {
         ip: Option<IpAddr>,
     ) -> Result<RelayResponse, RelayError> {
         let info = CallInfo {
+            request: body.clone(),
             started: Instant::now(),
             request_id: request_id.to_owned(),
             ip,
@@ -685,6 +693,7 @@ impl Relay {
         ip: Option<IpAddr>,
     ) -> Result<RelayResponse, RelayError> {
         let info = CallInfo {
+            request: Bytes::new(),
             started: Instant::now(),
             request_id: request_id.to_owned(),
             ip,
@@ -794,6 +803,8 @@ struct Prepared {
 
 /// Who called, when, from where.
 struct CallInfo {
+    /// The JSON request (empty for uploads).
+    request: Bytes,
     started: Instant,
     request_id: String,
     ip: Option<IpAddr>,
@@ -892,6 +903,8 @@ struct Meter {
     price: Price,
     multiplier: i64,
     prompt_estimate: i64,
+    /// The JSON request, kept (shared, not copied) for local counting.
+    request: Bytes,
     started: Instant,
     request_id: String,
     ip: String,
@@ -905,13 +918,26 @@ impl Meter {
         self.bill_with(usage, None);
     }
 
-    fn bill_with(&mut self, usage: Option<Usage>, streamed_events: Option<i64>) {
+    /// Bills `usage`, or, when the upstream gave none, tokens counted locally: the request's
+    /// prompt and what was streamed.
+    fn bill_with(&mut self, usage: Option<Usage>, streamed: Option<&SseMeter>) {
         let Some(mut reservation) = self.reservation.take() else {
             return;
         };
-        let usage = usage.unwrap_or(Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: streamed_events.unwrap_or(0),
+        let usage = usage.unwrap_or_else(|| {
+            let prompt = match self.price {
+                Price::PerToken { .. } if !self.request.is_empty() => {
+                    tokenizer::prompt_tokens(&self.model, &self.request)
+                }
+                _ => self.prompt_estimate,
+            };
+            let completion = streamed.map_or(0, |s| {
+                tokenizer::completion_tokens(&self.model, &s.retained) + s.overflow_events
+            });
+            Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+            }
         });
         let quota = self
             .price
@@ -971,8 +997,8 @@ pub struct MeteredStream {
 impl MeteredStream {
     fn finish(&mut self) {
         if let Some(mut meter) = self.meter.take() {
-            let (usage, events) = self.sse.as_ref().map_or((None, 0), |s| (s.usage, s.events));
-            meter.bill_with(usage, Some(events));
+            let usage = self.sse.as_ref().and_then(|s| s.usage);
+            meter.bill_with(usage, self.sse.as_ref());
         }
     }
 }

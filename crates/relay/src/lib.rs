@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod multipart;
 pub mod routing;
 pub mod sse;
+pub mod tokenizer;
 pub mod upstream_error;
 
 pub use call::{Caller, Endpoint, Relay, RelayBody, RelayError, RelayResponse};

@@ -29,11 +29,18 @@ pub struct SseMeter {
     partial: Vec<u8>,
     /// The last usage reported by the upstream.
     pub usage: Option<Usage>,
-    /// Data events seen (other than `[DONE]` and a usage-only event): the completion-token
-    /// estimate when the stream ends without usage (OpenAI sends about one token per event).
+    /// Data events seen (other than `[DONE]` and a usage-only event).
     pub events: i64,
     pub done: bool,
+    /// The first events' data (up to [`RETAIN`] bytes), counted with tiktoken when the stream
+    /// ends without usage.
+    pub retained: Vec<u8>,
+    /// Events that did not fit in `retained` (about one token each).
+    pub overflow_events: i64,
 }
+
+/// Bytes of event data kept per stream for local counting.
+pub const RETAIN: usize = 32 << 10;
 
 impl SseMeter {
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -71,6 +78,12 @@ impl SseMeter {
             }
         }
         self.events += 1;
+        if self.usage.is_none() && self.retained.len() + data.len() < RETAIN {
+            self.retained.extend_from_slice(data);
+            self.retained.push(b'\n');
+        } else {
+            self.overflow_events += 1;
+        }
     }
 }
 
