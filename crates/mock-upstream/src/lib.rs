@@ -7,7 +7,8 @@
 //! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
 //! [`SLOW_DELAY`] before each event, `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
-//! long), `mock-nousage` never sends usage.
+//! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
+//! in place of the stream.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -151,6 +152,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .header("content-type", "audio/mpeg")
             .body(Full::new(Bytes::from(vec![0x49u8; SPEECH_BYTES])).boxed());
         return Ok(audio.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
+    }
+    if model == "mock-stream-error" {
+        let event = Bytes::from_static(b"data: {\"error\":{\"message\":\"The engine is overloaded\",\"type\":\"server_error\"}}\n\n");
+        let resp = Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Full::new(event).boxed());
+        return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
     }
     let streamed =
         body.get("stream").and_then(Value::as_bool) == Some(true) && status == StatusCode::OK;

@@ -495,6 +495,7 @@ impl Relay {
         meter: Meter,
         resp: hyper::Response<Incoming>,
         answer: Answer,
+        first: Option<Bytes>,
     ) -> Result<RelayResponse, RelayError> {
         let status = resp.status().as_u16();
         let content_type = resp
@@ -505,6 +506,7 @@ impl Relay {
             .to_owned();
         let body = match answer {
             Answer::Sse => RelayBody::Stream(Box::new(MeteredStream {
+                first,
                 body: resp.into_body(),
                 sse: Some(SseMeter::default()),
                 meter: Some(meter),
@@ -517,6 +519,7 @@ impl Relay {
                 };
                 meter.bill(Some(usage));
                 RelayBody::Stream(Box::new(MeteredStream {
+                    first: None,
                     body: resp.into_body(),
                     sse: None,
                     meter: None,
@@ -668,11 +671,43 @@ impl Relay {
                 }
                 break;
             }
+            // A stream is committed to the caller only once its first event is here and is not
+            // an error: until then another channel can still take over.
+            let (resp, first) = if stream {
+                let (parts, mut body) = resp.into_parts();
+                match first_event(&mut body).await {
+                    FirstEvent::Data(chunk) => {
+                        (hyper::Response::from_parts(parts, body), Some(chunk))
+                    }
+                    FirstEvent::Error(chunk) => {
+                        self.maybe_disable(&channel, 200, &chunk);
+                        let message = error_message(sse_data(&chunk))
+                            .unwrap_or_else(|| "upstream stream error".into());
+                        last_error = RelayError::Upstream {
+                            status: 502,
+                            message,
+                            code: None,
+                        };
+                        continue;
+                    }
+                    FirstEvent::Broken(why) => {
+                        tracing::warn!(
+                            channel = channel.id,
+                            request_id,
+                            "upstream stream broke before its first event: {why}"
+                        );
+                        last_error = RelayError::Unavailable(why);
+                        continue;
+                    }
+                }
+            } else {
+                (resp, None)
+            };
             let Some(prepared) = prepared.take() else {
                 break;
             };
             let meter = self.meter(caller, channel.id, &model, prepared, &info, stream);
-            return Self::success(meter, resp, answer).await;
+            return Self::success(meter, resp, answer, first).await;
         }
         // `prepared` (when still held) refunds the reservation as it drops.
         Err(last_error)
@@ -717,7 +752,7 @@ impl Relay {
             return Err(self.upstream_failure(&channel, resp, request_id).await);
         }
         let meter = self.meter(caller, channel.id, model, prepared, &info, false);
-        Self::success(meter, resp, Answer::Json).await
+        Self::success(meter, resp, Answer::Json, None).await
     }
 }
 
@@ -791,6 +826,55 @@ fn upstream_payload(
     serde_json::to_vec(&json)
         .map(Bytes::from)
         .map_err(|e| RelayError::Internal(e.to_string()))
+}
+
+/// What the start of an upstream stream turned out to be.
+enum FirstEvent {
+    Data(Bytes),
+    /// An error event in place of the answer.
+    Error(Bytes),
+    /// The stream failed or ended before any data.
+    Broken(String),
+}
+
+/// Reads up to the first data of a stream.
+async fn first_event(body: &mut Incoming) -> FirstEvent {
+    loop {
+        match tokio::time::timeout(HEAD_TIMEOUT, body.frame()).await {
+            Err(_) => return FirstEvent::Broken("timed out waiting for the first event".into()),
+            Ok(None) => return FirstEvent::Broken("the stream ended without data".into()),
+            Ok(Some(Err(e))) => return FirstEvent::Broken(e.to_string()),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let first = sse_data(&data);
+                    let mentions_error = first.windows(7).any(|w| w == b"\"error\"");
+                    let is_error = mentions_error
+                        && serde_json::from_slice::<serde_json::Value>(first)
+                            .is_ok_and(|v| v.get("error").is_some_and(|e| !e.is_null()));
+                    return if is_error {
+                        FirstEvent::Error(data)
+                    } else {
+                        FirstEvent::Data(data)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The payload of the first `data:` line of an SSE chunk (the chunk itself when it has none).
+fn sse_data(chunk: &[u8]) -> &[u8] {
+    chunk
+        .split(|b| *b == b'\n')
+        .find_map(|line| line.strip_prefix(b"data:"))
+        .map(|d| {
+            let d = d.strip_prefix(b" ").unwrap_or(d);
+            d.strip_suffix(b"\r").unwrap_or(d)
+        })
+        .unwrap_or(chunk)
 }
 
 /// A priced call with its quota reserved.
@@ -988,6 +1072,8 @@ impl Meter {
 /// An upstream SSE body passed through chunk by chunk; it bills when it ends, and when it is
 /// dropped early (the client went away) it bills what was streamed.
 pub struct MeteredStream {
+    /// The first event, read before the answer was committed.
+    first: Option<Bytes>,
     body: Incoming,
     /// `None` for bodies that are passed through unread (audio).
     sse: Option<SseMeter>,
@@ -1007,6 +1093,12 @@ impl Stream for MeteredStream {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            if let Some(sse) = self.sse.as_mut() {
+                sse.feed(&first);
+            }
+            return Poll::Ready(Some(Ok(first)));
+        }
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,

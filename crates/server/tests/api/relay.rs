@@ -409,6 +409,44 @@ async fn upstream_failure_refunds_and_retries(app: TestApp) {
     assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
 }
 
+/// A stream whose first event is an error fails over before anything reaches the caller.
+async fn stream_error_before_first_event_fails_over(app: TestApp) {
+    let (user, key, first) = app.relay_setup(10_000).await;
+    let root = app.root().await;
+    app.put(Some(&root), "/api/channel", json!({"id": first, "model_mapping": "{\"gpt-4o\": \"mock-stream-error\"}", "priority": 10})).await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", true))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_GATEWAY);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded"),
+        "{v}"
+    );
+    let second = app.create_channel(&root, json!({})).await;
+    app.set_option(&root, "RetryTimes", "1").await;
+    let resp = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat("gpt-4o", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(
+        !text.contains("overloaded") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["channel_id"].as_i64(), Some(second));
+    assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
+}
+
 async fn revoked_key_disables_the_channel(app: TestApp) {
     let (_, key, channel) = app.relay_setup(10_000).await;
     let root = app.root().await;
@@ -798,6 +836,7 @@ db_tests!(
     short_quota_is_refused_before_any_upstream_call,
     bad_requests_and_unknown_models,
     upstream_failure_refunds_and_retries,
+    stream_error_before_first_event_fails_over,
     revoked_key_disables_the_channel,
     pinned_channels_are_for_admins,
     key_checks,
