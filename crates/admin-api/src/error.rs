@@ -88,6 +88,7 @@ pub enum Msg {
     Invalid(ValidationError),
     BadRequest(String),
     UnknownGroup(String),
+    GroupNotUsable(String),
     ExpiredTimeInPast,
     TokenExpiredCannotEnable,
     TokenExhaustedCannotEnable,
@@ -197,6 +198,12 @@ impl Msg {
                 return match lang {
                     Lang::Zh => format!("分组 {g} 不存在"),
                     Lang::En => format!("Group {g} does not exist"),
+                };
+            }
+            GroupNotUsable(g) => {
+                return match lang {
+                    Lang::Zh => format!("无权使用分组 {g}"),
+                    Lang::En => format!("You may not use the group {g}"),
                 };
             }
             ExpiredTimeInPast => ("过期时间不能早于当前时间", "The expiry time is in the past"),

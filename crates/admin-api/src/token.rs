@@ -154,10 +154,19 @@ fn check_quota(remain_quota: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_token_group(state: &AdminState, group: &str) -> Result<String, ApiError> {
+/// A token's group: empty (the user's own), or an existing group the user may use: their
+/// own, or any for admins.
+fn check_token_group(
+    state: &AdminState,
+    user: &CurrentUser,
+    group: &str,
+) -> Result<String, ApiError> {
     let group = group.trim();
     if !group.is_empty() {
         check_group(state, group)?;
+        if group != user.user.group && !user.role().is_admin() {
+            return Err(ApiError::Forbidden(Msg::GroupNotUsable(group.to_owned())));
+        }
     }
     Ok(group.to_owned())
 }
@@ -175,7 +184,7 @@ pub async fn create_token(
     let name = parse_name(&body.name, 30)?;
     check_quota(body.remain_quota)?;
     check_expiry(body.expired_time)?;
-    let group = check_token_group(&state, &body.group)?;
+    let group = check_token_group(&state, &user, &body.group)?;
     let key = ApiKey::generate();
     let token = tokens::insert(
         &state.db,
@@ -253,7 +262,7 @@ pub async fn update_token(
     }
     am.expired_time = Set(expired_time);
     if let Some(group) = &b.group {
-        am.group = Set(check_token_group(&state, group)?);
+        am.group = Set(check_token_group(&state, &user, group)?);
     }
     if let Some(v) = b.model_limits_enabled {
         am.model_limits_enabled = Set(v);

@@ -327,6 +327,15 @@ impl Relay {
                 message: "only admins may pin a channel with sk-KEY-<channel_id>".into(),
             });
         }
+        if !token.group.is_empty() && token.group != user.group && !Role(user.role).is_admin() {
+            return Err(RelayError::Forbidden {
+                code: "group_not_usable",
+                message: format!(
+                    "the API key's group {} is not usable by its user",
+                    token.group
+                ),
+            });
+        }
         let group = if token.group.is_empty() {
             user.group.clone()
         } else {

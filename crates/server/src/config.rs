@@ -33,6 +33,8 @@ pub struct ServerSettings {
     pub port: u16,
     /// Seconds between reloads of options changed by other instances (without Redis).
     pub option_sync_secs: u64,
+    /// Longest wait, in milliseconds, of a billing record before its batch is committed.
+    pub billing_window_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +72,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.host", "0.0.0.0"),
     ("server.port", "3000"),
     ("server.option_sync_secs", "10"),
+    ("server.billing_window_ms", "200"),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),

@@ -51,9 +51,6 @@ pub struct Application {
     billing_task: tokio::task::JoinHandle<()>,
 }
 
-/// How long a billing record may wait before its batch is committed.
-const BILLING_WINDOW: Duration = Duration::from_millis(200);
-
 /// The id of the current request, as sent in `X-Request-Id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -171,8 +168,13 @@ impl Application {
         let session_secret = bootstrap::session_secret(&db, &settings.security).await?;
         let options = Arc::new(OptionStore::load(&db).await?);
         let http = relay::HttpClient::new();
-        let (relay, billing_task) =
-            Relay::start(db.clone(), options.clone(), http.clone(), BILLING_WINDOW).await?;
+        let (relay, billing_task) = Relay::start(
+            db.clone(),
+            options.clone(),
+            http.clone(),
+            Duration::from_millis(settings.server.billing_window_ms.max(1)),
+        )
+        .await?;
         spawn_sync(
             db.clone(),
             options.clone(),
@@ -249,6 +251,11 @@ impl Application {
     /// The database connection (tests use it to look behind the API).
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Stops the server from outside (like a shutdown signal does).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// The relay (tests flush its billing through it).

@@ -151,6 +151,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             host: "127.0.0.1".into(),
             port: 0,
             option_sync_secs: 1,
+            billing_window_ms: 200,
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),
@@ -180,6 +181,8 @@ pub struct Auth {
 }
 
 pub struct TestApp {
+    pub server: actix_web::dev::ServerHandle,
+    pub running: tokio::task::JoinHandle<std::io::Result<()>>,
     pub relay: std::sync::Arc<relay::Relay>,
     pub address: String,
     pub database_url: String,
@@ -202,8 +205,11 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     let relay = app.relay();
-    tokio::spawn(app.run_until_stopped());
+    let server = app.server_handle();
+    let running = tokio::spawn(app.run_until_stopped());
     TestApp {
+        server,
+        running,
         relay,
         address,
         database_url: db_url,

@@ -35,6 +35,19 @@ impl TestApp {
         .await
     }
 
+    /// A chat call whose body is read whole (streamed or not).
+    pub async fn relay_post_any(&self, key: &str, body: Value) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
     pub async fn relay_get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         crate::helpers::body(
             self.client
@@ -536,6 +549,23 @@ async fn key_checks(app: TestApp) {
         .relay_post(&fenced, "/v1/chat/completions", chat("gpt-4o", false))
         .await;
     assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    // A key in another group stops working when its user may no longer use that group.
+    let root = app.root().await;
+    app.put(Some(&root), "/api/user", json!({"id": user.id, "role": 10}))
+        .await;
+    app.create_channel(&root, json!({"group": "vip"})).await;
+    let vip = app.api_key(&user, json!({"group": "vip"})).await;
+    let (status, _) = app
+        .relay_post(&vip, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.put(Some(&root), "/api/user", json!({"id": user.id, "role": 1}))
+        .await;
+    let (status, v) = app
+        .relay_post(&vip, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    assert_eq!(v["error"]["code"], "group_not_usable");
     let local = app
         .api_key(&user, json!({"allow_ips": "127.0.0.0/8"}))
         .await;
@@ -745,6 +775,52 @@ async fn uploads_stream_through_and_speech_comes_back(app: TestApp) {
     );
 }
 
+/// Billing records still waiting for their batch are committed when the server stops
+/// gracefully: the batch window is an hour here, so only the shutdown can commit them.
+async fn shutdown_commits_pending_billing(app: TestApp) {
+    let mut settings = crate::helpers::test_settings(&app.database_url, None);
+    settings.server.billing_window_ms = 3_600_000;
+    let slow = crate::helpers::spawn_app_with(settings).await;
+    let root = slow.root().await;
+    slow.create_channel(&root, json!({"base_url": app.mock.url()}))
+        .await;
+    let key = slow.api_key(&root, json!({})).await;
+    for stream in [false, true] {
+        let (status, _) = slow.relay_post_any(&key, chat("gpt-4o", stream)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let pending = persistence::logs::list(
+        &slow.db,
+        &persistence::logs::LogFilter {
+            log_type: Some(2),
+            ..Default::default()
+        },
+        persistence::Page {
+            number: 1,
+            size: 10,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending.total, 0, "nothing committed before the window");
+    slow.server.stop(true).await;
+    slow.running.await.unwrap().unwrap();
+    let committed = persistence::logs::list(
+        &app.db,
+        &persistence::logs::LogFilter {
+            log_type: Some(2),
+            ..Default::default()
+        },
+        persistence::Page {
+            number: 1,
+            size: 10,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(committed.total, 2, "both calls billed at shutdown");
+}
+
 /// The money invariant: 200 concurrent mixed calls (stream and not, upstream failures, clients
 /// that hang up mid-stream); afterwards the logged quota equals what left the balance, in the
 /// database and in the ledger.
@@ -844,4 +920,5 @@ db_tests!(
     dashboard_billing,
     uploads_stream_through_and_speech_comes_back,
     logged_quota_equals_spent_quota_under_load,
+    shutdown_commits_pending_billing,
 );

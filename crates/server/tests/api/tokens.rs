@@ -185,11 +185,29 @@ async fn validation(app: TestApp) {
     assert_failure(status, &v, StatusCode::BAD_REQUEST);
     let (_, list) = app.get(Some(&alice), "/api/token").await;
     assert_eq!(list["total"], 0, "nothing was created");
+    // Only one's own group (admins: any).
+    let (status, v) = app
+        .post(
+            Some(&alice),
+            "/api/token",
+            json!({"name": "t", "group": "vip"}),
+        )
+        .await;
+    assert_failure(status, &v, StatusCode::FORBIDDEN);
     let (status, _) = app
         .post(
             Some(&alice),
             "/api/token",
-            json!({"name": "t", "expired_time": domain::now_ts() + 3600, "group": "vip"}),
+            json!({"name": "t", "expired_time": domain::now_ts() + 3600, "group": "default"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let root = app.root().await;
+    let (status, _) = app
+        .post(
+            Some(&root),
+            "/api/token",
+            json!({"name": "t", "group": "vip"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
