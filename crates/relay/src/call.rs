@@ -640,7 +640,8 @@ impl Relay {
         let retries = self.options.get_i64(opt::RETRY_TIMES).clamp(0, 10);
         let mut tried: Vec<i32> = Vec::new();
         let mut last_error = RelayError::NoChannel(model.clone());
-        for _ in 0..=retries {
+        let mut attempts = 0;
+        while attempts <= retries {
             let channel = match caller.pinned {
                 Some(id) if tried.is_empty() => snapshot.channel(id),
                 Some(_) => None,
@@ -648,6 +649,11 @@ impl Relay {
             };
             let Some(channel) = channel else { break };
             tried.push(channel.id);
+            // Channels of other dialects are passed over without using up an attempt.
+            if !speaks_openai(channel.channel_type) {
+                continue;
+            }
+            attempts += 1;
             let upstream_model = channel.upstream_model(&model).to_owned();
             let payload =
                 upstream_payload(&body, &model, &upstream_model, stream, has_stream_options)?;
@@ -745,11 +751,18 @@ impl Relay {
         self.ensure_balances(caller).await?;
         let prepared = self.prepare(caller, model, 0, 0, multiplier.clamp(1, 10))?;
         let snapshot = self.router.snapshot();
-        let channel = match caller.pinned {
-            Some(id) => snapshot.channel(id),
-            None => snapshot.pick(&caller.group, model, &[]),
-        }
-        .ok_or_else(|| RelayError::NoChannel(model.to_owned()))?;
+        let mut tried = Vec::new();
+        let channel = loop {
+            let channel = match caller.pinned {
+                Some(id) => snapshot.channel(id).filter(|_| tried.is_empty()),
+                None => snapshot.pick(&caller.group, model, &tried),
+            }
+            .ok_or_else(|| RelayError::NoChannel(model.to_owned()))?;
+            if speaks_openai(channel.channel_type) {
+                break channel;
+            }
+            tried.push(channel.id);
+        };
         let upstream_model = channel.upstream_model(model).to_owned();
         let request = build_request(&channel, endpoint, &upstream_model, content_type, body)?;
         let resp = self
@@ -911,6 +924,14 @@ enum Answer {
     Sse,
     /// Bytes passed through (audio), billed when the answer starts.
     Binary,
+}
+
+/// Whether a channel type takes OpenAI-format calls (until the cross-format adaptors exist).
+fn speaks_openai(channel_type: i32) -> bool {
+    matches!(
+        channel_type::family(channel_type),
+        Family::OpenAi | Family::Azure
+    )
 }
 
 /// Statuses worth trying on another channel.

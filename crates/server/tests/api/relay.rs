@@ -501,6 +501,28 @@ async fn revoked_key_disables_the_channel(app: TestApp) {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no channel left");
 }
 
+/// Channels that speak another dialect are passed over for OpenAI-format calls.
+async fn other_dialect_channels_are_passed_over(app: TestApp) {
+    let (user, key, openai) = app.relay_setup(10_000).await;
+    let root = app.root().await;
+    app.create_channel(&root, json!({"type": 14, "priority": 10}))
+        .await;
+    app.create_channel(&root, json!({"type": 24, "priority": 10}))
+        .await;
+    for _ in 0..4 {
+        let (status, v) = app
+            .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let logs = app.consume_logs().await;
+    assert!(
+        logs.iter()
+            .all(|l| l["channel_id"].as_i64() == Some(openai))
+    );
+    assert_eq!(app.settled_quota(&user).await, 10_000 - 4 * GPT4O_CALL);
+}
+
 async fn pinned_channels_are_for_admins(app: TestApp) {
     let (_, key, channel) = app.relay_setup(10_000).await;
     let (status, v) = app
@@ -914,6 +936,7 @@ db_tests!(
     upstream_failure_refunds_and_retries,
     stream_error_before_first_event_fails_over,
     revoked_key_disables_the_channel,
+    other_dialect_channels_are_passed_over,
     pinned_channels_are_for_admins,
     key_checks,
     other_json_endpoints,
