@@ -35,6 +35,8 @@ pub struct ServerSettings {
     pub option_sync_secs: u64,
     /// Longest wait, in milliseconds, of a billing record before its batch is committed.
     pub billing_window_ms: u64,
+    /// Browser origins (comma-separated) allowed to call `/api` with credentials.
+    pub cors_origins: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +75,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.port", "3000"),
     ("server.option_sync_secs", "10"),
     ("server.billing_window_ms", "200"),
+    ("server.cors_origins", ""),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),

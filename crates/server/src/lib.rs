@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod cors;
 pub mod startup;
 
 pub use config::Settings;

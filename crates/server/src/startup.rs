@@ -185,6 +185,9 @@ impl Application {
         let gateway_state = web::Data::new(GatewayState {
             relay: relay.clone(),
         });
+        let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
+            &settings.server.cors_origins,
+        ));
 
         let admin_state = web::Data::new(AdminState {
             db: db.clone(),
@@ -218,7 +221,9 @@ impl Application {
         let doc = openapi();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::cors::cors))
                 .wrap(from_fn(request_id))
+                .app_data(api_origins.clone())
                 .app_data(admin_state.clone())
                 .app_data(gateway_state.clone())
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))

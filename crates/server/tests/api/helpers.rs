@@ -152,6 +152,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             port: 0,
             option_sync_secs: 1,
             billing_window_ms: 200,
+            cors_origins: "https://admin.example.com".into(),
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),

@@ -46,4 +46,74 @@ async fn every_response_has_a_request_id(app: TestApp) {
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
 }
 
-db_tests!(public_endpoints_shapes, every_response_has_a_request_id);
+async fn cors_rules(app: TestApp) {
+    let preflight = |path: &str, origin: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    // Relay routes: any origin, no credentials.
+    let resp = preflight("/v1/chat/completions", "https://app.example.org")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert!(
+        !resp
+            .headers()
+            .contains_key("access-control-allow-credentials")
+    );
+    assert!(
+        resp.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    // /api: only the configured origin, with credentials.
+    let resp = preflight("/api/user/login", "https://admin.example.com")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+    let resp = preflight("/api/user/login", "https://evil.example")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(!resp.headers().contains_key("access-control-allow-origin"));
+    let resp = app
+        .client
+        .get(app.url("/api/status"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(!resp.headers().contains_key("access-control-allow-origin"));
+    let resp = app
+        .client
+        .get(app.url("/api/status"))
+        .header("Origin", "https://admin.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+}
+
+db_tests!(
+    public_endpoints_shapes,
+    every_response_has_a_request_id,
+    cors_rules
+);
