@@ -7,9 +7,9 @@ use crate::error::{
 use crate::pagination::page_of;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
+use domain::ChannelStatus;
 use domain::options as opt;
 use domain::validate::parse_name;
-use domain::{ChannelStatus, ValidationError};
 use persistence::TransactionTrait;
 use persistence::channels::{self, split_list};
 use relay::channel_test::test_model;
@@ -154,13 +154,6 @@ pub struct ChannelFields {
     pub openai_organization: Option<String>,
 }
 
-fn invalid(field: &'static str, reason: &str) -> ApiError {
-    ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
-        field,
-        reason: reason.to_owned(),
-    }))
-}
-
 /// Applies `f` to `am`, checking every field given.
 fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiError> {
     if let Some(v) = f.name {
@@ -168,7 +161,10 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
     }
     if let Some(v) = f.channel_type {
         if v < 1 {
-            return Err(invalid("type", "must be a positive channel type id"));
+            return Err(ApiError::invalid(
+                "type",
+                "must be a positive channel type id",
+            ));
         }
         am.channel_type = Set(v);
     }
@@ -178,33 +174,36 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
     if let Some(v) = f.base_url {
         let v = v.trim().trim_end_matches('/').to_owned();
         if !(v.is_empty() || v.starts_with("http://") || v.starts_with("https://")) {
-            return Err(invalid("base_url", "must start with http:// or https://"));
+            return Err(ApiError::invalid(
+                "base_url",
+                "must start with http:// or https://",
+            ));
         }
         am.base_url = Set(v);
     }
     if let Some(v) = f.models {
         let list = split_list(&v);
         if list.is_empty() {
-            return Err(invalid("models", "must list at least one model"));
+            return Err(ApiError::invalid("models", "must list at least one model"));
         }
         am.models = Set(list.join(","));
     }
     if let Some(v) = f.group {
         let list = split_list(&v);
         if list.is_empty() {
-            return Err(invalid("group", "must list at least one group"));
+            return Err(ApiError::invalid("group", "must list at least one group"));
         }
         am.group = Set(list.join(","));
     }
     if let Some(v) = f.status {
         if ChannelStatus::from_code(v).is_none() {
-            return Err(invalid("status", "must be 1, 2 or 3"));
+            return Err(ApiError::invalid("status", "must be 1, 2 or 3"));
         }
         am.status = Set(v);
     }
     if let Some(v) = f.weight {
         if v < 0 {
-            return Err(invalid("weight", "must not be negative"));
+            return Err(ApiError::invalid("weight", "must not be negative"));
         }
         am.weight = Set(v);
     }
@@ -216,8 +215,9 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
         if v.is_empty() {
             am.model_mapping = Set(None);
         } else {
-            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&v)
-                .map_err(|_| invalid("model_mapping", "must be a JSON object of model names"))?;
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&v).map_err(
+                |_| ApiError::invalid("model_mapping", "must be a JSON object of model names"),
+            )?;
             am.model_mapping = Set(Some(v));
         }
     }
@@ -243,17 +243,20 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
 fn check_complete(am: &channels::ActiveModel) -> Result<(), ApiError> {
     let get = |v: &sea_orm::ActiveValue<String>| v.as_ref().clone();
     if get(&am.key).is_empty() {
-        return Err(invalid("key", "is required"));
+        return Err(ApiError::invalid("key", "is required"));
     }
     if get(&am.name).is_empty() {
-        return Err(invalid("name", "is required"));
+        return Err(ApiError::invalid("name", "is required"));
     }
     if get(&am.models).is_empty() {
-        return Err(invalid("models", "must list at least one model"));
+        return Err(ApiError::invalid("models", "must list at least one model"));
     }
     let channel_type = *am.channel_type.as_ref();
     if relay::channel_type::base_url(channel_type, am.base_url.as_ref()).is_none() {
-        return Err(invalid("base_url", "is required for this channel type"));
+        return Err(ApiError::invalid(
+            "base_url",
+            "is required for this channel type",
+        ));
     }
     Ok(())
 }
@@ -367,7 +370,10 @@ async fn run_test(
     model: Option<&str>,
 ) -> Result<relay::TestOutcome, ApiError> {
     let Some(model) = test_model(channel, model) else {
-        return Err(invalid("model", "the channel has no model to test"));
+        return Err(ApiError::invalid(
+            "model",
+            "the channel has no model to test",
+        ));
     };
     let outcome = relay::test_channel(&state.http, channel, &model).await;
     let auto_disable = state

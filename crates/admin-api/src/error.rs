@@ -322,6 +322,14 @@ impl fmt::Display for ApiError {
 }
 
 impl ApiError {
+    /// 400: the field `field` is invalid for `reason`.
+    pub fn invalid(field: &'static str, reason: &str) -> ApiError {
+        ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
+            field,
+            reason: reason.to_owned(),
+        }))
+    }
+
     fn msg(&self) -> Msg {
         match self {
             ApiError::BadRequest(m)

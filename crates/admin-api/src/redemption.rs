@@ -8,8 +8,8 @@ use crate::error::{
 use crate::pagination::page_of;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
+use domain::RedemptionStatus;
 use domain::validate::parse_name;
-use domain::{RedemptionStatus, ValidationError};
 use persistence::{TransactionTrait, redemptions};
 use sea_orm::{ActiveModelTrait, Set};
 use serde::{Deserialize, Serialize};
@@ -83,16 +83,9 @@ pub async fn list_redemptions(
     ))
 }
 
-fn invalid(field: &'static str, reason: &str) -> ApiError {
-    ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
-        field,
-        reason: reason.to_owned(),
-    }))
-}
-
 fn check_quota(quota: i64) -> Result<i64, ApiError> {
     if quota <= 0 {
-        return Err(invalid("quota", "must be positive"));
+        return Err(ApiError::invalid("quota", "must be positive"));
     }
     Ok(quota)
 }
@@ -142,7 +135,7 @@ pub async fn create_redemptions(
     let name = parse_name(&body.name, 64)?;
     let quota = check_quota(body.quota)?;
     if !(1..=100).contains(&body.count) {
-        return Err(invalid("count", "must be 1-100"));
+        return Err(ApiError::invalid("count", "must be 1-100"));
     }
     let expired_time = check_expiry(body.expired_time)?;
     let now = domain::now_ts();
@@ -224,7 +217,12 @@ pub async fn update_redemption(
             Some(s @ (RedemptionStatus::Unused | RedemptionStatus::Disabled)) => {
                 am.status = Set(s.code())
             }
-            _ => return Err(invalid("status", "must be 1 (unused) or 2 (disabled)")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "status",
+                    "must be 1 (unused) or 2 (disabled)",
+                ));
+            }
         }
     }
     // Only an unused or disabled row changes: a concurrent redeem wins over this edit.

@@ -8,9 +8,9 @@ use crate::pagination::page_of;
 use crate::state::AdminState;
 use crate::user_admin::check_group;
 use actix_web::{HttpResponse, web};
+use domain::TokenStatus;
 use domain::keys::ApiKey;
 use domain::validate::{parse_ip_list, parse_name};
-use domain::{TokenStatus, ValidationError};
 use persistence::channels::split_list;
 use persistence::tokens;
 use sea_orm::{ActiveModelTrait, Set};
@@ -146,10 +146,7 @@ fn check_expiry(expired_time: i64) -> Result<(), ApiError> {
 
 fn check_quota(remain_quota: i64) -> Result<(), ApiError> {
     if remain_quota < 0 {
-        return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
-            field: "remain_quota",
-            reason: "must not be negative".into(),
-        })));
+        return Err(ApiError::invalid("remain_quota", "must not be negative"));
     }
     Ok(())
 }
@@ -277,10 +274,10 @@ pub async fn update_token(
         let status = match TokenStatus::from_code(status) {
             Some(s @ (TokenStatus::Enabled | TokenStatus::Disabled)) => s,
             _ => {
-                return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
-                    field: "status",
-                    reason: "must be 1 (enabled) or 2 (disabled)".into(),
-                })));
+                return Err(ApiError::invalid(
+                    "status",
+                    "must be 1 (enabled) or 2 (disabled)",
+                ));
             }
         };
         if status == TokenStatus::Enabled {
@@ -348,10 +345,7 @@ pub async fn delete_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     if body.ids.is_empty() || body.ids.len() > 1000 {
-        return Err(ApiError::BadRequest(Msg::Invalid(ValidationError::Field {
-            field: "ids",
-            reason: "must list 1-1000 ids".into(),
-        })));
+        return Err(ApiError::invalid("ids", "must list 1-1000 ids"));
     }
     let n = tokens::delete_for_user(&state.db, user.id(), &body.ids).await?;
     forget_tokens(&state, &body.ids);

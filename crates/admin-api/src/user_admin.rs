@@ -64,12 +64,7 @@ pub(crate) fn check_group(state: &AdminState, group: &str) -> Result<(), ApiErro
 
 /// A role the acting admin may give: a known role below their own.
 fn grantable_role(actor: Role, raw: i32) -> Result<Role, ApiError> {
-    let role = Role::parse(raw).ok_or_else(|| {
-        ApiError::BadRequest(Msg::Invalid(domain::ValidationError::Field {
-            field: "role",
-            reason: "must be 1, 10 or 100".into(),
-        }))
-    })?;
+    let role = Role::parse(raw).ok_or_else(|| ApiError::invalid("role", "must be 1, 10 or 100"))?;
     if role >= actor {
         return Err(ApiError::Forbidden(Msg::RoleTooHigh));
     }
@@ -78,12 +73,7 @@ fn grantable_role(actor: Role, raw: i32) -> Result<Role, ApiError> {
 
 fn non_negative(field: &'static str, v: i64) -> Result<i64, ApiError> {
     if v < 0 {
-        return Err(ApiError::BadRequest(Msg::Invalid(
-            domain::ValidationError::Field {
-                field,
-                reason: "must not be negative".into(),
-            },
-        )));
+        return Err(ApiError::invalid(field, "must not be negative"));
     }
     Ok(v)
 }
@@ -230,12 +220,8 @@ pub async fn update_user(
         am.role = Set(grantable_role(admin.role(), role)?.0);
     }
     if let Some(status) = body.status {
-        let status = UserStatus::from_code(status).ok_or_else(|| {
-            ApiError::BadRequest(Msg::Invalid(domain::ValidationError::Field {
-                field: "status",
-                reason: "must be 1 (enabled) or 2 (banned)".into(),
-            }))
-        })?;
+        let status = UserStatus::from_code(status)
+            .ok_or_else(|| ApiError::invalid("status", "must be 1 (enabled) or 2 (banned)"))?;
         revoke_sessions |= status == UserStatus::Banned;
         am.status = Set(status.code());
     }

@@ -797,6 +797,19 @@ async fn uploads_stream_through_and_speech_comes_back(app: TestApp) {
     );
 }
 
+/// Consume logs in the database, read directly.
+async fn consume_log_count(db: &sea_orm::DatabaseConnection) -> u64 {
+    let filter = persistence::logs::LogFilter {
+        log_type: Some(2),
+        ..Default::default()
+    };
+    let page = persistence::Page { number: 1, size: 1 };
+    persistence::logs::list(db, &filter, page)
+        .await
+        .unwrap()
+        .total
+}
+
 /// Billing records still waiting for their batch are committed when the server stops
 /// gracefully: the batch window is an hour here, so only the shutdown can commit them.
 async fn shutdown_commits_pending_billing(app: TestApp) {
@@ -811,36 +824,12 @@ async fn shutdown_commits_pending_billing(app: TestApp) {
         let (status, _) = slow.relay_post_any(&key, chat("gpt-4o", stream)).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let pending = persistence::logs::list(
-        &slow.db,
-        &persistence::logs::LogFilter {
-            log_type: Some(2),
-            ..Default::default()
-        },
-        persistence::Page {
-            number: 1,
-            size: 10,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(pending.total, 0, "nothing committed before the window");
+    let pending = consume_log_count(&slow.db).await;
+    assert_eq!(pending, 0, "nothing committed before the window");
     slow.server.stop(true).await;
     slow.running.await.unwrap().unwrap();
-    let committed = persistence::logs::list(
-        &app.db,
-        &persistence::logs::LogFilter {
-            log_type: Some(2),
-            ..Default::default()
-        },
-        persistence::Page {
-            number: 1,
-            size: 10,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(committed.total, 2, "both calls billed at shutdown");
+    let committed = consume_log_count(&app.db).await;
+    assert_eq!(committed, 2, "both calls billed at shutdown");
 }
 
 /// The money invariant: 200 concurrent mixed calls (stream and not, upstream failures, clients
