@@ -523,6 +523,59 @@ async fn other_dialect_channels_are_passed_over(app: TestApp) {
     assert_eq!(app.settled_quota(&user).await, 10_000 - 4 * GPT4O_CALL);
 }
 
+/// Azure channels: the deployment path, `api-version` and the `api-key` header.
+async fn azure_channels_use_deployments(app: TestApp) {
+    let (_, key, openai) = app.relay_setup(10_000).await;
+    let root = app.root().await;
+    app.put(
+        Some(&root),
+        "/api/channel",
+        json!({"id": openai, "status": 2}),
+    )
+    .await;
+    app.create_channel(
+        &root,
+        json!({"type": 3, "models": "gpt-4o", "other": "2024-06-01"}),
+    )
+    .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let seen = app.mock.seen().pop().unwrap();
+    assert_eq!(seen.path, "/openai/deployments/gpt-4o/chat/completions");
+    assert_eq!(seen.credential.as_deref(), Some("sk-upstream-secret-key"));
+}
+
+/// An expired key is refused, even when its cached view is older than the expiry.
+async fn expired_keys_are_refused(app: TestApp) {
+    use sea_orm::{ActiveModelTrait, Set};
+    let (user, key, _) = app.relay_setup(10_000).await;
+    let (status, _) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = app.get(Some(&user), "/api/token").await;
+    let id = list["data"][0]["id"].as_i64().unwrap() as i32;
+    let token = persistence::tokens::find_for_user(&app.db, user.id as i32, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut am: persistence::tokens::ActiveModel = token.into();
+    am.expired_time = Set(domain::now_ts() + 1);
+    am.update(&app.db).await.unwrap();
+    app.relay.directory.forget_token(id);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::UNAUTHORIZED);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+}
+
 async fn pinned_channels_are_for_admins(app: TestApp) {
     let (_, key, channel) = app.relay_setup(10_000).await;
     let (status, v) = app
@@ -926,6 +979,8 @@ db_tests!(
     stream_error_before_first_event_fails_over,
     revoked_key_disables_the_channel,
     other_dialect_channels_are_passed_over,
+    azure_channels_use_deployments,
+    expired_keys_are_refused,
     pinned_channels_are_for_admins,
     key_checks,
     other_json_endpoints,
