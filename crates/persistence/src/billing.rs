@@ -34,12 +34,16 @@ pub struct BillingRecord {
     pub created_at: i64,
 }
 
+/// Called with every record once it is committed.
+pub type OnCommit = Box<dyn Fn(&BillingRecord) + Send + Sync>;
+
 /// Records waiting for the next commit, and the flush requests.
 struct Shared {
     pending: std::sync::Mutex<Vec<BillingRecord>>,
     /// Wakes the writer early when a batch is full.
     full: tokio::sync::Notify,
     max_batch: usize,
+    on_commit: Option<OnCommit>,
 }
 
 /// The handle relay calls use; cheap to clone. Submitting only pushes onto a buffer: no wake-up
@@ -56,11 +60,13 @@ impl BillingWriter {
         db: DatabaseConnection,
         window: Duration,
         max_batch: usize,
+        on_commit: Option<OnCommit>,
     ) -> (BillingWriter, tokio::task::JoinHandle<()>) {
         let shared = std::sync::Arc::new(Shared {
             pending: std::sync::Mutex::new(Vec::new()),
             full: tokio::sync::Notify::new(),
             max_batch: max_batch.max(1),
+            on_commit,
         });
         let (flush_tx, flush_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(db, shared.clone(), flush_rx, window));
@@ -126,6 +132,9 @@ async fn run(
         let batch = take_pending(&shared);
         for chunk in batch.chunks(shared.max_batch) {
             commit_with_retry(&db, chunk).await;
+            if let Some(hook) = &shared.on_commit {
+                chunk.iter().for_each(hook);
+            }
         }
         for w in waiters {
             let _ = w.send(());

@@ -199,7 +199,7 @@ pub struct Relay {
     pub http: HttpClient,
     pub directory: Directory,
     pub router: Router,
-    pub ledger: Ledger,
+    pub ledger: Arc<Ledger>,
     pub billing: BillingWriter,
     prices: RwLock<(usize, Arc<PriceTable>)>,
 }
@@ -239,18 +239,44 @@ impl Relay {
     ) -> Result<(Arc<Relay>, tokio::task::JoinHandle<()>), DbErr> {
         let router = Router::default();
         router.reload(&db).await?;
-        let (billing, writer) = BillingWriter::start(db.clone(), billing_window, 1000);
+        let ledger = Arc::new(Ledger::default());
+        let on_commit = {
+            let ledger = ledger.clone();
+            Box::new(move |r: &BillingRecord| {
+                ledger.committed(
+                    r.user_id,
+                    (!r.token_unlimited).then_some(r.token_id),
+                    r.quota,
+                );
+            })
+        };
+        let (billing, writer) =
+            BillingWriter::start(db.clone(), billing_window, 1000, Some(on_commit));
         let relay = Arc::new(Relay {
             db,
             options,
             http,
             directory: Directory::default(),
             router,
-            ledger: Ledger::default(),
+            ledger,
             billing,
             prices: RwLock::new((0, Arc::new(PriceTable::default()))),
         });
         Ok((relay, writer))
+    }
+
+    /// Re-reads the loaded balances from the database, bringing in what other instances
+    /// sharing it changed (top-ups, edits, their own calls). Skipped when a commit or change
+    /// lands during the read; the next round catches up.
+    pub async fn resync_balances(&self) -> Result<bool, DbErr> {
+        let generation = self.ledger.generation();
+        let (user_ids, token_ids) = self.ledger.loaded();
+        if user_ids.is_empty() && token_ids.is_empty() {
+            return Ok(true);
+        }
+        let users = users::quotas(&self.db, &user_ids).await?;
+        let tokens = persistence::tokens::remains(&self.db, &token_ids).await?;
+        Ok(self.ledger.resync(generation, &users, &tokens))
     }
 
     /// The price table of the current options (rebuilt only when options changed).

@@ -1,7 +1,9 @@
 //! Balances in memory: the quota of users and API keys moves here atomically during a call; the
 //! batch writer later applies the same amounts to the database. A balance is loaded from the
-//! database on first use and then kept, so `database = ledger + amounts not yet flushed`.
-//! Changes made through `/api` (top-ups, edits) are applied to both as deltas.
+//! database on first use and then kept; the ledger also tracks what this instance took but has
+//! not committed yet (`outstanding`), so `ledger = database - outstanding`. Changes made
+//! through this instance's `/api` are applied to both as deltas; `resync` re-reads the
+//! database, which brings in changes made by other instances sharing it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,6 +12,12 @@ use std::sync::Mutex;
 struct Balances {
     users: HashMap<i32, i64>,
     tokens: HashMap<i32, i64>,
+    /// Taken by this instance's calls and not yet committed to the database.
+    outstanding_users: HashMap<i32, i64>,
+    outstanding_tokens: HashMap<i32, i64>,
+    /// Moves on whenever the database changes under a loaded balance (a commit, an `/api`
+    /// change); a resync whose database read straddles such a change is dropped.
+    generation: u64,
 }
 
 /// Which balance was too small.
@@ -44,6 +52,7 @@ impl Ledger {
     /// Loads balances read from the database, unless already loaded (the ledger is then newer).
     pub fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>) {
         let mut b = self.lock();
+        b.generation += 1;
         b.users.entry(user).or_insert(user_quota);
         if let Some((id, remain)) = token {
             b.tokens.entry(id).or_insert(remain);
@@ -70,8 +79,10 @@ impl Ledger {
                 return Err(Shortfall::Token);
             }
             *b.tokens.entry(t).or_insert(0) -= amount;
+            *b.outstanding_tokens.entry(t).or_insert(0) += amount;
         }
         *b.users.entry(user).or_insert(0) -= amount;
+        *b.outstanding_users.entry(user).or_insert(0) += amount;
         Ok(())
     }
 
@@ -82,24 +93,81 @@ impl Ledger {
         let mut b = self.lock();
         if let Some(v) = b.users.get_mut(&user) {
             *v += delta;
+            *b.outstanding_users.entry(user).or_insert(0) -= delta;
         }
         if let Some(t) = token
             && let Some(v) = b.tokens.get_mut(&t)
         {
             *v += delta;
+            *b.outstanding_tokens.entry(t).or_insert(0) -= delta;
         }
+    }
+
+    /// The batch writer committed `quota` of the user's (and limited token's) consumption.
+    pub fn committed(&self, user: i32, token: Option<i32>, quota: i64) {
+        let mut b = self.lock();
+        b.generation += 1;
+        if let Some(v) = b.outstanding_users.get_mut(&user) {
+            *v -= quota;
+        }
+        if let Some(t) = token
+            && let Some(v) = b.outstanding_tokens.get_mut(&t)
+        {
+            *v -= quota;
+        }
+    }
+
+    /// The ids whose balances are loaded: (users, tokens).
+    pub fn loaded(&self) -> (Vec<i32>, Vec<i32>) {
+        let b = self.lock();
+        (
+            b.users.keys().copied().collect(),
+            b.tokens.keys().copied().collect(),
+        )
+    }
+
+    /// The current generation, read before the database values for [`Ledger::resync`].
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Re-bases loaded balances on database values read since `generation`:
+    /// `balance = database - outstanding`. Returns false (and changes nothing) when the database
+    /// changed under the ledger meanwhile.
+    pub fn resync(&self, generation: u64, users: &[(i32, i64)], tokens: &[(i32, i64)]) -> bool {
+        let mut b = self.lock();
+        if b.generation != generation {
+            return false;
+        }
+        for (id, quota) in users {
+            let outstanding = b.outstanding_users.get(id).copied().unwrap_or(0);
+            if let Some(v) = b.users.get_mut(id) {
+                *v = quota - outstanding;
+            }
+        }
+        for (id, remain) in tokens {
+            let outstanding = b.outstanding_tokens.get(id).copied().unwrap_or(0);
+            if let Some(v) = b.tokens.get_mut(id) {
+                *v = remain - outstanding;
+            }
+        }
+        true
     }
 
     /// An `/api` change of a user's quota by `delta`, when the balance is loaded.
     pub fn adjust_user(&self, user: i32, delta: i64) {
-        if let Some(v) = self.lock().users.get_mut(&user) {
+        let mut b = self.lock();
+        b.generation += 1;
+        if let Some(v) = b.users.get_mut(&user) {
             *v += delta;
         }
     }
 
     /// An `/api` change of a token's remaining quota by `delta`, when the balance is loaded.
     pub fn adjust_token(&self, token: i32, delta: i64) {
-        if let Some(v) = self.lock().tokens.get_mut(&token) {
+        let mut b = self.lock();
+        b.generation += 1;
+        if let Some(v) = b.tokens.get_mut(&token) {
             *v += delta;
         }
     }
@@ -107,11 +175,14 @@ impl Ledger {
     /// Forgets a deleted user or token.
     pub fn forget(&self, user: Option<i32>, token: Option<i32>) {
         let mut b = self.lock();
+        b.generation += 1;
         if let Some(u) = user {
             b.users.remove(&u);
+            b.outstanding_users.remove(&u);
         }
         if let Some(t) = token {
             b.tokens.remove(&t);
+            b.outstanding_tokens.remove(&t);
         }
     }
 
@@ -164,6 +235,37 @@ mod tests {
         l.adjust_user(1, 1000);
         l.adjust_user(2, 1000);
         assert_eq!((l.user_balance(1), l.user_balance(2)), (Some(1074), None));
+    }
+
+    #[test]
+    fn resync_keeps_what_is_not_committed_yet() {
+        let l = Ledger::default();
+        l.load(1, 1000, Some((5, 500)));
+        assert_eq!(l.reserve(1, Some(5), 100, true), Ok(()));
+        l.credit(1, Some(5), 30); // settled at 70
+        assert_eq!(
+            (l.user_balance(1), l.token_balance(5)),
+            (Some(930), Some(430))
+        );
+        // Another instance topped the user up by 1000; nothing of ours is committed yet.
+        assert!(l.resync(l.generation(), &[(1, 2000)], &[(5, 500)]));
+        assert_eq!(
+            (l.user_balance(1), l.token_balance(5)),
+            (Some(1930), Some(430))
+        );
+        // Our 70 is committed: the database now shows it.
+        let before = l.generation();
+        l.committed(1, Some(5), 70);
+        assert!(
+            !l.resync(before, &[(1, 2000)], &[(5, 500)]),
+            "a read from before the commit is dropped"
+        );
+        assert!(l.resync(l.generation(), &[(1, 1930)], &[(5, 430)]));
+        assert_eq!(
+            (l.user_balance(1), l.token_balance(5)),
+            (Some(1930), Some(430))
+        );
+        assert_eq!(l.loaded(), (vec![1], vec![5]));
     }
 
     #[test]

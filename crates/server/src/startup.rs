@@ -142,6 +142,9 @@ fn spawn_sync(
             };
             if last_reload.elapsed() >= interval {
                 relay.directory.clear();
+                if let Err(e) = relay.resync_balances().await {
+                    tracing::warn!(error = %e, "re-reading balances failed");
+                }
                 if let Err(e) = relay.router.reload(&db).await {
                     tracing::warn!(error = %e, "reloading routes failed");
                 }

@@ -850,6 +850,61 @@ async fn uploads_stream_through_and_speech_comes_back(app: TestApp) {
     );
 }
 
+/// Two instances on one database: a top-up made through one reaches the other's ledger, and each
+/// one's spending reaches the other's, within the sync interval (1 s in tests).
+async fn balances_follow_other_instances(app: TestApp) {
+    let (user, key, _) = app.relay_setup(0).await;
+    let other =
+        crate::helpers::spawn_app_with(crate::helpers::test_settings(&app.database_url, None))
+            .await;
+    let (status, v) = other
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "both ledgers hold the user now"
+    );
+    let root = app.root().await;
+    app.put(
+        Some(&root),
+        "/api/user",
+        json!({"id": user.id, "quota": 10_000}),
+    )
+    .await;
+    let mut status = StatusCode::FORBIDDEN;
+    for _ in 0..40 {
+        (status, _) = other
+            .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+            .await;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "the other instance saw the top-up");
+    other.relay.billing.flush().await;
+    let uid = user.id as i32;
+    let mut seen = None;
+    for _ in 0..40 {
+        seen = app.relay.ledger.user_balance(uid);
+        if seen == Some(10_000 - GPT4O_CALL) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        Some(10_000 - GPT4O_CALL),
+        "this instance saw the other's spending"
+    );
+    assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
+}
+
 /// Consume logs in the database, read directly.
 async fn consume_log_count(db: &sea_orm::DatabaseConnection) -> u64 {
     let filter = persistence::logs::LogFilter {
@@ -988,4 +1043,5 @@ db_tests!(
     uploads_stream_through_and_speech_comes_back,
     logged_quota_equals_spent_quota_under_load,
     shutdown_commits_pending_billing,
+    balances_follow_other_instances,
 );
