@@ -5,7 +5,7 @@ use crate::config::Settings;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpMessage, HttpServer, body::MessageBody, web};
+use actix_web::{App, HttpServer, body::MessageBody, web};
 use admin_api::{AdminApiDoc, AdminState, AuthSettings};
 use gateway_api::GatewayState;
 use persistence::DatabaseConnection;
@@ -51,12 +51,8 @@ pub struct Application {
     billing_task: tokio::task::JoinHandle<()>,
 }
 
-/// The id of the current request, as sent in `X-Request-Id`.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-/// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one) and
-/// every response the `X-Request-Id` header.
+/// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one), put
+/// on the request for handlers to read and on every response.
 async fn request_id(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -73,7 +69,6 @@ async fn request_id(
         })
         .map(str::to_owned)
         .unwrap_or_else(|| domain::keys::random_alphanumeric(24));
-    req.extensions_mut().insert(RequestId(id.clone()));
     if let Ok(value) = HeaderValue::from_str(&id) {
         // Handlers read the id from the request, whoever set it.
         req.headers_mut().insert(HEADER, value);
