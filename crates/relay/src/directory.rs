@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
-/// What a relay call needs to know about its API key.
+/// What a relay call needs to know about its API key (balances live in the ledger).
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     pub id: i32,
@@ -16,7 +16,6 @@ pub struct TokenInfo {
     /// -1 = never.
     pub expired_time: i64,
     pub unlimited: bool,
-    pub remain_quota: i64,
     /// `None` = any model.
     pub model_limits: Option<HashSet<String>>,
     /// Empty = any address.
@@ -52,7 +51,6 @@ impl TokenInfo {
             status: t.status,
             expired_time: t.expired_time,
             unlimited: t.unlimited_quota,
-            remain_quota: t.remain_quota,
             model_limits,
             allow_ips,
             group: t.group,
@@ -77,7 +75,6 @@ pub struct UserInfo {
     pub group: String,
     pub status: i32,
     pub role: i32,
-    pub quota: i64,
 }
 
 #[derive(Default)]
@@ -134,7 +131,6 @@ impl Directory {
             group: u.group,
             status: u.status,
             role: u.role,
-            quota: u.quota,
         });
         self.users
             .write()
