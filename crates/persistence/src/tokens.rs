@@ -70,6 +70,16 @@ pub async fn find_by_digest(
         .await
 }
 
+pub async fn find_by_digests(
+    db: &impl ConnectionTrait,
+    digests: &[String],
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::KeyDigest.is_in(digests.iter().cloned()))
+        .all(db)
+        .await
+}
+
 /// Deletes those of `ids` that belong to `user_id`; returns how many were deleted.
 pub async fn delete_for_user(
     db: &impl ConnectionTrait,

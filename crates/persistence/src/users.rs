@@ -87,6 +87,13 @@ pub async fn find(db: &impl ConnectionTrait, id: i32) -> Result<Option<Model>, D
     Entity::find_by_id(id).one(db).await
 }
 
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,

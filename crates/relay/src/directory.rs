@@ -77,10 +77,25 @@ pub struct UserInfo {
     pub role: i32,
 }
 
+impl UserInfo {
+    fn from_model(u: users::Model) -> Self {
+        UserInfo {
+            id: u.id,
+            username: u.username,
+            group: u.group,
+            status: u.status,
+            role: u.role,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Directory {
     tokens: RwLock<HashMap<String, Arc<TokenInfo>>>,
     users: RwLock<HashMap<i32, Arc<UserInfo>>>,
+    /// Moves on with every `forget_*`: a refresh whose read straddles one is dropped, so it
+    /// cannot bring back a view read before the change.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Directory {
@@ -125,13 +140,7 @@ impl Directory {
         let Some(u) = users::find(db, id).await? else {
             return Ok(None);
         };
-        let info = Arc::new(UserInfo {
-            id: u.id,
-            username: u.username,
-            group: u.group,
-            status: u.status,
-            role: u.role,
-        });
+        let info = Arc::new(UserInfo::from_model(u));
         self.users
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -141,6 +150,8 @@ impl Directory {
 
     /// Drops a token's cached view (it changed or was deleted).
     pub fn forget_token(&self, id: i32) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.tokens
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -149,6 +160,8 @@ impl Directory {
 
     /// Drops a user's cached view and their tokens'.
     pub fn forget_user(&self, id: i32) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.users
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -159,15 +172,50 @@ impl Directory {
             .retain(|_, t| t.user_id != id);
     }
 
-    /// Drops everything (periodic refresh for changes made by other instances).
-    pub fn clear(&self) {
-        self.tokens
-            .write()
+    /// Re-reads every cached key and user from the database in one pass and swaps the views in
+    /// (changes made by other instances arrive this way); calls keep using the old views
+    /// meanwhile, so no call waits for the database.
+    pub async fn refresh(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        use std::sync::atomic::Ordering;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let digests: Vec<String> = self
+            .tokens
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-        self.users
-            .write()
+            .keys()
+            .cloned()
+            .collect();
+        let user_ids: Vec<i32> = self
+            .users
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+            .keys()
+            .copied()
+            .collect();
+        let mut tokens = HashMap::with_capacity(digests.len());
+        for chunk in digests.chunks(500) {
+            for t in tokens::find_by_digests(db, chunk).await? {
+                tokens.insert(t.key_digest.clone(), Arc::new(TokenInfo::from_model(t)));
+            }
+        }
+        let mut users = HashMap::with_capacity(user_ids.len());
+        for chunk in user_ids.chunks(500) {
+            for u in users::find_many(db, chunk).await? {
+                users.insert(u.id, Arc::new(UserInfo::from_model(u)));
+            }
+        }
+        let mut token_map = self
+            .tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut user_map = self
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation.load(Ordering::SeqCst) == generation {
+            *token_map = tokens;
+            *user_map = users;
+        }
+        Ok(())
     }
 }

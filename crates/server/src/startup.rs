@@ -136,7 +136,9 @@ fn spawn_sync(
                 None => false,
             };
             if last_reload.elapsed() >= interval {
-                relay.directory.clear();
+                if let Err(e) = relay.directory.refresh(&db).await {
+                    tracing::warn!(error = %e, "refreshing cached keys and users failed");
+                }
                 if let Err(e) = relay.resync_balances().await {
                     tracing::warn!(error = %e, "re-reading balances failed");
                 }
