@@ -56,3 +56,29 @@ where
     let items = paginator.fetch_page(page.number.saturating_sub(1)).await?;
     Ok(Paged { items, total })
 }
+
+/// `(id, value)` of the rows with these ids, read in chunks.
+pub(crate) async fn values_by_id<E>(
+    db: &impl ConnectionTrait,
+    ids: &[i32],
+    id: E::Column,
+    value: E::Column,
+) -> Result<Vec<(i32, i64)>, DbErr>
+where
+    E: sea_orm::EntityTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(i32, i64)> = E::find()
+            .select_only()
+            .column(id)
+            .column(value)
+            .filter(id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}

@@ -1,8 +1,8 @@
 //! The `tokens` table: API keys, stored as a SHA-256 digest plus a display mask.
 
 use crate::{Page, Paged, fetch_page};
+use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
-use sea_orm::{QueryOrder, QuerySelect};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tokens")]
@@ -96,17 +96,5 @@ pub async fn delete_for_user(
 
 /// `(id, remain_quota)` of the given tokens.
 pub async fn remains(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<(i32, i64)>, DbErr> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let rows: Vec<(i32, i64)> = Entity::find()
-            .select_only()
-            .column(Column::Id)
-            .column(Column::RemainQuota)
-            .filter(Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(rows);
-    }
-    Ok(out)
+    crate::values_by_id::<Entity>(db, ids, Column::Id, Column::RemainQuota).await
 }

@@ -4,7 +4,7 @@ use crate::{Page, Paged, fetch_page};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{QueryOrder, QuerySelect, Set};
+use sea_orm::{QueryOrder, Set};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -213,17 +213,5 @@ pub async fn delete_with_tokens(db: &impl ConnectionTrait, id: i32) -> Result<bo
 
 /// `(id, quota)` of the given users.
 pub async fn quotas(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<(i32, i64)>, DbErr> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let rows: Vec<(i32, i64)> = Entity::find()
-            .select_only()
-            .column(Column::Id)
-            .column(Column::Quota)
-            .filter(Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        out.extend(rows);
-    }
-    Ok(out)
+    crate::values_by_id::<Entity>(db, ids, Column::Id, Column::Quota).await
 }

@@ -92,6 +92,23 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Sends the chat `body` until it answers `want` (up to 4 s); returns the last status.
+    async fn chat_until(&self, key: &str, body: &Value, want: StatusCode) -> StatusCode {
+        let mut status = StatusCode::IM_A_TEAPOT;
+        for _ in 0..40 {
+            (status, _) = self
+                .relay_post(key, "/v1/chat/completions", body.clone())
+                .await;
+            if status == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        status
+    }
+}
+
 fn chat(model: &str, stream: bool) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "你好，请介绍一下自己"}], "stream": stream,
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})
@@ -488,16 +505,13 @@ async fn revoked_key_disables_the_channel(app: TestApp) {
     }
     assert!(disabled, "auto-disabled");
     // The routes reload right after the status change.
-    let mut status = StatusCode::OK;
-    for _ in 0..50 {
-        (status, _) = app
-            .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
-            .await;
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let status = app
+        .chat_until(
+            &key,
+            &chat("gpt-4o", false),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no channel left");
 }
 
@@ -876,16 +890,9 @@ async fn balances_follow_other_instances(app: TestApp) {
         json!({"id": user.id, "quota": 10_000}),
     )
     .await;
-    let mut status = StatusCode::FORBIDDEN;
-    for _ in 0..40 {
-        (status, _) = other
-            .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
-            .await;
-        if status == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = other
+        .chat_until(&key, &chat("gpt-4o", false), StatusCode::OK)
+        .await;
     assert_eq!(status, StatusCode::OK, "the other instance saw the top-up");
     other.relay.billing.flush().await;
     let uid = user.id as i32;
@@ -903,6 +910,20 @@ async fn balances_follow_other_instances(app: TestApp) {
         "this instance saw the other's spending"
     );
     assert_eq!(app.settled_quota(&user).await, 10_000 - GPT4O_CALL);
+
+    // A key disabled through one instance stops working on the other.
+    let (_, list) = app.get(Some(&user), "/api/token").await;
+    let id = list["data"][0]["id"].as_i64().unwrap();
+    app.put(Some(&user), "/api/token", json!({"id": id, "status": 2}))
+        .await;
+    let status = other
+        .chat_until(&key, &chat("gpt-4o", false), StatusCode::UNAUTHORIZED)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the other instance refreshed the key"
+    );
 }
 
 /// Consume logs in the database, read directly.
