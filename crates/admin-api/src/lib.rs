@@ -133,8 +133,9 @@ impl Modify for SecuritySchemes {
 #[derive(OpenApi)]
 #[openapi(
     info(
-        title = "AI gateway management API",
-        description = "The `/api` endpoints. Authenticated calls send the `session` cookie (from \
+        title = "AI gateway API",
+        description = "The management API (`/api`) and the OpenAI-compatible relay (`/v1`, `/dashboard`; \
+            authenticated with an API key `sk-...`, errors in OpenAI's shape). Authenticated `/api` calls send the `session` cookie (from \
             `POST /api/user/login`) or `Authorization: Bearer <access token>` (from \
             `GET /api/user/token`), and always the header `New-Api-User: <their user id>`. \
             Messages are Chinese by default; send `Accept-Language: en` for English."

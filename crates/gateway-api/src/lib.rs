@@ -4,9 +4,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use relay::{Caller, Endpoint, Relay, RelayBody, RelayError};
-use serde_json::json;
+use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// What the relay handlers reach.
 pub struct GatewayState {
@@ -35,9 +36,14 @@ pub fn openai_error(
     } else {
         format!("{message} (request id: {request_id})")
     };
-    HttpResponse::build(status).json(json!({
-        "error": {"message": message, "type": kind, "param": null, "code": code}
-    }))
+    HttpResponse::build(status).json(OpenAiError {
+        error: OpenAiErrorBody {
+            message,
+            kind: kind.to_owned(),
+            param: None,
+            code: code.map(str::to_owned),
+        },
+    })
 }
 
 fn relay_error(err: &RelayError, req: &HttpRequest) -> HttpResponse {
@@ -108,7 +114,17 @@ async fn relay_json(
 }
 
 macro_rules! json_endpoint {
-    ($name:ident, $endpoint:expr) => {
+    ($name:ident, $endpoint:expr, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "relay",
+            request_body(content = serde_json::Value, content_type = "application/json",
+                description = "OpenAI's request body; passed upstream untouched (but `model` mapping and, on streams, `stream_options.include_usage`)"),
+            responses(
+                (status = 200, description = "OpenAI's answer (JSON, or `text/event-stream` when `stream` is true)"),
+                (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),
+                (status = 403, body = OpenAiError, description = "`insufficient_user_quota`, `insufficient_token_quota`, `model_not_allowed`, ..."),
+                (status = 503, body = OpenAiError, description = "no enabled channel serves the model")),
+            security(("api_key" = [])))]
         async fn $name(
             state: web::Data<GatewayState>,
             req: HttpRequest,
@@ -119,12 +135,42 @@ macro_rules! json_endpoint {
     };
 }
 
-json_endpoint!(chat_completions, Endpoint::ChatCompletions);
-json_endpoint!(completions, Endpoint::Completions);
-json_endpoint!(embeddings, Endpoint::Embeddings);
-json_endpoint!(moderations, Endpoint::Moderations);
-json_endpoint!(image_generations, Endpoint::ImageGenerations);
-json_endpoint!(audio_speech, Endpoint::AudioSpeech);
+json_endpoint!(
+    chat_completions,
+    Endpoint::ChatCompletions,
+    "/v1/chat/completions",
+    "Chat completions, streamed or not."
+);
+json_endpoint!(
+    completions,
+    Endpoint::Completions,
+    "/v1/completions",
+    "Text completions, streamed or not."
+);
+json_endpoint!(
+    embeddings,
+    Endpoint::Embeddings,
+    "/v1/embeddings",
+    "Embeddings."
+);
+json_endpoint!(
+    moderations,
+    Endpoint::Moderations,
+    "/v1/moderations",
+    "Moderations (default model omni-moderation-latest)."
+);
+json_endpoint!(
+    image_generations,
+    Endpoint::ImageGenerations,
+    "/v1/images/generations",
+    "Image generation, priced per image."
+);
+json_endpoint!(
+    audio_speech,
+    Endpoint::AudioSpeech,
+    "/v1/audio/speech",
+    "Speech: the audio streams back; priced by input characters."
+);
 
 /// How much of an upload is read to find its `model` field before the rest streams through.
 const FIELD_WINDOW: usize = 64 << 10;
@@ -213,7 +259,16 @@ async fn relay_upload(
 }
 
 macro_rules! upload_endpoint {
-    ($name:ident, $endpoint:expr) => {
+    ($name:ident, $endpoint:expr, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "relay",
+            request_body(content = String, content_type = "multipart/form-data",
+                description = "OpenAI's form; put `model` before the file (the body streams through)"),
+            responses(
+                (status = 200, description = "OpenAI's answer"),
+                (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),
+                (status = 403, body = OpenAiError), (status = 503, body = OpenAiError)),
+            security(("api_key" = [])))]
         async fn $name(
             state: web::Data<GatewayState>,
             req: HttpRequest,
@@ -224,10 +279,30 @@ macro_rules! upload_endpoint {
     };
 }
 
-upload_endpoint!(image_edits, Endpoint::ImageEdits);
-upload_endpoint!(image_variations, Endpoint::ImageVariations);
-upload_endpoint!(audio_transcriptions, Endpoint::AudioTranscriptions);
-upload_endpoint!(audio_translations, Endpoint::AudioTranslations);
+upload_endpoint!(
+    image_edits,
+    Endpoint::ImageEdits,
+    "/v1/images/edits",
+    "Image edits (multipart)."
+);
+upload_endpoint!(
+    image_variations,
+    Endpoint::ImageVariations,
+    "/v1/images/variations",
+    "Image variations (multipart)."
+);
+upload_endpoint!(
+    audio_transcriptions,
+    Endpoint::AudioTranscriptions,
+    "/v1/audio/transcriptions",
+    "Audio transcription (multipart)."
+);
+upload_endpoint!(
+    audio_translations,
+    Endpoint::AudioTranslations,
+    "/v1/audio/translations",
+    "Audio translation (multipart)."
+);
 
 fn owner_of(model: &str) -> &'static str {
     let m = model.to_ascii_lowercase();
@@ -242,25 +317,41 @@ fn owner_of(model: &str) -> &'static str {
     }
 }
 
-fn model_object(id: &str) -> serde_json::Value {
-    json!({"id": id, "object": "model", "created": 1_626_777_600, "owned_by": owner_of(id)})
+fn model_object(id: &str) -> ModelObject {
+    ModelObject {
+        id: id.to_owned(),
+        object: "model",
+        created: 1_626_777_600,
+        owned_by: owner_of(id),
+    }
 }
 
+/// The models the key may use.
+#[utoipa::path(get, path = "/v1/models", tag = "relay",
+    responses((status = 200, body = ModelList), (status = 401, body = OpenAiError)),
+    security(("api_key" = [])))]
 async fn list_models(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
     match caller(&state, &req).await {
         Ok(c) => {
-            let data: Vec<_> = state
+            let data = state
                 .relay
                 .models_for(&c)
                 .iter()
                 .map(|m| model_object(m))
                 .collect();
-            HttpResponse::Ok().json(json!({"object": "list", "data": data}))
+            HttpResponse::Ok().json(ModelList {
+                object: "list",
+                data,
+            })
         }
         Err(resp) => resp,
     }
 }
 
+/// One model, when the key may use it.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "relay", params(("model" = String, Path)),
+    responses((status = 200, body = ModelObject), (status = 404, body = OpenAiError)),
+    security(("api_key" = [])))]
 async fn get_model(
     state: web::Data<GatewayState>,
     req: HttpRequest,
@@ -307,6 +398,10 @@ fn usd(quota: i64) -> f64 {
     domain::quota::quota_to_usd(quota)
 }
 
+/// The key's spendable quota in USD, in OpenAI's dashboard shape (also under `/v1`).
+#[utoipa::path(get, path = "/dashboard/billing/subscription", tag = "relay",
+    responses((status = 200, body = BillingSubscription), (status = 401, body = OpenAiError)),
+    security(("api_key" = [])))]
 async fn billing_subscription(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
     let c = match caller(&state, &req).await {
         Ok(c) => c,
@@ -321,25 +416,35 @@ async fn billing_subscription(state: web::Data<GatewayState>, req: HttpRequest) 
             } else {
                 c.token.expired_time
             };
-            HttpResponse::Ok().json(json!({
-                "object": "billing.subscription",
-                "has_payment_method": true,
-                "canceled": false,
-                "canceled_at": null,
-                "current_period_start": now - now.rem_euclid(86_400 * 30),
-                "current_period_end": now - now.rem_euclid(86_400 * 30) + 86_400 * 30,
-                "status": "active",
-                "plan": {"id": "gateway", "title": "Gateway quota", "name": "Gateway quota", "price": 0},
-                "soft_limit_usd": hard_limit,
-                "hard_limit_usd": hard_limit,
-                "system_hard_limit_usd": hard_limit,
-                "access_until": access_until,
-            }))
+            let period_start = now - now.rem_euclid(86_400 * 30);
+            HttpResponse::Ok().json(BillingSubscription {
+                object: "billing.subscription",
+                has_payment_method: true,
+                canceled: false,
+                canceled_at: None,
+                current_period_start: period_start,
+                current_period_end: period_start + 86_400 * 30,
+                status: "active",
+                plan: Plan {
+                    id: "gateway",
+                    title: "Gateway quota",
+                    name: "Gateway quota",
+                    price: 0,
+                },
+                soft_limit_usd: hard_limit,
+                hard_limit_usd: hard_limit,
+                system_hard_limit_usd: hard_limit,
+                access_until,
+            })
         }
         Err(e) => relay_error(&e, &req),
     }
 }
 
+/// What the key (or, for unlimited keys, its user) has used, in cents (also under `/v1`).
+#[utoipa::path(get, path = "/dashboard/billing/usage", tag = "relay",
+    responses((status = 200, body = BillingUsage), (status = 401, body = OpenAiError)),
+    security(("api_key" = [])))]
 async fn billing_usage(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
     let c = match caller(&state, &req).await {
         Ok(c) => c,
@@ -347,12 +452,12 @@ async fn billing_usage(state: web::Data<GatewayState>, req: HttpRequest) -> Http
     };
     match balance(&state, &c).await {
         // OpenAI reports usage in cents.
-        Ok((_, used)) => HttpResponse::Ok().json(json!({
-            "object": "billing.usage",
-            "total_usage": usd(used) * 100.0,
-            "daily_costs": [],
-            "models_usage": [],
-        })),
+        Ok((_, used)) => HttpResponse::Ok().json(BillingUsage {
+            object: "billing.usage",
+            total_usage: usd(used) * 100.0,
+            daily_costs: Vec::new(),
+            models_usage: Vec::new(),
+        }),
         Err(e) => relay_error(&e, &req),
     }
 }
@@ -398,3 +503,95 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(unknown_route)),
     );
 }
+
+/// OpenAI's error body.
+#[derive(Serialize, ToSchema)]
+pub struct OpenAiError {
+    error: OpenAiErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OpenAiErrorBody {
+    /// Ends with `(request id: ...)`.
+    message: String,
+    #[serde(rename = "type")]
+    kind: String,
+    param: Option<String>,
+    code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelObject {
+    id: String,
+    object: &'static str,
+    created: i64,
+    owned_by: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    object: &'static str,
+    data: Vec<ModelObject>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Plan {
+    id: &'static str,
+    title: &'static str,
+    name: &'static str,
+    price: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BillingSubscription {
+    object: &'static str,
+    has_payment_method: bool,
+    canceled: bool,
+    canceled_at: Option<i64>,
+    current_period_start: i64,
+    current_period_end: i64,
+    status: &'static str,
+    plan: Plan,
+    soft_limit_usd: f64,
+    hard_limit_usd: f64,
+    system_hard_limit_usd: f64,
+    /// The key's expiry (Unix seconds), 0 when it never expires.
+    access_until: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BillingUsage {
+    object: &'static str,
+    /// Cents.
+    total_usage: f64,
+    /// Always empty: per-day costs are in `/api/data`.
+    daily_costs: Vec<serde_json::Value>,
+    models_usage: Vec<serde_json::Value>,
+}
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// The OpenAPI document of the relay routes. Bodies are OpenAI's own; errors are OpenAI's shape.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    modifiers(&ApiKeyScheme),
+    paths(
+        list_models, get_model, chat_completions, completions, embeddings, moderations,
+        image_generations, image_edits, image_variations, audio_transcriptions,
+        audio_translations, audio_speech, billing_subscription, billing_usage,
+    )
+)]
+pub struct GatewayApiDoc;

@@ -39,7 +39,9 @@ pub enum StartupError {
 
 /// The whole OpenAPI document the server serves at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    AdminApiDoc::openapi()
+    let mut doc = AdminApiDoc::openapi();
+    doc.merge(gateway_api::GatewayApiDoc::openapi());
+    doc
 }
 
 /// The running app: its port and the server future.

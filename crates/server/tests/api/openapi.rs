@@ -64,6 +64,20 @@ fn every_contract_endpoint_is_documented() {
         ("post", "/api/user"),
         ("put", "/api/user"),
         ("delete", "/api/user/{id}"),
+        ("get", "/v1/models"),
+        ("get", "/v1/models/{model}"),
+        ("post", "/v1/chat/completions"),
+        ("post", "/v1/completions"),
+        ("post", "/v1/embeddings"),
+        ("post", "/v1/moderations"),
+        ("post", "/v1/images/generations"),
+        ("post", "/v1/images/edits"),
+        ("post", "/v1/images/variations"),
+        ("post", "/v1/audio/transcriptions"),
+        ("post", "/v1/audio/translations"),
+        ("post", "/v1/audio/speech"),
+        ("get", "/dashboard/billing/subscription"),
+        ("get", "/dashboard/billing/usage"),
     ];
     let json = serde_json::to_value(&doc).unwrap();
     for (method, path) in expected {
