@@ -8,7 +8,7 @@ use crate::channel_type::{self, Family};
 use crate::client::{UpstreamBody, full_body};
 use crate::directory::{Directory, TokenInfo, UserInfo};
 use crate::ledger::{Ledger, Shortfall};
-use crate::routing::{ChannelInfo, Router};
+use crate::routing::{ChannelInfo, Router, Snapshot};
 use crate::sse::{SseMeter, Usage, usage_of};
 use crate::tokenizer;
 use crate::upstream_error::{error_message, should_disable};
@@ -436,6 +436,7 @@ impl Relay {
     /// model is not allowed, not served, not priced, or the quota is short.
     fn prepare(
         self: &Arc<Self>,
+        snapshot: &Snapshot,
         caller: &Caller,
         model: &str,
         prompt_estimate: i64,
@@ -448,7 +449,7 @@ impl Relay {
                 message: format!("this API key may not use the model {model}"),
             });
         }
-        if caller.pinned.is_none() && !self.router.snapshot().serves(&caller.group, model) {
+        if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
             return Err(RelayError::NoChannel(model.to_owned()));
         }
         let price = match self.prices().price(model, &caller.group) {
@@ -651,8 +652,15 @@ impl Relay {
             .max(0);
         let has_stream_options = peek.stream_options.is_some();
         self.ensure_balances(caller).await?;
-        let mut prepared =
-            Some(self.prepare(caller, &model, prompt_estimate, max_tokens, multiplier)?);
+        let snapshot = self.router.snapshot();
+        let mut prepared = Some(self.prepare(
+            &snapshot,
+            caller,
+            &model,
+            prompt_estimate,
+            max_tokens,
+            multiplier,
+        )?);
 
         let answer = if stream {
             Answer::Sse
@@ -662,23 +670,14 @@ impl Relay {
             Answer::Json
         };
 
-        let snapshot = self.router.snapshot();
         let retries = self.options.get_i64(opt::RETRY_TIMES).clamp(0, 10);
         let mut tried: Vec<i32> = Vec::new();
         let mut last_error = RelayError::NoChannel(model.clone());
         let mut attempts = 0;
         while attempts <= retries {
-            let channel = match caller.pinned {
-                Some(id) if tried.is_empty() => snapshot.channel(id),
-                Some(_) => None,
-                None => snapshot.pick(&caller.group, &model, &tried),
+            let Some(channel) = next_channel(&snapshot, caller, &model, &mut tried) else {
+                break;
             };
-            let Some(channel) = channel else { break };
-            tried.push(channel.id);
-            // Channels of other dialects are passed over without using up an attempt.
-            if !speaks_openai(channel.channel_type) {
-                continue;
-            }
             attempts += 1;
             let upstream_model = channel.upstream_model(&model).to_owned();
             let payload =
@@ -775,20 +774,10 @@ impl Relay {
             ip,
         };
         self.ensure_balances(caller).await?;
-        let prepared = self.prepare(caller, model, 0, 0, multiplier.clamp(1, 10))?;
         let snapshot = self.router.snapshot();
-        let mut tried = Vec::new();
-        let channel = loop {
-            let channel = match caller.pinned {
-                Some(id) => snapshot.channel(id).filter(|_| tried.is_empty()),
-                None => snapshot.pick(&caller.group, model, &tried),
-            }
+        let prepared = self.prepare(&snapshot, caller, model, 0, 0, multiplier.clamp(1, 10))?;
+        let channel = next_channel(&snapshot, caller, model, &mut Vec::new())
             .ok_or_else(|| RelayError::NoChannel(model.to_owned()))?;
-            if speaks_openai(channel.channel_type) {
-                break channel;
-            }
-            tried.push(channel.id);
-        };
         let upstream_model = channel.upstream_model(model).to_owned();
         let request = build_request(&channel, endpoint, &upstream_model, content_type, body)?;
         let resp = self
@@ -958,6 +947,28 @@ fn speaks_openai(channel_type: i32) -> bool {
         channel_type::family(channel_type),
         Family::OpenAi | Family::Azure
     )
+}
+
+/// The next channel to try for an OpenAI-format call: the pinned one (once), else a pick among
+/// those not in `tried`; channels of other dialects are passed over without using up an attempt.
+/// Every channel seen goes into `tried`.
+fn next_channel(
+    snapshot: &Snapshot,
+    caller: &Caller,
+    model: &str,
+    tried: &mut Vec<i32>,
+) -> Option<Arc<ChannelInfo>> {
+    loop {
+        let channel = match caller.pinned {
+            Some(id) if tried.is_empty() => snapshot.channel(id),
+            Some(_) => None,
+            None => snapshot.pick(&caller.group, model, tried),
+        }?;
+        tried.push(channel.id);
+        if speaks_openai(channel.channel_type) {
+            return Some(channel);
+        }
+    }
 }
 
 /// Statuses worth trying on another channel.
