@@ -31,7 +31,6 @@ pub struct SseMeter {
     pub usage: Option<Usage>,
     /// Data events seen (other than `[DONE]` and a usage-only event).
     pub events: i64,
-    pub done: bool,
     /// The first events' data (up to [`RETAIN`] bytes), counted with tiktoken when the stream
     /// ends without usage.
     pub retained: Vec<u8>,
@@ -66,7 +65,6 @@ impl SseMeter {
         };
         let data = data.strip_prefix(b" ").unwrap_or(data);
         if data == b"[DONE]" {
-            self.done = true;
             return;
         }
         if memchr(data, b"\"usage\"")
@@ -111,7 +109,6 @@ mod tests {
                 "split {split}"
             );
             assert_eq!(m.events, 2);
-            assert!(m.done);
         }
     }
 
@@ -119,7 +116,7 @@ mod tests {
     fn without_usage_counts_events() {
         let mut m = SseMeter::default();
         m.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n: comment\n");
-        assert_eq!((m.usage, m.events, m.done), (None, 2, false));
+        assert_eq!((m.usage, m.events), (None, 2));
     }
 
     #[test]

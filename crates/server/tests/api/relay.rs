@@ -37,15 +37,19 @@ impl TestApp {
 
     /// A chat call whose body is read whole (streamed or not).
     pub async fn relay_post_any(&self, key: &str, body: Value) -> (StatusCode, String) {
-        let resp = self
-            .client
+        let resp = self.chat_response(key, &body).await;
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    /// The raw answer to a chat call, for reading streams.
+    pub async fn chat_response(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
             .post(self.url("/v1/chat/completions"))
             .bearer_auth(key)
-            .json(&body)
+            .json(body)
             .send()
             .await
-            .unwrap();
-        (resp.status(), resp.text().await.unwrap())
+            .unwrap()
     }
 
     pub async fn relay_get(&self, key: &str, path: &str) -> (StatusCode, Value) {
@@ -237,14 +241,7 @@ async fn chat_bills_exactly(app: TestApp) {
 
 async fn stream_passes_through_and_bills(app: TestApp) {
     let (user, key, _) = app.relay_setup(10_000).await;
-    let resp = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat("gpt-4o", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.chat_response(&key, &chat("gpt-4o", true)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(
         resp.headers()["content-type"]
@@ -282,14 +279,7 @@ async fn stream_without_usage_counts_locally(app: TestApp) {
     app.create_channel(&root, json!({"models": "mock-nousage"}))
         .await;
     let body = chat("mock-nousage", true);
-    let resp = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.chat_response(&key, &body).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.text().await.unwrap();
     // Counted with tiktoken: the prompt's text (plus OpenAI's per-message overhead) and the
@@ -457,14 +447,7 @@ async fn stream_error_before_first_event_fails_over(app: TestApp) {
     );
     let second = app.create_channel(&root, json!({})).await;
     app.set_option(&root, "RetryTimes", "1").await;
-    let resp = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat("gpt-4o", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.chat_response(&key, &chat("gpt-4o", true)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     assert!(
@@ -984,14 +967,7 @@ async fn logged_quota_equals_spent_quota_under_load(app: TestApp) {
                 3 => ("mock-slow", true),
                 _ => ("gpt-4o-mini", true),
             };
-            let resp = app
-                .client
-                .post(app.url("/v1/chat/completions"))
-                .bearer_auth(&key)
-                .json(&chat(model, stream))
-                .send()
-                .await
-                .unwrap();
+            let resp = app.chat_response(&key, &chat(model, stream)).await;
             if model == "mock-slow" && i % 2 == 1 {
                 // Hang up after the first event.
                 let mut resp = resp;
