@@ -244,6 +244,22 @@ pub async fn hash_password(
         .map_err(|e| ApiError::Internal(format!("bcrypt: {e}")))
 }
 
+/// A bcrypt hash of a random password at `cost`, checked against when a login names no known
+/// user. Made once per cost.
+pub fn dummy_hash(cost: u32) -> &'static str {
+    static HASHES: std::sync::Mutex<Vec<(u32, &'static str)>> = std::sync::Mutex::new(Vec::new());
+    let mut hashes = HASHES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, h)) = hashes.iter().find(|(c, _)| *c == cost) {
+        return h;
+    }
+    let hash = bcrypt::hash(domain::keys::random_alphanumeric(16), cost).unwrap_or_default();
+    let hash: &'static str = Box::leak(hash.into_boxed_str());
+    hashes.push((cost, hash));
+    hash
+}
+
 /// Checks a password against a bcrypt hash on the blocking pool.
 pub async fn verify_password(plain: &str, hash: &str) -> Result<bool, ApiError> {
     let (plain, hash) = (plain.to_owned(), hash.to_owned());

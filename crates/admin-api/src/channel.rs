@@ -100,7 +100,7 @@ pub async fn list_channels(
         group: q.group,
         tag: q.tag,
     };
-    let res = channels::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)).await?;
+    let res = channels::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)?).await?;
     Ok(page(
         res.items.into_iter().map(ChannelView::from).collect(),
         res.total,

@@ -330,6 +330,18 @@ impl ApiError {
         }))
     }
 
+    /// 400 unless `value` is a quota amount from `min` to [`domain::quota::MAX_QUOTA`].
+    pub fn check_quota(field: &'static str, value: i64, min: i64) -> Result<i64, ApiError> {
+        if (min..=domain::quota::MAX_QUOTA).contains(&value) {
+            Ok(value)
+        } else {
+            Err(ApiError::invalid(
+                field,
+                &format!("must be from {min} to {}", domain::quota::MAX_QUOTA),
+            ))
+        }
+    }
+
     fn msg(&self) -> Msg {
         match self {
             ApiError::BadRequest(m)

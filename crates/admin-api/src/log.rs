@@ -109,7 +109,7 @@ pub async fn list_own_logs(
         user_id: Some(user.id()),
         ..filter(&q)
     };
-    let res = logs::list(&state.db, &f, page_of(q.p, q.size, q.page_size)).await?;
+    let res = logs::list(&state.db, &f, page_of(q.p, q.size, q.page_size)?).await?;
     Ok(page(
         res.items.into_iter().map(LogView::from).collect(),
         res.total,
@@ -130,7 +130,7 @@ pub async fn list_all_logs(
         channel_id: q.channel,
         ..filter(&q)
     };
-    let res = logs::list(&state.db, &f, page_of(q.p, q.size, q.page_size)).await?;
+    let res = logs::list(&state.db, &f, page_of(q.p, q.size, q.page_size)?).await?;
     Ok(page(
         res.items.into_iter().map(LogView::from).collect(),
         res.total,

@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, web};
 use domain::RedemptionStatus;
 use domain::validate::parse_name;
 use persistence::{TransactionTrait, redemptions};
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::Set;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -74,20 +74,13 @@ pub async fn list_redemptions(
     let res = redemptions::list(
         &state.db,
         q.keyword.as_deref(),
-        page_of(q.p, q.size, q.page_size),
+        page_of(q.p, q.size, q.page_size)?,
     )
     .await?;
     Ok(page(
         res.items.into_iter().map(RedemptionView::from).collect(),
         res.total,
     ))
-}
-
-fn check_quota(quota: i64) -> Result<i64, ApiError> {
-    if quota <= 0 {
-        return Err(ApiError::invalid("quota", "must be positive"));
-    }
-    Ok(quota)
 }
 
 fn check_expiry(expired_time: i64) -> Result<i64, ApiError> {
@@ -133,7 +126,7 @@ pub async fn create_redemptions(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let name = parse_name(&body.name, 64)?;
-    let quota = check_quota(body.quota)?;
+    let quota = ApiError::check_quota("quota", body.quota, 1)?;
     if !(1..=100).contains(&body.count) {
         return Err(ApiError::invalid("count", "must be 1-100"));
     }
@@ -207,7 +200,7 @@ pub async fn update_redemption(
         am.name = Set(parse_name(v, 64)?);
     }
     if let Some(v) = body.quota {
-        am.quota = Set(check_quota(v)?);
+        am.quota = Set(ApiError::check_quota("quota", v, 1)?);
     }
     if let Some(v) = body.expired_time {
         am.expired_time = Set(check_expiry(v)?);
@@ -226,7 +219,14 @@ pub async fn update_redemption(
         }
     }
     // Only an unused or disabled row changes: a concurrent redeem wins over this edit.
-    am.update(&state.db).await?;
+    // (MySQL counts a row whose values did not change as unaffected: read it again to tell.)
+    if !redemptions::update_unless_used(&state.db, body.id, am).await?
+        && redemptions::find(&state.db, body.id)
+            .await?
+            .is_none_or(|c| c.status == RedemptionStatus::Used.code())
+    {
+        return Err(ApiError::BadRequest(Msg::RedemptionUsedCannotChange));
+    }
     Ok(done(Msg::RedemptionUpdated))
 }
 

@@ -80,7 +80,7 @@ pub async fn list_tokens(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.take()?;
     let res =
-        tokens::list_for_user(&state.db, user.id(), page_of(q.p, q.size, q.page_size)).await?;
+        tokens::list_for_user(&state.db, user.id(), page_of(q.p, q.size, q.page_size)?).await?;
     Ok(page(
         res.items.into_iter().map(TokenView::from).collect(),
         res.total,
@@ -144,13 +144,6 @@ fn check_expiry(expired_time: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_quota(remain_quota: i64) -> Result<(), ApiError> {
-    if remain_quota < 0 {
-        return Err(ApiError::invalid("remain_quota", "must not be negative"));
-    }
-    Ok(())
-}
-
 /// A token's group: empty (the user's own), or an existing group the user may use: their
 /// own, or any for admins.
 fn check_token_group(
@@ -179,7 +172,7 @@ pub async fn create_token(
     let body = body.take()?;
     let body = body.into_inner();
     let name = parse_name(&body.name, 30)?;
-    check_quota(body.remain_quota)?;
+    ApiError::check_quota("remain_quota", body.remain_quota, 0)?;
     check_expiry(body.expired_time)?;
     let group = check_token_group(&state, &user, &body.group)?;
     let key = ApiKey::generate();
@@ -249,7 +242,7 @@ pub async fn update_token(
         am.name = Set(parse_name(name, 30)?);
     }
     let remain_quota = b.remain_quota.unwrap_or(token.remain_quota);
-    check_quota(remain_quota)?;
+    ApiError::check_quota("remain_quota", remain_quota, 0)?;
     am.remain_quota = Set(remain_quota);
     let unlimited = b.unlimited_quota.unwrap_or(token.unlimited_quota);
     am.unlimited_quota = Set(unlimited);

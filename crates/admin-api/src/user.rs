@@ -172,7 +172,7 @@ pub async fn register(
             display_name: name.clone(),
             email: email.clone(),
             role: Role::USER.0,
-            quota: new_user_quota + invitee_reward,
+            quota: (new_user_quota + invitee_reward).min(domain::quota::MAX_QUOTA),
             group: "default".into(),
             aff_code: domain::keys::generate_aff_code(),
             inviter_id: inviter.as_ref().map_or(0, |i| i.id),
@@ -206,6 +206,7 @@ pub async fn register(
         )
         .await?;
     }
+    let mut credited = false;
     if let Some(inviter) = &inviter {
         if invitee_reward > 0 {
             let content = format!("使用邀请码赠送 {invitee_reward} 额度");
@@ -215,8 +216,8 @@ pub async fn register(
             )
             .await?;
         }
-        users::credit_inviter(&txn, inviter.id, inviter_reward).await?;
-        if inviter_reward > 0 {
+        credited = users::credit_inviter(&txn, inviter.id, inviter_reward).await?;
+        if credited && inviter_reward > 0 {
             let content = format!("邀请用户 {name} 注册赠送 {inviter_reward} 额度");
             logs::insert(
                 &txn,
@@ -232,7 +233,7 @@ pub async fn register(
         }
     }
     txn.commit().await?;
-    if let Some(inviter) = &inviter {
+    if let Some(inviter) = inviter.as_ref().filter(|_| credited) {
         state.relay.ledger.adjust_user(inviter.id, inviter_reward);
     }
     Ok(done(Msg::RegisterOk))
@@ -265,12 +266,16 @@ pub async fn login(
     if !state.options.get_bool(opt::PASSWORD_LOGIN_ENABLED) {
         return Err(ApiError::Forbidden(Msg::PasswordLoginDisabled));
     }
-    let user = users::find_by_username(&state.db, body.username.trim())
-        .await?
-        .ok_or(ApiError::Unauthorized(Msg::WrongPassword))?;
-    if !auth::verify_password(&body.password, &user.password).await? {
+    let user = users::find_by_username(&state.db, body.username.trim()).await?;
+    // An unknown user costs the same hash check as a known one, so timing tells nothing.
+    let hash = match &user {
+        Some(u) => u.password.clone(),
+        None => auth::dummy_hash(state.auth.bcrypt_cost).to_owned(),
+    };
+    let matches = auth::verify_password(&body.password, &hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
         return Err(ApiError::Unauthorized(Msg::WrongPassword));
-    }
+    };
     if user.status != UserStatus::Enabled.code() {
         return Err(ApiError::Forbidden(Msg::UserBanned));
     }
@@ -455,7 +460,13 @@ pub async fn top_up(
     let code = redemptions::find_by_key(&txn, key)
         .await?
         .ok_or_else(|| ApiError::Internal("claimed code vanished".into()))?;
-    users::add_quota(&txn, user.id(), code.quota).await?;
+    if !users::add_quota(&txn, user.id(), code.quota).await? {
+        drop(txn);
+        return Err(ApiError::invalid(
+            "key",
+            "the code would take your quota past the maximum",
+        ));
+    }
     logs::insert(
         &txn,
         logs::NewLog {

@@ -43,7 +43,7 @@ pub async fn list_users(
         keyword: q.username.or(q.keyword),
         group: q.group,
     };
-    let res = users::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)).await?;
+    let res = users::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)?).await?;
     Ok(page(
         res.items.into_iter().map(UserView::from).collect(),
         res.total,
@@ -69,13 +69,6 @@ fn grantable_role(actor: Role, raw: i32) -> Result<Role, ApiError> {
         return Err(ApiError::Forbidden(Msg::RoleTooHigh));
     }
     Ok(role)
-}
-
-fn non_negative(field: &'static str, v: i64) -> Result<i64, ApiError> {
-    if v < 0 {
-        return Err(ApiError::invalid(field, "must not be negative"));
-    }
-    Ok(v)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -119,7 +112,7 @@ pub async fn create_user(
     };
     let email = optional_email(body.email.as_deref())?;
     let role = grantable_role(admin.role(), body.role.unwrap_or(Role::USER.0))?;
-    let quota = non_negative("quota", body.quota.unwrap_or(0))?;
+    let quota = ApiError::check_quota("quota", body.quota.unwrap_or(0), 0)?;
     let group = body.group.unwrap_or_else(|| "default".into());
     check_group(&state, &group)?;
     ensure_free(&state, Some(username.as_str()), email.as_deref(), None).await?;
@@ -229,7 +222,10 @@ pub async fn update_user(
         check_group(&state, group)?;
         am.group = Set(group.clone());
     }
-    let new_quota = body.quota.map(|q| non_negative("quota", q)).transpose()?;
+    let new_quota = body
+        .quota
+        .map(|q| ApiError::check_quota("quota", q, 0))
+        .transpose()?;
     if let Some(q) = new_quota {
         am.quota = Set(q);
     }

@@ -5,15 +5,27 @@
 use crate::ValidationError;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Text,
     Bool,
-    /// A non-negative integer.
-    Int,
-    /// A JSON object whose values are numbers (model and group ratios, prices).
-    RatioMap,
+    /// An integer in `0..=max`.
+    Int {
+        max: u64,
+    },
+    /// A JSON object whose values are numbers in `0..=max` (model and group ratios, prices).
+    RatioMap {
+        max: f64,
+    },
 }
+
+/// The largest quota an option may hold (`quota::MAX_QUOTA`).
+const QUOTA: Kind = Kind::Int {
+    max: crate::quota::MAX_QUOTA as u64,
+};
+/// Ratios and per-call prices (USD) are at most 10 000: far above any real model, far below
+/// what overflows quota arithmetic.
+const RATIOS: Kind = Kind::RatioMap { max: 10_000.0 };
 
 pub struct OptionDef {
     pub key: &'static str,
@@ -58,6 +70,13 @@ pub const PASSWORD_LOGIN_ENABLED: &str = "PasswordLoginEnabled";
 pub const AUTOMATIC_DISABLE_CHANNEL_ENABLED: &str = "AutomaticDisableChannelEnabled";
 pub const AUTOMATIC_ENABLE_CHANNEL_ENABLED: &str = "AutomaticEnableChannelEnabled";
 pub const SELF_USE_MODE_ENABLED: &str = "SelfUseModeEnabled";
+/// How many key-revoking upstream failures within the window disable a channel (default 1).
+pub const AUTOMATIC_DISABLE_CHANNEL_THRESHOLD: &str = "AutomaticDisableChannelThreshold";
+/// The window, in seconds, in which those failures are counted.
+pub const AUTOMATIC_DISABLE_CHANNEL_WINDOW: &str = "AutomaticDisableChannelWindowSeconds";
+/// Per-model maximum output tokens (JSON object), over the built-in table; reserved for a call
+/// that names no `max_tokens`.
+pub const MODEL_MAX_OUTPUT: &str = "ModelMaxOutputTokens";
 pub const DISPLAY_IN_CURRENCY_ENABLED: &str = "DisplayInCurrencyEnabled";
 /// The session signing secret; generated once and kept in the options table, never shown.
 pub const SESSION_SECRET: &str = "SessionSecret";
@@ -71,19 +90,37 @@ pub const DEFS: &[OptionDef] = &[
     def(LOGO, "", Kind::Text, Some("logo")),
     def(TOP_UP_LINK, "", Kind::Text, Some("top_up_link")),
     def(CHAT_LINK, "", Kind::Text, Some("chat_link")),
-    def(RETRY_TIMES, "0", Kind::Int, None),
-    def(MODEL_RATIO, "{}", Kind::RatioMap, None),
-    def(COMPLETION_RATIO, "{}", Kind::RatioMap, None),
-    def(MODEL_PRICE, "{}", Kind::RatioMap, None),
+    def(RETRY_TIMES, "0", Kind::Int { max: 10 }, None),
+    def(MODEL_RATIO, "{}", RATIOS, None),
+    def(COMPLETION_RATIO, "{}", RATIOS, None),
+    def(MODEL_PRICE, "{}", RATIOS, None),
     def(
         GROUP_RATIO,
         r#"{"default":1,"vip":1,"svip":1}"#,
-        Kind::RatioMap,
+        RATIOS,
         None,
     ),
-    def(QUOTA_FOR_NEW_USER, "0", Kind::Int, None),
-    def(QUOTA_FOR_INVITER, "0", Kind::Int, None),
-    def(QUOTA_FOR_INVITEE, "0", Kind::Int, None),
+    def(
+        MODEL_MAX_OUTPUT,
+        "{}",
+        Kind::RatioMap { max: 10_000_000.0 },
+        None,
+    ),
+    def(QUOTA_FOR_NEW_USER, "0", QUOTA, None),
+    def(QUOTA_FOR_INVITER, "0", QUOTA, None),
+    def(QUOTA_FOR_INVITEE, "0", QUOTA, None),
+    def(
+        AUTOMATIC_DISABLE_CHANNEL_THRESHOLD,
+        "1",
+        Kind::Int { max: 1000 },
+        None,
+    ),
+    def(
+        AUTOMATIC_DISABLE_CHANNEL_WINDOW,
+        "60",
+        Kind::Int { max: 86_400 },
+        None,
+    ),
     def(REGISTER_ENABLED, "true", Kind::Bool, None),
     def(PASSWORD_LOGIN_ENABLED, "true", Kind::Bool, None),
     def(AUTOMATIC_DISABLE_CHANNEL_ENABLED, "false", Kind::Bool, None),
@@ -137,11 +174,19 @@ pub fn validate(key: &str, value: &str) -> Result<(), ValidationError> {
         Kind::Text => Ok(()),
         Kind::Bool if value == "true" || value == "false" => Ok(()),
         Kind::Bool => Err(field("must be true or false")),
-        Kind::Int if value.parse::<u64>().is_ok() => Ok(()),
-        Kind::Int => Err(field("must be a non-negative integer")),
-        Kind::RatioMap => match serde_json::from_str::<BTreeMap<String, f64>>(value) {
-            Ok(map) if map.values().all(|v| v.is_finite() && *v >= 0.0) => Ok(()),
-            _ => Err(field("must be a JSON object of non-negative numbers")),
+        Kind::Int { max } if value.parse::<u64>().is_ok_and(|v| v <= max) => Ok(()),
+        Kind::Int { max } => Err(field(&format!("must be an integer from 0 to {max}"))),
+        Kind::RatioMap { max } => match serde_json::from_str::<BTreeMap<String, f64>>(value) {
+            Ok(map)
+                if map
+                    .values()
+                    .all(|v| v.is_finite() && (0.0..=max).contains(v)) =>
+            {
+                Ok(())
+            }
+            _ => Err(field(&format!(
+                "must be a JSON object of numbers from 0 to {max}"
+            ))),
         },
     }
 }
@@ -173,6 +218,12 @@ mod tests {
         assert!(validate("GroupRatio", r#"{"default":1,"vip":0.5}"#).is_ok());
         assert!(validate("GroupRatio", r#"{"default":"x"}"#).is_err());
         assert!(validate("GroupRatio", r#"{"default":-1}"#).is_err());
+        assert!(validate("CompletionRatio", r#"{"m":1e308}"#).is_err());
+        assert!(validate("CompletionRatio", r#"{"m":10000}"#).is_ok());
+        assert!(validate("RetryTimes", "100000").is_err());
+        assert!(validate("RetryTimes", "10").is_ok());
+        assert!(validate("QuotaForNewUser", "1000000000000001").is_err());
+        assert!(validate("QuotaForNewUser", "1000000000000000").is_ok());
         assert!(validate("SessionSecret", "x").is_err());
         assert!(validate("bad key", "x").is_err());
         assert!(validate("ServerAddress", "https://x").is_ok());

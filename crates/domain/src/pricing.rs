@@ -70,9 +70,10 @@ pub enum Price {
     },
 }
 
+/// Rounds a cost to quota, at most [`MAX_QUOTA`](crate::quota::MAX_QUOTA).
 fn round_quota(x: f64) -> i64 {
     if x.is_finite() && x > 0.0 {
-        x.round() as i64
+        (x.round() as i64).min(crate::quota::MAX_QUOTA)
     } else {
         0
     }

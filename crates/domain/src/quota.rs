@@ -3,6 +3,10 @@
 /// Quota units per US dollar.
 pub const QUOTA_PER_USD: i64 = 500_000;
 
+/// The largest amount of quota anything holds or moves (2 000 000 000 USD): every amount the
+/// API accepts is at most this, so sums of a few of them stay far inside `i64`.
+pub const MAX_QUOTA: i64 = 1_000_000_000_000_000;
+
 /// Converts quota to dollars for display only (never stored).
 pub fn quota_to_usd(quota: i64) -> f64 {
     quota as f64 / QUOTA_PER_USD as f64

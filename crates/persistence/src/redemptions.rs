@@ -77,3 +77,24 @@ pub async fn claim(
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+/// Writes an admin's changes to a code that is not used, in one conditional statement: a code
+/// redeemed meanwhile stays used. Returns whether the row changed (`false` when it is used or
+/// gone, or when nothing was to change).
+pub async fn update_unless_used(
+    db: &impl ConnectionTrait,
+    id: i32,
+    changes: ActiveModel,
+) -> Result<bool, DbErr> {
+    use sea_orm::Iterable;
+    if !Column::iter().any(|c| changes.get(c).is_set()) {
+        return Ok(false);
+    }
+    let res = Entity::update_many()
+        .set(changes)
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.ne(RedemptionStatus::Used.code()))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

@@ -164,19 +164,36 @@ pub async fn list(
     fetch_page(q, db, page).await
 }
 
-/// Adds `delta` (may be negative) to a user's quota in one statement.
-pub async fn add_quota(db: &impl ConnectionTrait, id: i32, delta: i64) -> Result<(), DbErr> {
-    Entity::update_many()
+/// Adds `delta` to a user's quota in one statement, unless the result would leave
+/// `0..=MAX_QUOTA`: the condition is in the statement, so no database ever computes an
+/// overflowing sum. Returns whether the row changed.
+pub async fn add_quota(db: &impl ConnectionTrait, id: i32, delta: i64) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
         .col_expr(Column::Quota, Expr::col(Column::Quota).add(delta))
         .filter(Column::Id.eq(id))
+        .filter(quota_room(delta))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
-/// Credits an inviter: quota, invitation count and lifetime invitation quota.
-pub async fn credit_inviter(db: &impl ConnectionTrait, id: i32, reward: i64) -> Result<(), DbErr> {
-    Entity::update_many()
+/// The condition under which `quota + delta` stays in `0..=MAX_QUOTA`.
+fn quota_room(delta: i64) -> sea_orm::Condition {
+    use domain::quota::MAX_QUOTA;
+    let delta = Ord::clamp(delta, -MAX_QUOTA, MAX_QUOTA);
+    sea_orm::Condition::all()
+        .add(Column::Quota.lte(MAX_QUOTA - Ord::max(delta, 0)))
+        .add(Column::Quota.gte(-Ord::min(delta, 0)))
+}
+
+/// Credits an inviter: quota, invitation count and lifetime invitation quota; nothing when the
+/// reward would take their quota past `MAX_QUOTA`. Returns whether the row changed.
+pub async fn credit_inviter(
+    db: &impl ConnectionTrait,
+    id: i32,
+    reward: i64,
+) -> Result<bool, DbErr> {
+    let res = Entity::update_many()
         .col_expr(Column::Quota, Expr::col(Column::Quota).add(reward))
         .col_expr(Column::AffCount, Expr::col(Column::AffCount).add(1))
         .col_expr(
@@ -184,9 +201,11 @@ pub async fn credit_inviter(db: &impl ConnectionTrait, id: i32, reward: i64) -> 
             Expr::col(Column::AffHistoryQuota).add(reward),
         )
         .filter(Column::Id.eq(id))
+        .filter(quota_room(reward))
+        .filter(Column::AffHistoryQuota.lte(domain::quota::MAX_QUOTA - Ord::max(reward, 0)))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(res.rows_affected == 1)
 }
 
 pub async fn set_access_token(

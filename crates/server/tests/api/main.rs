@@ -9,6 +9,7 @@ mod admin_users;
 mod auth;
 mod channels;
 mod data;
+mod hostile;
 mod logs;
 mod openapi;
 mod options;
