@@ -12,7 +12,7 @@ use domain::options as opt;
 use domain::validate::parse_name;
 use persistence::TransactionTrait;
 use persistence::channels::{self, split_list};
-use relay::channel_test::test_model;
+use relay::test_model;
 use sea_orm::Set;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -252,7 +252,7 @@ fn check_complete(am: &channels::ActiveModel) -> Result<(), ApiError> {
         return Err(ApiError::invalid("models", "must list at least one model"));
     }
     let channel_type = *am.channel_type.as_ref();
-    if relay::channel_type::base_url(channel_type, am.base_url.as_ref()).is_none() {
+    if relay::providers::base_url(channel_type, am.base_url.as_ref()).is_none() {
         return Err(ApiError::invalid(
             "base_url",
             "is required for this channel type",
@@ -277,7 +277,7 @@ pub async fn create_channel(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let mut am = channels::ActiveModel {
-        channel_type: Set(relay::channel_type::OPENAI),
+        channel_type: Set(relay::providers::OPENAI),
         key: Set(String::new()),
         name: Set(String::new()),
         status: Set(ChannelStatus::Enabled.code()),
@@ -304,7 +304,7 @@ pub async fn create_channel(
     let txn = state.db.begin().await?;
     let saved = channels::save(&txn, am).await?;
     txn.commit().await?;
-    state.relay.router.reload(&state.db).await?;
+    state.relay.channels_changed().await?;
     Ok(ok_with(
         Msg::ChannelCreated,
         CreatedChannel {
@@ -338,7 +338,7 @@ pub async fn update_channel(
     let txn = state.db.begin().await?;
     channels::save(&txn, am).await?;
     txn.commit().await?;
-    state.relay.router.reload(&state.db).await?;
+    state.relay.channels_changed().await?;
     Ok(done(Msg::ChannelUpdated))
 }
 
@@ -354,7 +354,7 @@ pub async fn delete_channel(
     let txn = state.db.begin().await?;
     let deleted = channels::delete(&txn, id.into_inner()).await?;
     txn.commit().await?;
-    state.relay.router.reload(&state.db).await?;
+    state.relay.channels_changed().await?;
     if !deleted {
         return Err(ApiError::NotFound(Msg::ChannelNotFound));
     }
@@ -402,7 +402,7 @@ async fn run_test(
     .await?;
     txn.commit().await?;
     if new_status.is_some() {
-        state.relay.router.reload(&state.db).await?;
+        state.relay.channels_changed().await?;
     }
     Ok(outcome)
 }

@@ -35,7 +35,7 @@ pub struct AdminState {
     pub auth: AuthSettings,
     pub http: relay::HttpClient,
     /// The relay's caches and balances, told about changes made here.
-    pub relay: Arc<relay::Relay>,
+    pub relay: relay::Relay,
     pub version: &'static str,
     pub started_at: i64,
     /// Shared Redis, when configured: option changes are announced there.

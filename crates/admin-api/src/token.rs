@@ -284,14 +284,12 @@ pub async fn update_token(
         am.status = Set(status.code());
     }
     am.update(&state.db).await?;
-    state.relay.directory.forget_token(token.id);
     if unlimited != token.unlimited_quota {
-        state.relay.ledger.forget(None, Some(token.id));
-    } else if remain_quota != token.remain_quota {
+        state.relay.token_deleted(token.id);
+    } else {
         state
             .relay
-            .ledger
-            .adjust_token(token.id, remain_quota - token.remain_quota);
+            .token_changed(token.id, remain_quota - token.remain_quota);
     }
     Ok(done(Msg::TokenUpdated))
 }
@@ -317,8 +315,7 @@ pub async fn delete_token(
 /// next use reloads them).
 fn forget_tokens(state: &AdminState, ids: &[i32]) {
     for id in ids {
-        state.relay.directory.forget_token(*id);
-        state.relay.ledger.forget(None, Some(*id));
+        state.relay.token_deleted(*id);
     }
 }
 

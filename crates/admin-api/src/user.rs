@@ -234,7 +234,7 @@ pub async fn register(
     }
     txn.commit().await?;
     if let Some(inviter) = inviter.as_ref().filter(|_| credited) {
-        state.relay.ledger.adjust_user(inviter.id, inviter_reward);
+        state.relay.user_changed(inviter.id, inviter_reward);
     }
     Ok(done(Msg::RegisterOk))
 }
@@ -391,8 +391,7 @@ pub async fn delete_self(
     let txn = state.db.begin().await?;
     users::delete_with_tokens(&txn, user.id()).await?;
     txn.commit().await?;
-    state.relay.directory.forget_user(user.id());
-    state.relay.ledger.forget(Some(user.id()), None);
+    state.relay.user_deleted(user.id());
     let mut resp = done(Msg::UserDeleted);
     resp.add_cookie(&auth::expired_cookie(&state))
         .map_err(|e| ApiError::Internal(format!("cookie: {e}")))?;
@@ -481,6 +480,6 @@ pub async fn top_up(
     )
     .await?;
     txn.commit().await?;
-    state.relay.ledger.adjust_user(user.id(), code.quota);
+    state.relay.user_changed(user.id(), code.quota);
     Ok(ok_with(Msg::Redeemed(code.quota), code.quota))
 }

@@ -256,10 +256,8 @@ pub async fn update_user(
         .await?;
     }
     txn.commit().await?;
-    state.relay.directory.forget_user(target.id);
-    if let Some(q) = new_quota {
-        state.relay.ledger.adjust_user(target.id, q - target.quota);
-    }
+    let delta = new_quota.map_or(0, |q| q - target.quota);
+    state.relay.user_changed(target.id, delta);
     Ok(done(Msg::UserUpdated))
 }
 
@@ -282,7 +280,6 @@ pub async fn delete_user(
     let txn = state.db.begin().await?;
     users::delete_with_tokens(&txn, target.id).await?;
     txn.commit().await?;
-    state.relay.directory.forget_user(target.id);
-    state.relay.ledger.forget(Some(target.id), None);
+    state.relay.user_deleted(target.id);
     Ok(done(Msg::UserDeleted))
 }

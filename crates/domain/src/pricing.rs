@@ -56,6 +56,36 @@ const DEFAULT_PRICES: &[(&str, f64)] = &[
     ("whisper-1", 0.006),
 ];
 
+/// Built-in maximum output tokens per model family (longest matching prefix wins), reserved
+/// for a call that names no `max_tokens`. The `ModelMaxOutputTokens` option overrides them.
+const DEFAULT_MAX_OUTPUT: &[(&str, i64)] = &[
+    ("gpt-4o", 16_384),
+    ("gpt-4o-mini", 16_384),
+    ("gpt-4.1", 32_768),
+    ("gpt-4", 8_192),
+    ("gpt-4-turbo", 4_096),
+    ("gpt-3.5-turbo", 4_096),
+    ("o1", 100_000),
+    ("o1-mini", 65_536),
+    ("o3", 100_000),
+    ("o4-mini", 100_000),
+    ("claude-3-5-sonnet", 8_192),
+    ("claude-3-5-haiku", 8_192),
+    ("claude-3-7-sonnet", 64_000),
+    ("claude-sonnet-4", 64_000),
+    ("claude-opus-4", 32_000),
+    ("claude-3-opus", 4_096),
+    ("claude-3-sonnet", 4_096),
+    ("claude-3-haiku", 4_096),
+    ("gemini-2.5", 65_536),
+    ("gemini-2.0", 8_192),
+    ("gemini-1.5", 8_192),
+    ("gemini-pro", 8_192),
+];
+
+/// Output tokens reserved for a model found nowhere in the table or the option.
+pub const FALLBACK_MAX_OUTPUT: i64 = 16_384;
+
 /// How one call of a model is priced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Price {
@@ -80,6 +110,26 @@ fn round_quota(x: f64) -> i64 {
 }
 
 impl Price {
+    /// How many output tokens `available` quota pays for once `prompt_tokens` are paid
+    /// (`None` for a per-call price, which has no tokens to speak of).
+    pub fn affordable_output(&self, available: i64, prompt_tokens: i64) -> Option<i64> {
+        let Price::PerToken {
+            model_ratio,
+            completion_ratio,
+            group_ratio,
+        } = *self
+        else {
+            return None;
+        };
+        let per_token = completion_ratio * model_ratio * group_ratio;
+        let left = (available - self.quota(prompt_tokens, 0)).max(0) as f64;
+        Some(if per_token > 0.0 {
+            (left / per_token).floor().min(i64::MAX as f64) as i64
+        } else {
+            i64::MAX
+        })
+    }
+
     /// The quota of a call that used these tokens.
     pub fn quota(&self, prompt_tokens: i64, completion_tokens: i64) -> i64 {
         match *self {
@@ -107,6 +157,7 @@ pub struct PriceTable {
     completion_ratio: HashMap<String, f64>,
     model_price: HashMap<String, f64>,
     group_ratio: HashMap<String, f64>,
+    max_output: HashMap<String, i64>,
 }
 
 fn parse_map(json: &str) -> HashMap<String, f64> {
@@ -119,6 +170,7 @@ impl PriceTable {
         completion_ratio: &str,
         model_price: &str,
         group_ratio: &str,
+        max_output: &str,
     ) -> Self {
         let mut t = PriceTable::default();
         for (model, ratio, completion) in DEFAULT_RATIOS {
@@ -132,7 +184,24 @@ impl PriceTable {
         t.completion_ratio.extend(parse_map(completion_ratio));
         t.model_price.extend(parse_map(model_price));
         t.group_ratio = parse_map(group_ratio);
+        t.max_output = parse_map(max_output)
+            .into_iter()
+            .map(|(m, v)| (m, v as i64))
+            .collect();
         t
+    }
+
+    /// The most output tokens `model` can produce in one answer: the option's value, else the
+    /// built-in family with the longest matching prefix, else [`FALLBACK_MAX_OUTPUT`].
+    pub fn max_output(&self, model: &str) -> i64 {
+        if let Some(v) = self.max_output.get(model) {
+            return *v;
+        }
+        DEFAULT_MAX_OUTPUT
+            .iter()
+            .filter(|(prefix, _)| model.starts_with(prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(FALLBACK_MAX_OUTPUT, |(_, v)| *v)
     }
 
     /// The ratio of a group; an unknown group costs like `default` (1 when not set).
@@ -181,7 +250,34 @@ mod tests {
             r#"{"my-model": 3}"#,
             r#"{"per-call": 0.1}"#,
             r#"{"default": 1, "vip": 0.5}"#,
+            r#"{"my-model": 100}"#,
         )
+    }
+
+    #[test]
+    fn max_output_by_option_family_or_fallback() {
+        let t = table();
+        assert_eq!(t.max_output("my-model"), 100);
+        assert_eq!(t.max_output("gpt-4o-2024-08-06"), 16_384);
+        assert_eq!(t.max_output("gpt-4-0613"), 8_192);
+        assert_eq!(t.max_output("gpt-4.1-mini"), 32_768);
+        assert_eq!(t.max_output("claude-sonnet-4-20250514"), 64_000);
+        assert_eq!(t.max_output("unknown"), FALLBACK_MAX_OUTPUT);
+    }
+
+    #[test]
+    fn affordable_output_tokens() {
+        let t = table();
+        let p = t
+            .price("my-model", "default")
+            .unwrap_or_else(|| unreachable!());
+        // 1000 quota, 100 prompt tokens cost 200; each output token costs 2 * 3 = 6.
+        assert_eq!(p.affordable_output(1000, 100), Some(133));
+        assert_eq!(p.affordable_output(100, 100), Some(0));
+        let call = t
+            .price("per-call", "default")
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(call.affordable_output(1000, 0), None);
     }
 
     #[test]
@@ -230,7 +326,7 @@ mod tests {
         assert_eq!(t.group_ratio("unknown-group"), 1.0);
         assert_eq!(PriceTable::free().quota(1000, 1000), 0);
         // 1M tokens of a ratio-1 model = 2 USD = 1 000 000 quota.
-        let one = PriceTable::new(r#"{"m":1}"#, "{}", "{}", "{}");
+        let one = PriceTable::new(r#"{"m":1}"#, "{}", "{}", "{}", "{}");
         assert_eq!(
             one.price("m", "default").map(|p| p.quota(1_000_000, 0)),
             Some(1_000_000)

@@ -8,7 +8,13 @@
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
 //! [`SLOW_DELAY`] before each event, `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
 //! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
-//! in place of the stream.
+//! in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
+//! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
+//! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
+//! repeats the credential it was sent, its own host and an IP address. Chat requests with a
+//! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
+//! are recorded as a JSON object of their fields (a file as `{"filename", "bytes"}`; a name sent
+//! twice as an array).
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -34,6 +40,10 @@ pub const HOLD_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 pub const SPEECH_BYTES: usize = 48_000;
 /// Prompt tokens every answer reports.
 pub const PROMPT_TOKENS: i64 = 8;
+/// Content events of a `mock-long` stream.
+pub const LONG_CHUNKS: usize = 64;
+/// Completion tokens a `mock-long` answer reports.
+pub const LONG_COMPLETION: i64 = 16_000;
 /// The pause before each event of a `mock-slow` stream.
 pub const SLOW_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -132,21 +142,54 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let bytes = req.into_body().collect().await?.to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let body: Value = match content_type
+        .as_deref()
+        .and_then(|c| multer::parse_boundary(c).ok())
+    {
+        Some(boundary) => form_fields(bytes.clone(), boundary).await,
+        None => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    };
     if !state.quiet
         && let Ok(mut seen) = state.seen.lock()
     {
         seen.push(Seen {
             path: path.clone(),
-            credential: cred,
+            credential: cred.clone(),
             body: body.clone(),
             bytes: bytes.len(),
             content_type,
         });
     }
     let model = model_of(&path, &body);
-    let (status, answer) = answer(&path, &model);
+    if model == "mock-leak" {
+        let message = format!(
+            "key {} rejected by {host} (upstream 10.20.30.40)",
+            cred.as_deref().unwrap_or_default()
+        );
+        return Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            &openai_error(&message, "invalid_request_error", "bad"),
+        ));
+    }
+    if path.ends_with("/chat/completions")
+        && let Some(unknown) = body
+            .as_object()
+            .and_then(|o| o.keys().find(|k| !CHAT_FIELDS.contains(&k.as_str())))
+    {
+        let message = format!("Unrecognized request argument supplied: {unknown}");
+        return Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            &openai_error(&message, "invalid_request_error", ""),
+        ));
+    }
+    let (status, answer) = answer(&path, &model, &body);
     if path.ends_with("/audio/speech") && status == StatusCode::OK {
         let audio = Response::builder()
             .header("content-type", "audio/mpeg")
@@ -162,33 +205,121 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     }
     let streamed =
         body.get("stream").and_then(Value::as_bool) == Some(true) && status == StatusCode::OK;
-    let resp = if streamed {
-        let usage = body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            == Some(true)
-            && model != "mock-nousage";
-        Response::builder()
-            .status(status)
-            .header("content-type", "text/event-stream")
-            .body(sse_body(&path, &model, usage))
-    } else {
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(answer.to_string())).boxed())
-    };
+    if !streamed {
+        return Ok(json_response(status, &answer));
+    }
+    let usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true)
+        && model != "mock-nousage";
+    let resp = Response::builder()
+        .status(status)
+        .header("content-type", "text/event-stream")
+        .body(sse_body(
+            &path,
+            &model,
+            usage,
+            completion_tokens(&model, &body),
+        ));
     Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
 }
 
-fn usage_json() -> Value {
-    json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": CHUNKS, "total_tokens": PROMPT_TOKENS + CHUNKS as i64})
+/// The top-level fields of an OpenAI chat request the mock accepts.
+const CHAT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "temperature",
+    "top_p",
+    "user",
+    "response_format",
+    "seed",
+    "stop",
+    "logprobs",
+    "top_logprobs",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "modalities",
+    "audio",
+    "metadata",
+    "store",
+    "prediction",
+    "service_tier",
+    "web_search_options",
+];
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
+/// The fields of a multipart form as a JSON object.
+async fn form_fields(bytes: Bytes, boundary: String) -> Value {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut out = serde_json::Map::new();
+    while let Ok(Some(field)) = form.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let Ok(data) = field.bytes().await else {
+            break;
+        };
+        let value = match filename {
+            Some(f) => json!({"filename": f, "bytes": data.len()}),
+            None => Value::String(String::from_utf8_lossy(&data).into_owned()),
+        };
+        match out.get_mut(&name) {
+            Some(Value::Array(items)) => items.push(value),
+            Some(first) => *first = Value::Array(vec![first.take(), value]),
+            None => {
+                out.insert(name, value);
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Completion tokens of an answer: [`CHUNKS`], or fewer when `max_tokens` asks for fewer;
+/// `mock-long` ignores the limit.
+fn completion_tokens(model: &str, body: &Value) -> usize {
+    if model == "mock-long" {
+        return LONG_CHUNKS;
+    }
+    let limit = ["max_tokens", "max_completion_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64))
+        .map_or(CHUNKS, |m| usize::try_from(m).unwrap_or(CHUNKS));
+    CHUNKS.min(limit)
+}
+
+fn usage_json(model: &str, completion: usize) -> Value {
+    let completion = if model == "mock-long" {
+        LONG_COMPLETION
+    } else {
+        completion as i64
+    };
+    json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion, "total_tokens": PROMPT_TOKENS + completion})
 }
 
 /// An OpenAI SSE stream: content events, an optional usage event, `[DONE]`.
-fn sse_body(path: &str, model: &str, usage: bool) -> Body {
+fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
     let chat = path.ends_with("/chat/completions");
-    let mut events: Vec<String> = (0..CHUNKS)
+    let mut events: Vec<String> = (0..chunks)
         .map(|i| {
             let v = if chat {
                 json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
@@ -202,7 +333,7 @@ fn sse_body(path: &str, model: &str, usage: bool) -> Body {
         .collect();
     if usage {
         let v = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
-            "choices": [], "usage": usage_json()});
+            "choices": [], "usage": usage_json(model, chunks)});
         events.push(format!("data: {v}\n\n"));
     }
     events.push("data: [DONE]\n\n".to_owned());
@@ -237,7 +368,8 @@ fn openai_error(message: &str, kind: &str, code: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }
 
-fn answer(path: &str, model: &str) -> (StatusCode, Value) {
+fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
+    let completion = completion_tokens(model, request);
     match model {
         "mock-401" => {
             return (
@@ -289,7 +421,7 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
         json!({"created": 1_700_000_000, "data": [{"url": "https://example.com/image.png", "revised_prompt": "a cat"}]})
     } else if path.ends_with("/v1/completions") {
         json!({"id": "cmpl-mock", "object": "text_completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"text": "poem", "index": 0, "finish_reason": "stop"}], "usage": usage_json()})
+            "choices": [{"text": "poem", "index": 0, "finish_reason": "stop"}], "usage": usage_json(model, completion)})
     } else if path.ends_with("/v1/messages") {
         json!({
             "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
@@ -306,7 +438,7 @@ fn answer(path: &str, model: &str) -> (StatusCode, Value) {
         json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
-            "usage": usage_json()
+            "usage": usage_json(model, completion)
         })
     } else {
         return (

@@ -46,12 +46,20 @@ struct Shared {
     on_commit: Option<OnCommit>,
 }
 
+/// What the writer is asked to do besides its timed commits.
+enum Command {
+    /// Commit now and answer.
+    Flush(oneshot::Sender<()>),
+    /// Commit now and stop.
+    Stop,
+}
+
 /// The handle relay calls use; cheap to clone. Submitting only pushes onto a buffer: no wake-up
 /// of the writer per call (it commits every `window`, or at once when a batch fills up).
 #[derive(Clone)]
 pub struct BillingWriter {
     shared: std::sync::Arc<Shared>,
-    flush_tx: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    commands: mpsc::UnboundedSender<Command>,
 }
 
 impl BillingWriter {
@@ -68,9 +76,9 @@ impl BillingWriter {
             max_batch: max_batch.max(1),
             on_commit,
         });
-        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, shared.clone(), flush_rx, window));
-        (BillingWriter { shared, flush_tx }, task)
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(db, shared.clone(), rx, window));
+        (BillingWriter { shared, commands }, task)
     }
 
     /// Queues a record. Never blocks on the database.
@@ -92,9 +100,14 @@ impl BillingWriter {
     /// Waits until every record queued before this call is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.flush_tx.send(tx).is_ok() {
+        if self.commands.send(Command::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Commits what is queued and stops the writer (its task then ends).
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop);
     }
 }
 
@@ -110,24 +123,23 @@ fn take_pending(shared: &Shared) -> Vec<BillingRecord> {
 async fn run(
     db: DatabaseConnection,
     shared: std::sync::Arc<Shared>,
-    mut flush_rx: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
     window: Duration,
 ) {
     loop {
         let mut waiters = Vec::new();
-        let open = tokio::select! {
-            _ = tokio::time::sleep(window) => true,
-            _ = shared.full.notified() => true,
-            w = flush_rx.recv() => match w {
-                Some(w) => {
-                    waiters.push(w);
-                    true
-                }
-                None => false,
-            },
+        let mut open = true;
+        let mut take = |c: Option<Command>, open: &mut bool| match c {
+            Some(Command::Flush(w)) => waiters.push(w),
+            Some(Command::Stop) | None => *open = false,
         };
-        while let Ok(w) = flush_rx.try_recv() {
-            waiters.push(w);
+        tokio::select! {
+            _ = tokio::time::sleep(window) => {}
+            _ = shared.full.notified() => {}
+            c = commands.recv() => take(c, &mut open),
+        };
+        while let Ok(c) = commands.try_recv() {
+            take(Some(c), &mut open);
         }
         let batch = take_pending(&shared);
         for chunk in batch.chunks(shared.max_batch) {
@@ -140,7 +152,7 @@ async fn run(
             let _ = w.send(());
         }
         if !open {
-            // Every handle is gone: what was queued is committed; stop.
+            // Stopped, or every handle is gone: what was queued is committed; stop.
             return;
         }
     }

@@ -3,8 +3,7 @@
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Method, Request};
+use hyper::Request;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -14,11 +13,7 @@ use thiserror::Error;
 
 /// How an upstream call failed before an HTTP status came back.
 #[derive(Debug, Error)]
-pub enum UpstreamError {
-    #[error("invalid upstream URL: {0}")]
-    Url(String),
-    #[error("invalid header {0}")]
-    Header(&'static str),
+pub enum TransportError {
     #[error("upstream connection failed: {0}")]
     Connect(String),
     #[error("upstream timed out after {0:?}")]
@@ -27,7 +22,7 @@ pub enum UpstreamError {
     Body(String),
 }
 
-/// The body of an upstream request: whole bytes, or a stream passed through.
+/// The body of an upstream request.
 pub type UpstreamBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A request body of known bytes.
@@ -35,19 +30,6 @@ pub fn full_body(bytes: Bytes) -> UpstreamBody {
     Full::new(bytes)
         .map_err(|never| match never {})
         .boxed_unsync()
-}
-
-/// A request body fed chunk by chunk through a channel (from a task that reads the client's
-/// upload), so a large upload streams through without being held whole.
-pub fn channel_body(
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> UpstreamBody {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|item| (item.map(hyper::body::Frame::data), rx))
-    });
-    http_body_util::StreamBody::new(stream).boxed_unsync()
 }
 
 /// A complete upstream answer.
@@ -92,49 +74,36 @@ impl HttpClient {
         &self,
         req: Request<UpstreamBody>,
         head_timeout: Duration,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, UpstreamError> {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, TransportError> {
         tokio::time::timeout(head_timeout, self.inner.request(req))
             .await
-            .map_err(|_| UpstreamError::Timeout(head_timeout))?
-            .map_err(|e| UpstreamError::Connect(e.to_string()))
+            .map_err(|_| TransportError::Timeout(head_timeout))?
+            .map_err(|e| TransportError::Connect(e.to_string()))
     }
 
-    /// POSTs a JSON body and reads the whole answer, all within `timeout`.
-    pub async fn post_json(
+    /// Sends a request and reads the whole answer, all within `timeout`.
+    pub async fn fetch(
         &self,
-        url: &str,
-        headers: &[(&'static str, String)],
-        body: Vec<u8>,
+        req: Request<UpstreamBody>,
         timeout: Duration,
-    ) -> Result<UpstreamResponse, UpstreamError> {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(hyper::header::CONTENT_TYPE, "application/json");
-        for (name, value) in headers {
-            let value = HeaderValue::from_str(value).map_err(|_| UpstreamError::Header(name))?;
-            req = req.header(HeaderName::from_static(name), value);
-        }
-        let req = req
-            .body(full_body(Bytes::from(body)))
-            .map_err(|e| UpstreamError::Url(e.to_string()))?;
+    ) -> Result<UpstreamResponse, TransportError> {
         let call = async {
             let resp = self
                 .inner
                 .request(req)
                 .await
-                .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                .map_err(|e| TransportError::Connect(e.to_string()))?;
             let status = resp.status().as_u16();
             let body = resp
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| UpstreamError::Body(e.to_string()))?
+                .map_err(|e| TransportError::Body(e.to_string()))?
                 .to_bytes();
             Ok(UpstreamResponse { status, body })
         };
         tokio::time::timeout(timeout, call)
             .await
-            .map_err(|_| UpstreamError::Timeout(timeout))?
+            .map_err(|_| TransportError::Timeout(timeout))?
     }
 }

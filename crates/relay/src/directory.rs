@@ -113,14 +113,19 @@ impl Directory {
         {
             return Ok(Some(t.clone()));
         }
+        let generation = self.generation();
         let Some(model) = tokens::find_by_digest(db, digest).await? else {
             return Ok(None);
         };
         let info = Arc::new(TokenInfo::from_model(model));
-        self.tokens
+        let mut map = self
+            .tokens
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(digest.to_owned(), info.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A change that landed during the read may not be in it: use it once, keep it not.
+        if self.generation() == generation {
+            map.insert(digest.to_owned(), info.clone());
+        }
         Ok(Some(info))
     }
 
@@ -137,15 +142,23 @@ impl Directory {
         {
             return Ok(Some(u.clone()));
         }
+        let generation = self.generation();
         let Some(u) = users::find(db, id).await? else {
             return Ok(None);
         };
         let info = Arc::new(UserInfo::from_model(u));
-        self.users
+        let mut map = self
+            .users
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, info.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation() == generation {
+            map.insert(id, info.clone());
+        }
         Ok(Some(info))
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Drops a token's cached view (it changed or was deleted).

@@ -1,18 +1,52 @@
-//! Talking to upstream providers: the shared HTTP client, per-family request shapes and the
-//! rules that judge an upstream failure. Framework-free: no actix types in the public API.
+//! The relay: authenticates API keys, prices and reserves each call, routes it to an upstream
+//! channel through that provider's adaptor, streams the answer back while metering it, and
+//! bills it through a batch writer. Framework-free: no actix types in its API, so another Rust
+//! service can embed it.
+//!
+//! ```no_run
+//! # async fn embed() -> Result<(), Box<dyn std::error::Error>> {
+//! use relay::{CallMeta, Endpoint, Relay, RelayBody, Request};
+//!
+//! let db = persistence::connect("sqlite://./data/embedded.db").await?;
+//! let relay = Relay::builder(db).build().await?;
+//! let caller = relay.authenticate(Some("sk-..."), None).await?;
+//! let body = br#"{"model":"gpt-4o","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#;
+//! let request = Request::openai_json(Endpoint::ChatCompletions, body.to_vec().into())?;
+//! let meta = CallMeta { request_id: "req-1".into(), ip: None };
+//! let answer = relay.call(&caller, request, &meta).await?;
+//! if let RelayBody::Full(bytes) = answer.body {
+//!     println!("{}", String::from_utf8_lossy(&bytes));
+//! }
+//! relay.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/embed.rs` runs the same against a mock upstream, streaming included.
 
-pub mod call;
-pub mod channel_test;
-pub mod channel_type;
-pub mod client;
-pub mod directory;
-pub mod ledger;
-pub mod multipart;
-pub mod routing;
-pub mod sse;
+mod auth;
+pub mod billing;
+mod channel_test;
+mod client;
+mod dialect;
+mod directory;
+mod error;
+mod health;
+mod mask;
+mod pipeline;
+pub mod providers;
+mod relay;
+mod routing;
+mod stream;
 pub mod tokenizer;
-pub mod upstream_error;
+mod upload;
 
-pub use call::{Caller, Endpoint, Relay, RelayBody, RelayError, RelayResponse};
-pub use channel_test::{TestOutcome, test_channel};
-pub use client::{HttpClient, UpstreamError};
+pub use auth::{Caller, parse_key};
+pub use channel_test::{TestOutcome, test_channel, test_model};
+pub use client::{HttpClient, TransportError};
+pub use dialect::Endpoint;
+pub use directory::{TokenInfo, UserInfo};
+pub use error::{Holder, KeyProblem, Refusal, RelayError, UpstreamError, UpstreamKind};
+pub use pipeline::{CallMeta, RelayBody, RelayResponse, Request};
+pub use relay::{Balance, Relay, RelayBuilder};
+pub use stream::MeteredStream;

@@ -12,7 +12,6 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Clone)]
 pub struct ChannelInfo {
     pub id: i32,
-    pub name: String,
     pub channel_type: i32,
     pub key: String,
     pub base_url: String,
@@ -23,7 +22,7 @@ pub struct ChannelInfo {
 }
 
 impl ChannelInfo {
-    fn from_model(c: channels::Model) -> Self {
+    pub(crate) fn from_model(c: channels::Model) -> Self {
         let model_mapping = c
             .model_mapping
             .as_deref()
@@ -31,7 +30,6 @@ impl ChannelInfo {
             .unwrap_or_default();
         ChannelInfo {
             id: c.id,
-            name: c.name,
             channel_type: c.channel_type,
             key: c.key.trim().to_owned(),
             base_url: c.base_url,
@@ -194,7 +192,6 @@ mod tests {
     fn channel(id: i32) -> Arc<ChannelInfo> {
         Arc::new(ChannelInfo {
             id,
-            name: format!("c{id}"),
             channel_type: 1,
             key: "k".into(),
             base_url: String::new(),

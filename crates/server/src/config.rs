@@ -37,6 +37,9 @@ pub struct ServerSettings {
     pub billing_window_ms: u64,
     /// Browser origins (comma-separated) allowed to call `/api` with credentials.
     pub cors_origins: String,
+    /// The largest relay request body (JSON or multipart upload) read, in bytes; larger ones
+    /// are refused with 413.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +79,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.option_sync_secs", "10"),
     ("server.billing_window_ms", "200"),
     ("server.cors_origins", ""),
+    ("server.max_body_bytes", "67108864"),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),

@@ -49,8 +49,8 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
-    relay: Arc<Relay>,
-    billing_task: tokio::task::JoinHandle<()>,
+    relay: Relay,
+    option_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one), put
@@ -97,65 +97,31 @@ async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> 
     Ok(pool)
 }
 
-/// Keeps this instance's options in step with the others': with Redis, it checks the change
-/// counter every second and reloads when it moved; with or without Redis, it also reloads every
-/// `interval` (a safety net for a missed announcement), together with the relay's routes and
-/// cached keys and users (changed by other instances).
-fn spawn_sync(
-    db: DatabaseConnection,
-    options: Arc<OptionStore>,
-    relay: Arc<Relay>,
-    redis: Option<deadpool_redis::Pool>,
-    interval: Duration,
-) {
+/// With Redis, checks the options change counter every second and has the relay reload its
+/// options when it moved (the relay's own sync loop re-reads everything on its interval).
+fn spawn_option_watch(relay: Relay, pool: deadpool_redis::Pool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut seen: Option<i64> = None;
-        let interval = interval.max(Duration::from_secs(1));
-        let tick = if redis.is_some() {
-            Duration::from_secs(1)
-        } else {
-            interval
-        };
-        let mut last_reload = std::time::Instant::now();
         loop {
-            tokio::time::sleep(tick).await;
-            let announced = match &redis {
-                Some(pool) => {
-                    let version = async {
-                        let mut conn = pool.get().await.ok()?;
-                        deadpool_redis::redis::cmd("GET")
-                            .arg(admin_api::state::OPTIONS_VERSION_KEY)
-                            .query_async::<Option<i64>>(&mut conn)
-                            .await
-                            .ok()
-                    }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let version = async {
+                let mut conn = pool.get().await.ok()?;
+                deadpool_redis::redis::cmd("GET")
+                    .arg(admin_api::state::OPTIONS_VERSION_KEY)
+                    .query_async::<Option<i64>>(&mut conn)
                     .await
-                    .flatten();
-                    let moved = version != seen;
-                    seen = version;
-                    moved
-                }
-                None => false,
-            };
-            if last_reload.elapsed() >= interval {
-                if let Err(e) = relay.directory.refresh(&db).await {
-                    tracing::warn!(error = %e, "refreshing cached keys and users failed");
-                }
-                if let Err(e) = relay.resync_balances().await {
-                    tracing::warn!(error = %e, "re-reading balances failed");
-                }
-                if let Err(e) = relay.router.reload(&db).await {
-                    tracing::warn!(error = %e, "reloading routes failed");
-                }
+                    .ok()
             }
-            if announced || last_reload.elapsed() >= interval {
-                last_reload = std::time::Instant::now();
-                if let Err(e) = options.reload(&db).await {
+            .await
+            .flatten();
+            if version != seen {
+                seen = version;
+                if let Err(e) = relay.options_changed().await {
                     tracing::warn!(error = %e, "reloading options failed");
                 }
             }
         }
-    });
+    })
 }
 
 impl Application {
@@ -170,22 +136,19 @@ impl Application {
         let session_secret = bootstrap::session_secret(&db, &settings.security).await?;
         let options = Arc::new(OptionStore::load(&db).await?);
         let http = relay::HttpClient::new();
-        let (relay, billing_task) = Relay::start(
-            db.clone(),
-            options.clone(),
-            http.clone(),
-            Duration::from_millis(settings.server.billing_window_ms.max(1)),
-        )
-        .await?;
-        spawn_sync(
-            db.clone(),
-            options.clone(),
-            relay.clone(),
-            redis.clone(),
-            Duration::from_secs(settings.server.option_sync_secs),
-        );
+        let relay = Relay::builder(db.clone())
+            .options(options.clone())
+            .http(http.clone())
+            .billing_window(Duration::from_millis(settings.server.billing_window_ms))
+            .sync_interval(Duration::from_secs(settings.server.option_sync_secs))
+            .build()
+            .await?;
+        let option_watch = redis
+            .clone()
+            .map(|pool| spawn_option_watch(relay.clone(), pool));
         let gateway_state = web::Data::new(GatewayState {
             relay: relay.clone(),
+            max_body: settings.server.max_body_bytes,
         });
         let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
             &settings.server.cors_origins,
@@ -247,7 +210,7 @@ impl Application {
             server,
             db,
             relay,
-            billing_task,
+            option_watch,
         })
     }
 
@@ -266,7 +229,7 @@ impl Application {
     }
 
     /// The relay (tests flush its billing through it).
-    pub fn relay(&self) -> Arc<Relay> {
+    pub fn relay(&self) -> Relay {
         self.relay.clone()
     }
 
@@ -274,9 +237,11 @@ impl Application {
     /// billing record.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.relay.billing.flush().await;
-        drop(self.relay);
-        self.billing_task.abort();
+        if let Some(watch) = self.option_watch {
+            watch.abort();
+            let _ = watch.await;
+        }
+        self.relay.shutdown().await;
         result
     }
 }

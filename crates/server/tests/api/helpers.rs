@@ -153,6 +153,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             option_sync_secs: 1,
             billing_window_ms: 200,
             cors_origins: "https://admin.example.com".into(),
+            max_body_bytes: 64 << 20,
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),
@@ -184,7 +185,7 @@ pub struct Auth {
 pub struct TestApp {
     pub server: actix_web::dev::ServerHandle,
     pub running: tokio::task::JoinHandle<std::io::Result<()>>,
-    pub relay: std::sync::Arc<relay::Relay>,
+    pub relay: relay::Relay,
     pub address: String,
     pub database_url: String,
     pub db: DatabaseConnection,

@@ -15,6 +15,7 @@ mod openapi;
 mod options;
 mod redemptions;
 mod relay;
+mod relay_hostile;
 mod sdk;
 mod startup;
 mod system;

@@ -20,37 +20,91 @@ struct Balances {
     generation: u64,
 }
 
-/// Which balance was too small.
+/// Which balance was too small, and what it held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shortfall {
-    User,
-    Token,
+    User { available: i64 },
+    Token { available: i64 },
+}
+
+impl Balances {
+    /// Moves `delta` (positive: more quota) on the user and the limited token.
+    fn shift(&mut self, user: i32, token: Option<i32>, delta: i64) {
+        if let Some(v) = self.users.get_mut(&user) {
+            *v += delta;
+            *self.outstanding_users.entry(user).or_insert(0) -= delta;
+        }
+        if let Some(t) = token
+            && let Some(v) = self.tokens.get_mut(&t)
+        {
+            *v += delta;
+            *self.outstanding_tokens.entry(t).or_insert(0) -= delta;
+        }
+    }
+}
+
+/// Balances as one instance sees them. Its in-memory implementation is [`MemoryLedger`]; one
+/// shared by several instances (Redis) implements the same trait.
+pub trait Ledger: Send + Sync {
+    /// Whether the user's balance (and the limited token's, when given) is loaded.
+    fn has(&self, user: i32, token: Option<i32>) -> bool;
+    /// Loads balances read from the database, unless already loaded (the ledger is newer).
+    fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>);
+    /// Takes `amount` from the user and (when limited) the token, both or neither. A paid call
+    /// needs a positive balance even when its estimate rounds to nothing.
+    fn reserve(
+        &self,
+        user: i32,
+        token: Option<i32>,
+        amount: i64,
+        paid: bool,
+    ) -> Result<(), Shortfall>;
+    /// Gives back `delta` of a reservation to the user and the limited token.
+    fn credit(&self, user: i32, token: Option<i32>, delta: i64);
+    /// Settles a reservation of `reserved` against a call that cost `cost`: the difference is
+    /// given back, or, when the call cost more, taken only as far as both balances reach, so
+    /// no balance goes below zero. Returns what the call is charged.
+    fn settle(&self, user: i32, token: Option<i32>, reserved: i64, cost: i64) -> i64;
+    /// The batch writer committed `quota` of the user's (and limited token's) consumption.
+    fn committed(&self, user: i32, token: Option<i32>, quota: i64);
+    /// The ids whose balances are loaded: (users, tokens).
+    fn loaded(&self) -> (Vec<i32>, Vec<i32>);
+    /// The current generation, read before the database values for [`Ledger::resync`].
+    fn generation(&self) -> u64;
+    /// Re-bases loaded balances on database values read since `generation`:
+    /// `balance = database - outstanding`. Returns false (and changes nothing) when the
+    /// database changed under the ledger meanwhile.
+    fn resync(&self, generation: u64, users: &[(i32, i64)], tokens: &[(i32, i64)]) -> bool;
+    /// An `/api` change of a user's quota by `delta`, when the balance is loaded.
+    fn adjust_user(&self, user: i32, delta: i64);
+    /// An `/api` change of a token's remaining quota by `delta`, when the balance is loaded.
+    fn adjust_token(&self, token: i32, delta: i64);
+    /// Forgets a deleted user or token.
+    fn forget(&self, user: Option<i32>, token: Option<i32>);
+    fn user_balance(&self, user: i32) -> Option<i64>;
+    fn token_balance(&self, token: i32) -> Option<i64>;
 }
 
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub struct MemoryLedger {
     inner: Mutex<Balances>,
 }
 
-impl Ledger {
+impl MemoryLedger {
     fn lock(&self) -> std::sync::MutexGuard<'_, Balances> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
-    /// Whether a user's balance is loaded.
-    pub fn has_user(&self, user: i32) -> bool {
-        self.lock().users.contains_key(&user)
+impl Ledger for MemoryLedger {
+    fn has(&self, user: i32, token: Option<i32>) -> bool {
+        let b = self.lock();
+        b.users.contains_key(&user) && token.is_none_or(|t| b.tokens.contains_key(&t))
     }
 
-    /// Whether a token's balance is loaded.
-    pub fn has_token(&self, token: i32) -> bool {
-        self.lock().tokens.contains_key(&token)
-    }
-
-    /// Loads balances read from the database, unless already loaded (the ledger is then newer).
-    pub fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>) {
+    fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>) {
         let mut b = self.lock();
         b.generation += 1;
         b.users.entry(user).or_insert(user_quota);
@@ -59,9 +113,7 @@ impl Ledger {
         }
     }
 
-    /// Takes `amount` from the user and (when limited) the token, both or neither. A paid call
-    /// needs a positive balance even when its estimate rounds to nothing.
-    pub fn reserve(
+    fn reserve(
         &self,
         user: i32,
         token: Option<i32>,
@@ -72,11 +124,16 @@ impl Ledger {
         let need = if paid { amount.max(1) } else { amount };
         let user_balance = b.users.get(&user).copied().unwrap_or(0);
         if user_balance < need {
-            return Err(Shortfall::User);
+            return Err(Shortfall::User {
+                available: user_balance.max(0),
+            });
         }
         if let Some(t) = token {
-            if b.tokens.get(&t).copied().unwrap_or(0) < need {
-                return Err(Shortfall::Token);
+            let token_balance = b.tokens.get(&t).copied().unwrap_or(0);
+            if token_balance < need {
+                return Err(Shortfall::Token {
+                    available: token_balance.max(0),
+                });
             }
             *b.tokens.entry(t).or_insert(0) -= amount;
             *b.outstanding_tokens.entry(t).or_insert(0) += amount;
@@ -86,25 +143,26 @@ impl Ledger {
         Ok(())
     }
 
-    /// Moves `delta` (positive: more quota) on the user and the limited token. Used to settle
-    /// (a call cost more or less than reserved; a balance may go slightly below zero) and to
-    /// refund.
-    pub fn credit(&self, user: i32, token: Option<i32>, delta: i64) {
-        let mut b = self.lock();
-        if let Some(v) = b.users.get_mut(&user) {
-            *v += delta;
-            *b.outstanding_users.entry(user).or_insert(0) -= delta;
-        }
-        if let Some(t) = token
-            && let Some(v) = b.tokens.get_mut(&t)
-        {
-            *v += delta;
-            *b.outstanding_tokens.entry(t).or_insert(0) -= delta;
-        }
+    fn credit(&self, user: i32, token: Option<i32>, delta: i64) {
+        self.lock().shift(user, token, delta);
     }
 
-    /// The batch writer committed `quota` of the user's (and limited token's) consumption.
-    pub fn committed(&self, user: i32, token: Option<i32>, quota: i64) {
+    fn settle(&self, user: i32, token: Option<i32>, reserved: i64, cost: i64) -> i64 {
+        let mut b = self.lock();
+        if cost <= reserved {
+            b.shift(user, token, reserved - cost);
+            return cost;
+        }
+        let mut room = b.users.get(&user).copied().unwrap_or(0);
+        if let Some(t) = token {
+            room = room.min(b.tokens.get(&t).copied().unwrap_or(0));
+        }
+        let extra = (cost - reserved).min(room.max(0));
+        b.shift(user, token, -extra);
+        reserved + extra
+    }
+
+    fn committed(&self, user: i32, token: Option<i32>, quota: i64) {
         let mut b = self.lock();
         b.generation += 1;
         if let Some(v) = b.outstanding_users.get_mut(&user) {
@@ -117,8 +175,7 @@ impl Ledger {
         }
     }
 
-    /// The ids whose balances are loaded: (users, tokens).
-    pub fn loaded(&self) -> (Vec<i32>, Vec<i32>) {
+    fn loaded(&self) -> (Vec<i32>, Vec<i32>) {
         let b = self.lock();
         (
             b.users.keys().copied().collect(),
@@ -126,15 +183,11 @@ impl Ledger {
         )
     }
 
-    /// The current generation, read before the database values for [`Ledger::resync`].
-    pub fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.lock().generation
     }
 
-    /// Re-bases loaded balances on database values read since `generation`:
-    /// `balance = database - outstanding`. Returns false (and changes nothing) when the database
-    /// changed under the ledger meanwhile.
-    pub fn resync(&self, generation: u64, users: &[(i32, i64)], tokens: &[(i32, i64)]) -> bool {
+    fn resync(&self, generation: u64, users: &[(i32, i64)], tokens: &[(i32, i64)]) -> bool {
         let mut b = self.lock();
         if b.generation != generation {
             return false;
@@ -154,8 +207,7 @@ impl Ledger {
         true
     }
 
-    /// An `/api` change of a user's quota by `delta`, when the balance is loaded.
-    pub fn adjust_user(&self, user: i32, delta: i64) {
+    fn adjust_user(&self, user: i32, delta: i64) {
         let mut b = self.lock();
         b.generation += 1;
         if let Some(v) = b.users.get_mut(&user) {
@@ -163,8 +215,7 @@ impl Ledger {
         }
     }
 
-    /// An `/api` change of a token's remaining quota by `delta`, when the balance is loaded.
-    pub fn adjust_token(&self, token: i32, delta: i64) {
+    fn adjust_token(&self, token: i32, delta: i64) {
         let mut b = self.lock();
         b.generation += 1;
         if let Some(v) = b.tokens.get_mut(&token) {
@@ -172,8 +223,7 @@ impl Ledger {
         }
     }
 
-    /// Forgets a deleted user or token.
-    pub fn forget(&self, user: Option<i32>, token: Option<i32>) {
+    fn forget(&self, user: Option<i32>, token: Option<i32>) {
         let mut b = self.lock();
         b.generation += 1;
         if let Some(u) = user {
@@ -186,11 +236,11 @@ impl Ledger {
         }
     }
 
-    pub fn user_balance(&self, user: i32) -> Option<i64> {
+    fn user_balance(&self, user: i32) -> Option<i64> {
         self.lock().users.get(&user).copied()
     }
 
-    pub fn token_balance(&self, token: i32) -> Option<i64> {
+    fn token_balance(&self, token: i32) -> Option<i64> {
         self.lock().tokens.get(&token).copied()
     }
 }
@@ -201,26 +251,35 @@ mod tests {
 
     #[test]
     fn reserve_takes_both_or_neither() {
-        let l = Ledger::default();
+        let l = MemoryLedger::default();
         l.load(1, 100, Some((7, 30)));
-        assert_eq!(l.reserve(1, Some(7), 40, true), Err(Shortfall::Token));
+        assert_eq!(
+            l.reserve(1, Some(7), 40, true),
+            Err(Shortfall::Token { available: 30 })
+        );
         assert_eq!(
             (l.user_balance(1), l.token_balance(7)),
             (Some(100), Some(30))
         );
         assert_eq!(l.reserve(1, Some(7), 30, true), Ok(()));
         assert_eq!((l.user_balance(1), l.token_balance(7)), (Some(70), Some(0)));
-        assert_eq!(l.reserve(1, None, 71, true), Err(Shortfall::User));
+        assert_eq!(
+            l.reserve(1, None, 71, true),
+            Err(Shortfall::User { available: 70 })
+        );
         assert_eq!(l.reserve(1, None, 70, true), Ok(()));
         assert_eq!(l.user_balance(1), Some(0));
         // A paid call needs a positive balance; a free one does not.
-        assert_eq!(l.reserve(1, None, 0, true), Err(Shortfall::User));
+        assert_eq!(
+            l.reserve(1, None, 0, true),
+            Err(Shortfall::User { available: 0 })
+        );
         assert_eq!(l.reserve(1, None, 0, false), Ok(()));
     }
 
     #[test]
     fn load_keeps_newer_balances_and_credit_settles() {
-        let l = Ledger::default();
+        let l = MemoryLedger::default();
         l.load(1, 100, None);
         assert_eq!(l.reserve(1, None, 10, true), Ok(()));
         l.load(1, 100, None);
@@ -230,7 +289,7 @@ mod tests {
             "a later load does not overwrite"
         );
         l.credit(1, None, 4);
-        l.credit(1, None, -20);
+        assert_eq!(l.settle(1, None, 0, 20), 20);
         assert_eq!(l.user_balance(1), Some(74));
         l.adjust_user(1, 1000);
         l.adjust_user(2, 1000);
@@ -238,8 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn settling_past_the_reservation_stops_at_zero() {
+        let l = MemoryLedger::default();
+        l.load(1, 100, Some((5, 60)));
+        assert_eq!(l.reserve(1, Some(5), 50, true), Ok(()));
+        // Cost less than reserved: the rest comes back.
+        assert_eq!(l.settle(1, Some(5), 50, 20), 20);
+        assert_eq!(
+            (l.user_balance(1), l.token_balance(5)),
+            (Some(80), Some(40))
+        );
+        assert_eq!(l.reserve(1, Some(5), 30, true), Ok(()));
+        // Cost far more: only what the smaller balance (the key's 10) still holds is taken.
+        assert_eq!(l.settle(1, Some(5), 30, 10_000), 40);
+        assert_eq!((l.user_balance(1), l.token_balance(5)), (Some(40), Some(0)));
+    }
+
+    #[test]
     fn resync_keeps_what_is_not_committed_yet() {
-        let l = Ledger::default();
+        let l = MemoryLedger::default();
         l.load(1, 1000, Some((5, 500)));
         assert_eq!(l.reserve(1, Some(5), 100, true), Ok(()));
         l.credit(1, Some(5), 30); // settled at 70
@@ -270,7 +346,7 @@ mod tests {
 
     #[test]
     fn concurrent_reservations_never_overdraw() {
-        let l = std::sync::Arc::new(Ledger::default());
+        let l = std::sync::Arc::new(MemoryLedger::default());
         l.load(1, 1000, None);
         let handles: Vec<_> = (0..8)
             .map(|_| {

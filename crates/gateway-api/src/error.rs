@@ -1,0 +1,175 @@
+//! Relay errors in OpenAI's dialect, which the official SDKs parse: the status, the body
+//! `{"error": {"message", "type", "param", "code"}}` with the request id in the message, and the
+//! same object as a stream's closing error event. Messages are Chinese by default and English
+//! with `Accept-Language: en`.
+
+use crate::extract::{Lang, request_id};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use relay::{Holder, KeyProblem, Refusal, RelayError, UpstreamKind};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// OpenAI's error body.
+#[derive(Serialize, ToSchema)]
+pub struct OpenAiError {
+    error: OpenAiErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OpenAiErrorBody {
+    /// Ends with `(request id: ...)`.
+    message: String,
+    #[serde(rename = "type")]
+    kind: String,
+    param: Option<String>,
+    code: Option<String>,
+}
+
+/// The message of `err` in `lang`.
+fn message(err: &RelayError, lang: Lang) -> String {
+    let zh = lang == Lang::Zh;
+    let pick = |zh_text: String, en_text: String| if zh { zh_text } else { en_text };
+    match err {
+        RelayError::Key(p) => {
+            let (z, e) = match p {
+                KeyProblem::Missing => ("未提供令牌", "no API key provided"),
+                KeyProblem::Unknown => ("无效的令牌", "incorrect API key provided"),
+                KeyProblem::Disabled => ("该令牌已被禁用", "the API key is disabled"),
+                KeyProblem::Expired => ("该令牌已过期", "the API key has expired"),
+                KeyProblem::Orphaned => ("令牌的用户不存在", "the key's user no longer exists"),
+            };
+            pick(z.into(), e.into())
+        }
+        RelayError::Refused(r) => match r {
+            Refusal::IpNotAllowed => pick(
+                "该令牌不允许从您的 IP 地址使用".into(),
+                "this API key may not be used from your IP address".into(),
+            ),
+            Refusal::UserBanned => pick("用户已被封禁".into(), "the user is banned".into()),
+            Refusal::PinForbidden => pick(
+                "只有管理员可以用 sk-KEY-<渠道ID> 指定渠道".into(),
+                "only admins may pin a channel with sk-KEY-<channel_id>".into(),
+            ),
+            Refusal::GroupNotUsable(g) => pick(
+                format!("该令牌的分组 {g} 不可被其用户使用"),
+                format!("the API key's group {g} is not usable by its user"),
+            ),
+            Refusal::ModelNotAllowed(m) => pick(
+                format!("该令牌无权使用模型 {m}"),
+                format!("this API key may not use the model {m}"),
+            ),
+        },
+        RelayError::Insufficient {
+            holder,
+            model,
+            affordable_output,
+        } => {
+            let (who_zh, who_en) = match holder {
+                Holder::User => ("用户", "the user's"),
+                Holder::Key => ("令牌", "the API key's"),
+            };
+            match affordable_output {
+                Some(n) => pick(
+                    format!(
+                        "{who_zh}额度不足：余额最多可支付模型 {model} 的 {n} 个输出 token（output tokens），请调低 max_tokens"
+                    ),
+                    format!(
+                        "insufficient quota: {who_en} balance affords at most {n} output tokens of {model}; lower max_tokens"
+                    ),
+                ),
+                None => pick(
+                    format!("{who_zh}额度不足，无法支付模型 {model} 的这次调用"),
+                    format!(
+                        "insufficient quota: {who_en} balance does not cover this call of {model}"
+                    ),
+                ),
+            }
+        }
+        RelayError::BadRequest(detail) => pick(format!("请求无效：{detail}"), detail.clone()),
+        RelayError::TooLarge(limit) => pick(
+            format!("请求体超过 {limit} 字节的上限"),
+            format!("the request body is over the limit of {limit} bytes"),
+        ),
+        RelayError::ModelNotFound(m) => pick(
+            format!("模型 {m} 不存在或您无权使用"),
+            format!("The model `{m}` does not exist or you do not have access to it."),
+        ),
+        RelayError::NoPrice(m) => pick(
+            format!("模型 {m} 未设置价格（请设置 ModelRatio 或 ModelPrice，或开启自用模式）"),
+            format!(
+                "the model {m} has no price configured (set ModelRatio or ModelPrice, or enable SelfUseModeEnabled)"
+            ),
+        ),
+        RelayError::NoChannel(m) => pick(
+            format!("渠道不可用：没有可用于模型 {m} 的渠道"),
+            format!("no available channel for model {m}"),
+        ),
+        RelayError::Upstream(e) => e.message.clone(),
+        RelayError::Unavailable(_) => pick("上游服务不可用".into(), "upstream unavailable".into()),
+        RelayError::Internal(_) => pick("内部错误".into(), "internal error".into()),
+    }
+}
+
+/// OpenAI's `type` for `err`.
+fn kind(err: &RelayError) -> &'static str {
+    match err {
+        RelayError::Insufficient { .. } => "insufficient_quota",
+        RelayError::Upstream(e) => match e.kind {
+            UpstreamKind::RateLimited => "rate_limit_error",
+            UpstreamKind::Rejected => "invalid_request_error",
+            UpstreamKind::KeyUnusable | UpstreamKind::Failed => "upstream_error",
+        },
+        RelayError::NoChannel(_) | RelayError::Unavailable(_) | RelayError::Internal(_) => {
+            "server_error"
+        }
+        RelayError::Key(_)
+        | RelayError::Refused(_)
+        | RelayError::BadRequest(_)
+        | RelayError::TooLarge(_)
+        | RelayError::ModelNotFound(_)
+        | RelayError::NoPrice(_) => "invalid_request_error",
+    }
+}
+
+fn body(err: &RelayError, req: &HttpRequest) -> OpenAiError {
+    let id = request_id(req);
+    let text = message(err, Lang::of(req));
+    let message = if id.is_empty() {
+        text
+    } else {
+        format!("{text} (request id: {id})")
+    };
+    OpenAiError {
+        error: OpenAiErrorBody {
+            message,
+            kind: kind(err).to_owned(),
+            param: None,
+            code: err.code().map(str::to_owned),
+        },
+    }
+}
+
+/// The response for `err`; internal details are logged, not sent.
+pub fn relay_error(err: &RelayError, req: &HttpRequest) -> HttpResponse {
+    if let RelayError::Internal(detail) | RelayError::Unavailable(detail) = err {
+        tracing::error!(error = %detail, request_id = %request_id(req), "relay call failed");
+    }
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    HttpResponse::build(status).json(body(err, req))
+}
+
+/// `err` as the server-sent event that ends a stream.
+pub fn error_event(err: &RelayError, req: &HttpRequest) -> bytes::Bytes {
+    let json = serde_json::to_string(&body(err, req)).unwrap_or_default();
+    bytes::Bytes::from(format!("data: {json}\n\n"))
+}
+
+/// OpenAI's answer for a path it does not serve.
+pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
+    let text = format!("Invalid URL ({} {})", req.method(), req.path());
+    let err = RelayError::BadRequest(text);
+    let mut body = body(&err, &req);
+    body.error.code = Some("not_found".into());
+    HttpResponse::NotFound().json(body)
+}

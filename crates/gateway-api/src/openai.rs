@@ -1,0 +1,255 @@
+//! OpenAI's `/v1` endpoints: JSON calls, multipart uploads and the model list. Every handler
+//! checks the key from the headers before it reads the body.
+
+use crate::GatewayState;
+use crate::error::{OpenAiError, error_event, relay_error};
+use crate::extract::{caller, meta, read_body};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use relay::{Endpoint, RelayBody, RelayError, RelayResponse, Request};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Relays a call whose body is read after the key was accepted.
+async fn relay_call(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    endpoint: Endpoint,
+    upload: bool,
+) -> HttpResponse {
+    let caller = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let request = match read_body(&req, payload, state.max_body).await {
+        Ok(body) if upload => {
+            let content_type = req
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            Request::openai_upload(endpoint, content_type, body).await
+        }
+        Ok(body) => Request::openai_json(endpoint, body),
+        Err(e) => Err(e),
+    };
+    let result = match request {
+        Ok(request) => state.relay.call(&caller, request, &meta(&req)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(resp) => respond(resp, &req),
+        Err(e) => relay_error(&e, &req),
+    }
+}
+
+/// The relayed answer; a stream that ends for want of quota closes with an error event.
+fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
+    let mut builder = HttpResponse::build(status);
+    builder.content_type(resp.content_type);
+    match resp.body {
+        RelayBody::Full(bytes) => builder.body(bytes),
+        RelayBody::Stream(stream) => {
+            let req = req.clone();
+            let stream = stream.map(move |item| match item {
+                Ok(chunk) => Ok(chunk),
+                Err(e @ RelayError::Insufficient { .. }) => Ok(error_event(&e, &req)),
+                Err(e) => Err(std::io::Error::other(e)),
+            });
+            builder
+                .insert_header(("cache-control", "no-cache"))
+                .insert_header(("x-accel-buffering", "no"))
+                .streaming(stream)
+        }
+    }
+}
+
+macro_rules! json_endpoint {
+    ($name:ident, $endpoint:expr, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "relay",
+            request_body(content = serde_json::Value, content_type = "application/json",
+                description = "OpenAI's request body; passed upstream untouched (but `model` mapping and, on streams, `stream_options.include_usage`). A priced field (`model`, `n`, `max_tokens`, `stream`, ...) sent twice or in another letter case is refused."),
+            responses(
+                (status = 200, description = "OpenAI's answer (JSON, or `text/event-stream` when `stream` is true)"),
+                (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),
+                (status = 403, body = OpenAiError, description = "`insufficient_user_quota`, `insufficient_token_quota`, `model_not_allowed`, ..."),
+                (status = 413, body = OpenAiError, description = "the body is over `APP__SERVER__MAX_BODY_BYTES`"),
+                (status = 503, body = OpenAiError, description = "no enabled channel serves the model")),
+            security(("api_key" = [])))]
+        pub(crate) async fn $name(
+            state: web::Data<GatewayState>,
+            req: HttpRequest,
+            payload: web::Payload,
+        ) -> HttpResponse {
+            relay_call(state, req, payload, $endpoint, false).await
+        }
+    };
+}
+
+json_endpoint!(
+    chat_completions,
+    Endpoint::ChatCompletions,
+    "/v1/chat/completions",
+    "Chat completions, streamed or not."
+);
+json_endpoint!(
+    completions,
+    Endpoint::Completions,
+    "/v1/completions",
+    "Text completions, streamed or not."
+);
+json_endpoint!(
+    embeddings,
+    Endpoint::Embeddings,
+    "/v1/embeddings",
+    "Embeddings."
+);
+json_endpoint!(
+    moderations,
+    Endpoint::Moderations,
+    "/v1/moderations",
+    "Moderations (default model omni-moderation-latest)."
+);
+json_endpoint!(
+    image_generations,
+    Endpoint::ImageGenerations,
+    "/v1/images/generations",
+    "Image generation, priced per image (`n` from 1 to 10)."
+);
+json_endpoint!(
+    audio_speech,
+    Endpoint::AudioSpeech,
+    "/v1/audio/speech",
+    "Speech: the audio streams back; priced by input characters."
+);
+
+macro_rules! upload_endpoint {
+    ($name:ident, $endpoint:expr, $path:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "relay",
+            request_body(content = String, content_type = "multipart/form-data",
+                description = "OpenAI's form, in any field order; read whole (up to `APP__SERVER__MAX_BODY_BYTES`) and sent upstream re-encoded with the model it was priced for. `model` or `n` sent twice or in another letter case is refused."),
+            responses(
+                (status = 200, description = "OpenAI's answer"),
+                (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),
+                (status = 403, body = OpenAiError), (status = 413, body = OpenAiError),
+                (status = 503, body = OpenAiError)),
+            security(("api_key" = [])))]
+        pub(crate) async fn $name(
+            state: web::Data<GatewayState>,
+            req: HttpRequest,
+            payload: web::Payload,
+        ) -> HttpResponse {
+            relay_call(state, req, payload, $endpoint, true).await
+        }
+    };
+}
+
+upload_endpoint!(
+    image_edits,
+    Endpoint::ImageEdits,
+    "/v1/images/edits",
+    "Image edits (multipart)."
+);
+upload_endpoint!(
+    image_variations,
+    Endpoint::ImageVariations,
+    "/v1/images/variations",
+    "Image variations (multipart)."
+);
+upload_endpoint!(
+    audio_transcriptions,
+    Endpoint::AudioTranscriptions,
+    "/v1/audio/transcriptions",
+    "Audio transcription (multipart)."
+);
+upload_endpoint!(
+    audio_translations,
+    Endpoint::AudioTranslations,
+    "/v1/audio/translations",
+    "Audio translation (multipart)."
+);
+
+fn owner_of(model: &str) -> &'static str {
+    let m = model.to_ascii_lowercase();
+    if m.starts_with("claude") {
+        "anthropic"
+    } else if m.starts_with("gemini") {
+        "google"
+    } else if m.starts_with("deepseek") {
+        "deepseek"
+    } else {
+        "openai"
+    }
+}
+
+fn model_object(id: &str) -> ModelObject {
+    ModelObject {
+        id: id.to_owned(),
+        object: "model",
+        created: 1_626_777_600,
+        owned_by: owner_of(id),
+    }
+}
+
+/// The models the key may use.
+#[utoipa::path(get, path = "/v1/models", tag = "relay",
+    responses((status = 200, body = ModelList), (status = 401, body = OpenAiError)),
+    security(("api_key" = [])))]
+pub(crate) async fn list_models(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
+    match caller(&state, &req).await {
+        Ok(c) => {
+            let data = state
+                .relay
+                .models_for(&c)
+                .iter()
+                .map(|m| model_object(m))
+                .collect();
+            HttpResponse::Ok().json(ModelList {
+                object: "list",
+                data,
+            })
+        }
+        Err(resp) => resp,
+    }
+}
+
+/// One model, when the key may use it.
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "relay", params(("model" = String, Path)),
+    responses((status = 200, body = ModelObject), (status = 401, body = OpenAiError),
+        (status = 404, body = OpenAiError)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_model(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    model: web::Path<String>,
+) -> HttpResponse {
+    let c = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let model = model.into_inner();
+    if state.relay.models_for(&c).contains(&model) {
+        HttpResponse::Ok().json(model_object(&model))
+    } else {
+        relay_error(&RelayError::ModelNotFound(model), &req)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelObject {
+    id: String,
+    object: &'static str,
+    created: i64,
+    owned_by: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    object: &'static str,
+    data: Vec<ModelObject>,
+}

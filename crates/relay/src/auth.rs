@@ -1,0 +1,176 @@
+//! API keys: parsing the credential a caller sent, checking the key and its user, and the
+//! resulting [`Caller`].
+
+use crate::directory::{TokenInfo, UserInfo};
+use crate::error::{KeyProblem, Refusal, RelayError};
+use crate::relay::{Balance, Relay};
+use domain::{Role, TokenStatus, UserStatus};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token: Arc<TokenInfo>,
+    pub user: Arc<UserInfo>,
+    /// The group whose channels and price apply.
+    pub group: String,
+    /// `sk-KEY-<channel_id>`: an admin's pinned channel.
+    pub pinned: Option<i32>,
+}
+
+/// The key of an `Authorization: Bearer` value, `x-api-key` and the like: `sk-` optional,
+/// `-<channel id>` pins a channel.
+pub fn parse_key(raw: &str) -> Option<(String, Option<i32>)> {
+    let raw = raw.trim();
+    let raw = match raw.get(..6) {
+        Some(scheme)
+            if scheme.eq_ignore_ascii_case("bearer")
+                && raw[6..].chars().next().is_none_or(char::is_whitespace) =>
+        {
+            raw[6..].trim()
+        }
+        _ => raw,
+    };
+    let body = raw.strip_prefix("sk-").unwrap_or(raw);
+    if body.is_empty() {
+        return None;
+    }
+    let (key, pinned) = match body.rsplit_once('-') {
+        Some((key, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+            (key, id.parse().ok())
+        }
+        _ => (body, None),
+    };
+    Some((format!("sk-{key}"), pinned))
+}
+
+impl Relay {
+    /// Checks an API key: known, enabled, not expired, allowed from `ip`, its user enabled.
+    pub async fn authenticate(
+        &self,
+        raw_key: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Caller, RelayError> {
+        let (key, pinned) = raw_key
+            .and_then(parse_key)
+            .ok_or(RelayError::Key(KeyProblem::Missing))?;
+        let db = &self.s.db;
+        let token = self
+            .s
+            .directory
+            .token(db, &domain::keys::digest(&key))
+            .await?
+            .ok_or(RelayError::Key(KeyProblem::Unknown))?;
+        if token.status != TokenStatus::Enabled.code() {
+            return Err(RelayError::Key(KeyProblem::Disabled));
+        }
+        if token.expired_time != -1 && token.expired_time < domain::now_ts() {
+            return Err(RelayError::Key(KeyProblem::Expired));
+        }
+        if !token.allows_ip(ip) {
+            return Err(RelayError::Refused(Refusal::IpNotAllowed));
+        }
+        let user = self
+            .s
+            .directory
+            .user(db, token.user_id)
+            .await?
+            .ok_or(RelayError::Key(KeyProblem::Orphaned))?;
+        if user.status != UserStatus::Enabled.code() {
+            return Err(RelayError::Refused(Refusal::UserBanned));
+        }
+        if pinned.is_some() && Role(user.role) < Role::ADMIN {
+            return Err(RelayError::Refused(Refusal::PinForbidden));
+        }
+        if !token.group.is_empty() && token.group != user.group && !Role(user.role).is_admin() {
+            return Err(RelayError::Refused(Refusal::GroupNotUsable(
+                token.group.clone(),
+            )));
+        }
+        let group = if token.group.is_empty() {
+            user.group.clone()
+        } else {
+            token.group.clone()
+        };
+        Ok(Caller {
+            token,
+            user,
+            group,
+            pinned,
+        })
+    }
+
+    /// The models this caller may use.
+    pub fn models_for(&self, caller: &Caller) -> Vec<String> {
+        self.s
+            .router
+            .snapshot()
+            .models(&caller.group)
+            .into_iter()
+            .filter(|m| caller.token.allows_model(m))
+            .collect()
+    }
+
+    /// Loads the caller's balances into the ledger on first use.
+    pub(crate) async fn ensure_balances(&self, caller: &Caller) -> Result<(), RelayError> {
+        let token = (!caller.token.unlimited).then_some(caller.token.id);
+        if self.s.ledger.has(caller.user.id, token) {
+            return Ok(());
+        }
+        let db = &self.s.db;
+        let user_quota = persistence::users::find(db, caller.user.id)
+            .await?
+            .map_or(0, |u| u.quota);
+        let token_remain = match token {
+            Some(id) => {
+                let t = persistence::tokens::find_for_user(db, caller.user.id, id).await?;
+                Some((id, t.map_or(0, |t| t.remain_quota)))
+            }
+            None => None,
+        };
+        self.s.ledger.load(caller.user.id, user_quota, token_remain);
+        Ok(())
+    }
+
+    /// The caller's spendable quota (the smaller of the key's and the user's for a limited
+    /// key) and what the key (or, for an unlimited key, the user) has used.
+    pub async fn balance(&self, caller: &Caller) -> Result<Balance, RelayError> {
+        self.ensure_balances(caller).await?;
+        let db = &self.s.db;
+        let ledger = &self.s.ledger;
+        let user_quota = ledger.user_balance(caller.user.id).unwrap_or(0);
+        if caller.token.unlimited {
+            let used = persistence::users::find(db, caller.user.id)
+                .await?
+                .map_or(0, |u| u.used_quota);
+            return Ok(Balance {
+                remaining: user_quota,
+                used,
+            });
+        }
+        let token_remain = ledger.token_balance(caller.token.id).unwrap_or(0);
+        let used = persistence::tokens::find_for_user(db, caller.user.id, caller.token.id)
+            .await?
+            .map_or(0, |t| t.used_quota);
+        Ok(Balance {
+            remaining: token_remain.min(user_quota),
+            used,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_pins() {
+        assert_eq!(parse_key("Bearer sk-abc"), Some(("sk-abc".into(), None)));
+        assert_eq!(parse_key("sk-abc-12"), Some(("sk-abc".into(), Some(12))));
+        assert_eq!(parse_key("abc"), Some(("sk-abc".into(), None)));
+        assert_eq!(parse_key("sk-a-b"), Some(("sk-a-b".into(), None)));
+        assert_eq!(parse_key("Bearer "), None);
+        assert_eq!(parse_key("sk-"), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! The money of a call: a [`Session`] holds the quota reserved for it until it is settled or
+//! refunded (it can outlive the request, as async tasks need), and a [`Meter`] turns an
+//! answer's usage into a settled amount and a billing record for the batch writer.
+
+pub mod ledger;
+
+use crate::auth::Caller;
+use crate::error::{Holder, RelayError};
+use crate::stream::sse::{SseMeter, Usage};
+use crate::tokenizer;
+use bytes::Bytes;
+use domain::pricing::Price;
+pub use ledger::{Ledger, MemoryLedger, Shortfall};
+use persistence::billing::{BillingRecord, BillingWriter};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Quota taken from a user (and a limited key) before an upstream call. Dropped without
+/// [`Session::settle`], it gives the whole reservation back.
+pub struct Session {
+    ledger: Arc<dyn Ledger>,
+    user: i32,
+    token: Option<i32>,
+    reserved: i64,
+    open: bool,
+}
+
+impl Session {
+    /// Reserves `amount` (both balances or neither). A paid call needs a positive balance
+    /// even when its estimate rounds to nothing.
+    pub fn reserve(
+        ledger: Arc<dyn Ledger>,
+        user: i32,
+        token: Option<i32>,
+        amount: i64,
+        paid: bool,
+    ) -> Result<Session, Shortfall> {
+        ledger.reserve(user, token, amount, paid)?;
+        Ok(Session {
+            ledger,
+            user,
+            token,
+            reserved: amount,
+            open: true,
+        })
+    }
+
+    /// What is reserved.
+    pub fn reserved(&self) -> i64 {
+        self.reserved
+    }
+
+    /// Reserves `amount` more.
+    pub fn extend(&mut self, amount: i64) -> Result<(), Shortfall> {
+        self.ledger.reserve(self.user, self.token, amount, false)?;
+        self.reserved += amount;
+        Ok(())
+    }
+
+    /// Charges `cost`: what was reserved beyond it goes back; past the reservation only what
+    /// the balances still hold is taken. Returns the amount charged.
+    pub fn settle(mut self, cost: i64) -> i64 {
+        self.open = false;
+        self.ledger
+            .settle(self.user, self.token, self.reserved, cost.max(0))
+    }
+
+    /// Gives the whole reservation back.
+    pub fn refund(self) {}
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.open {
+            self.ledger.credit(self.user, self.token, self.reserved);
+        }
+    }
+}
+
+/// Everything needed to bill one successful upstream answer.
+pub(crate) struct Meter {
+    pub session: Option<Session>,
+    pub billing: BillingWriter,
+    pub caller: Caller,
+    pub channel_id: i32,
+    pub model: String,
+    pub price: Price,
+    /// A per-call price is charged this many times.
+    pub count: i64,
+    pub prompt_estimate: i64,
+    /// The JSON request, kept (shared, not copied) for local counting; empty for uploads.
+    pub request: Bytes,
+    pub started: Instant,
+    pub request_id: String,
+    pub ip: String,
+    pub stream: bool,
+}
+
+impl Meter {
+    /// Reserves the price of `tokens` more output tokens, or says which balance is short.
+    pub fn extend_output(&mut self, tokens: i64) -> Result<(), RelayError> {
+        let amount = self.price.quota(0, tokens).saturating_mul(self.count);
+        let holder = match self.session.as_mut().map(|s| s.extend(amount)) {
+            None | Some(Ok(())) => return Ok(()),
+            Some(Err(Shortfall::User { .. })) => Holder::User,
+            Some(Err(Shortfall::Token { .. })) => Holder::Key,
+        };
+        Err(RelayError::Insufficient {
+            holder,
+            model: self.model.clone(),
+            affordable_output: None,
+        })
+    }
+
+    /// Settles on `usage` and queues the billing record.
+    pub fn bill(mut self, usage: Option<Usage>) {
+        self.bill_with(usage, None);
+    }
+
+    /// Bills `usage`, or, when the upstream gave none, tokens counted locally: the request's
+    /// prompt and what was streamed. Bills once; later calls do nothing.
+    pub fn bill_with(&mut self, usage: Option<Usage>, streamed: Option<&SseMeter>) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        let usage = usage.unwrap_or_else(|| {
+            let prompt = match self.price {
+                Price::PerToken { .. } if !self.request.is_empty() => {
+                    tokenizer::prompt_tokens(&self.model, &self.request)
+                }
+                _ => self.prompt_estimate,
+            };
+            let completion = streamed.map_or(0, |s| {
+                tokenizer::completion_tokens(&self.model, &s.retained) + s.overflow_events
+            });
+            Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+            }
+        });
+        let cost = self
+            .price
+            .quota(usage.prompt_tokens, usage.completion_tokens)
+            .saturating_mul(self.count);
+        let quota = session.settle(cost);
+        let mut content = match self.price {
+            Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                group_ratio,
+            } => {
+                format!(
+                    "模型倍率 {model_ratio}，补全倍率 {completion_ratio}，分组倍率 {group_ratio}"
+                )
+            }
+            Price::PerCall { usd, group_ratio } => {
+                format!("模型价格 {usd}，分组倍率 {group_ratio}")
+            }
+        };
+        if quota < cost {
+            content.push_str(&format!("；余额不足，按余额扣费 {quota}（应扣 {cost}）"));
+        }
+        self.billing.submit(BillingRecord {
+            user_id: self.caller.user.id,
+            username: self.caller.user.username.clone(),
+            token_id: self.caller.token.id,
+            token_name: self.caller.token.name.clone(),
+            token_unlimited: self.caller.token.unlimited,
+            channel_id: self.channel_id,
+            model_name: self.model.clone(),
+            prompt_tokens: i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX),
+            completion_tokens: i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX),
+            quota,
+            group: self.caller.group.clone(),
+            is_stream: self.stream,
+            use_time: i32::try_from(self.started.elapsed().as_secs()).unwrap_or(i32::MAX),
+            request_id: self.request_id.clone(),
+            ip: self.ip.clone(),
+            content,
+            created_at: domain::now_ts(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_settle_once_or_refund() {
+        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+        ledger.load(1, 1000, None);
+        let s = Session::reserve(ledger.clone(), 1, None, 300, true);
+        assert_eq!(ledger.user_balance(1), Some(700));
+        drop(s);
+        assert_eq!(ledger.user_balance(1), Some(1000), "dropped: refunded");
+        let s = Session::reserve(ledger.clone(), 1, None, 300, true);
+        assert_eq!(s.map(|s| s.settle(120)).ok(), Some(120));
+        assert_eq!(ledger.user_balance(1), Some(880));
+        let s = Session::reserve(ledger.clone(), 1, None, 100, true);
+        assert_eq!(
+            s.map(|s| s.settle(5000)).ok(),
+            Some(880),
+            "capped at the balance"
+        );
+        assert_eq!(ledger.user_balance(1), Some(0));
+        assert!(Session::reserve(ledger.clone(), 1, None, 1, true).is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! Inbound wire formats: what the relay reads of a caller's request in each dialect (a file
+//! each). Only the fields that route and price a call are read; the rest passes through.
+
+pub mod openai;
+
+pub use openai::Endpoint;
+
+/// An API dialect, spoken by callers and by upstream families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// What routes and prices one call, whatever its dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CallSpec {
+    pub model: String,
+    pub stream: bool,
+    /// A per-call price is charged this many times (images: `n`).
+    pub count: i64,
+    /// Text the answer may hold: `None` for answers without generated text (embeddings,
+    /// images, audio).
+    pub output: Option<Output>,
+    /// A rough count of the prompt's tokens (speech: its characters).
+    pub prompt_estimate: i64,
+}
+
+/// How much text an answer may generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Output {
+    /// `max_tokens` or its like; `None` = the model's maximum.
+    pub limit: Option<i64>,
+    /// Answers generated at once (`n`).
+    pub choices: i64,
+}

@@ -1,0 +1,370 @@
+//! OpenAI's endpoints and the few fields of their requests the relay reads. A field is read
+//! once: a request naming a priced field twice, or in another letter case (`"Model"`, which a
+//! case-insensitive upstream would run), is refused.
+
+use super::{CallSpec, Output};
+use crate::error::RelayError;
+use crate::upload::Form;
+use bytes::Bytes;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// The OpenAI endpoints relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Moderations,
+    ImageGenerations,
+    ImageEdits,
+    ImageVariations,
+    AudioTranscriptions,
+    AudioTranslations,
+    AudioSpeech,
+}
+
+/// Images one call may ask for.
+const MAX_IMAGES: i64 = 10;
+/// Answers one chat call may ask for (OpenAI's limit).
+const MAX_CHOICES: i64 = 128;
+
+impl Endpoint {
+    /// The path after `/v1`, as upstreams and Azure's deployment URLs name it.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat/completions",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Moderations => "moderations",
+            Endpoint::ImageGenerations => "images/generations",
+            Endpoint::ImageEdits => "images/edits",
+            Endpoint::ImageVariations => "images/variations",
+            Endpoint::AudioTranscriptions => "audio/transcriptions",
+            Endpoint::AudioTranslations => "audio/translations",
+            Endpoint::AudioSpeech => "audio/speech",
+        }
+    }
+
+    fn streams(self) -> bool {
+        matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
+    }
+
+    fn makes_images(self) -> bool {
+        matches!(
+            self,
+            Endpoint::ImageGenerations | Endpoint::ImageEdits | Endpoint::ImageVariations
+        )
+    }
+
+    /// The model a request without one means.
+    fn default_model(self) -> Option<&'static str> {
+        match self {
+            Endpoint::Moderations => Some("omni-moderation-latest"),
+            Endpoint::ImageGenerations | Endpoint::ImageEdits | Endpoint::ImageVariations => {
+                Some("dall-e-2")
+            }
+            Endpoint::AudioTranscriptions | Endpoint::AudioTranslations => Some("whisper-1"),
+            _ => None,
+        }
+    }
+
+    /// Routes and prices a JSON request; returns whether it carries `stream_options`.
+    pub(crate) fn read_json(self, body: &[u8]) -> Result<(CallSpec, bool), RelayError> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let fields = de
+            .deserialize_map(FieldsVisitor)
+            .and_then(|f| de.end().map(|()| f))
+            .map_err(|e| RelayError::BadRequest(format!("the request body is not valid: {e}")))?;
+        let prompt_estimate = if self == Endpoint::AudioSpeech {
+            fields
+                .input
+                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+                .map_or(0, |i| i.chars().count() as i64)
+        } else {
+            i64::try_from(body.len() / 4).unwrap_or(i64::MAX)
+        };
+        let limit = match (fields.max_tokens, fields.max_completion_tokens) {
+            (Some(_), Some(_)) => {
+                return Err(RelayError::BadRequest(
+                    "give `max_tokens` or `max_completion_tokens`, not both".into(),
+                ));
+            }
+            (Some(m), None) | (None, Some(m)) if m < 0 => {
+                return Err(RelayError::BadRequest(
+                    "`max_tokens` must not be negative".into(),
+                ));
+            }
+            (m, n) => m.or(n),
+        };
+        let has_stream_options = fields.stream_options;
+        let spec = self.spec(
+            fields.model.map(Cow::into_owned),
+            fields.n,
+            fields.best_of,
+            limit,
+            fields.stream == Some(true),
+            prompt_estimate,
+        )?;
+        Ok((spec, has_stream_options))
+    }
+
+    /// Routes and prices a multipart upload from the fields it sends upstream.
+    pub(crate) fn read_form(self, form: &Form) -> Result<CallSpec, RelayError> {
+        let n = match form.text("n")? {
+            Some(n) => Some(n.trim().parse::<i64>().map_err(|_| {
+                RelayError::BadRequest(format!("`n` must be a whole number, not {n:?}"))
+            })?),
+            None => None,
+        };
+        let model = form.text("model")?.map(|m| m.trim().to_owned());
+        self.spec(model, n, None, None, false, 0)
+    }
+
+    fn spec(
+        self,
+        model: Option<String>,
+        n: Option<i64>,
+        best_of: Option<i64>,
+        limit: Option<i64>,
+        stream: bool,
+        prompt_estimate: i64,
+    ) -> Result<CallSpec, RelayError> {
+        let model = match model.filter(|m| !m.is_empty()) {
+            Some(m) => m,
+            None => self
+                .default_model()
+                .ok_or_else(|| RelayError::BadRequest("`model` is required".into()))?
+                .to_owned(),
+        };
+        let in_range = |name: &str, v: Option<i64>, max: i64| match v {
+            Some(v) if !(1..=max).contains(&v) => Err(RelayError::BadRequest(format!(
+                "`{name}` must be from 1 to {max}"
+            ))),
+            v => Ok(v.unwrap_or(1)),
+        };
+        let (count, output) = if self.makes_images() {
+            (in_range("n", n, MAX_IMAGES)?, None)
+        } else if self.streams() {
+            let choices = in_range("n", n, MAX_CHOICES)?.max(in_range("best_of", best_of, 20)?);
+            (1, Some(Output { limit, choices }))
+        } else {
+            (1, None)
+        };
+        Ok(CallSpec {
+            model,
+            stream: self.streams() && stream,
+            count,
+            output,
+            prompt_estimate,
+        })
+    }
+}
+
+/// The body sent upstream: the caller's bytes untouched, except for a mapped model name and,
+/// on streams, `stream_options.include_usage` (spliced in without a parse when the caller sent
+/// no `stream_options`).
+pub(crate) fn upstream_json(
+    body: &Bytes,
+    model: &str,
+    upstream_model: &str,
+    stream: bool,
+    has_stream_options: bool,
+) -> Result<Bytes, RelayError> {
+    if upstream_model == model && !stream {
+        return Ok(body.clone());
+    }
+    if upstream_model == model && !has_stream_options {
+        let text = body.as_ref();
+        let open = text.iter().position(|b| *b == b'{').ok_or_else(|| {
+            RelayError::BadRequest("the request body is not a JSON object".into())
+        })?;
+        let rest = &text[open + 1..];
+        let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let mut out = Vec::with_capacity(text.len() + 48);
+        out.extend_from_slice(&text[..=open]);
+        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
+        return Ok(Bytes::from(out));
+    }
+    let mut json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| {
+            RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
+        })?;
+    json.insert(
+        "model".into(),
+        serde_json::Value::String(upstream_model.to_owned()),
+    );
+    if stream {
+        let opts = json
+            .entry("stream_options")
+            .or_insert_with(|| serde_json::json!({}));
+        match opts.as_object_mut() {
+            Some(o) => {
+                o.insert("include_usage".into(), serde_json::Value::Bool(true));
+            }
+            None => *opts = serde_json::json!({"include_usage": true}),
+        }
+    }
+    serde_json::to_vec(&json)
+        .map(Bytes::from)
+        .map_err(|e| RelayError::Internal(e.to_string()))
+}
+
+/// The top-level fields read; any other letter case of one of them is refused.
+const READ: [&str; 8] = [
+    "model",
+    "stream",
+    "n",
+    "best_of",
+    "max_tokens",
+    "max_completion_tokens",
+    "input",
+    "stream_options",
+];
+
+#[derive(Default)]
+struct Fields<'a> {
+    model: Option<Cow<'a, str>>,
+    stream: Option<bool>,
+    n: Option<i64>,
+    best_of: Option<i64>,
+    max_tokens: Option<i64>,
+    max_completion_tokens: Option<i64>,
+    input: Option<&'a RawValue>,
+    stream_options: bool,
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
+        let mut f = Fields::default();
+        let mut seen = [false; READ.len()];
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let Some(i) = READ.iter().position(|k| *k == key) else {
+                if let Some(k) = READ.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                    return Err(de::Error::custom(format!(
+                        "the field `{key}` differs from `{k}` only by letter case"
+                    )));
+                }
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(de::Error::custom(format!(
+                    "the field `{key}` appears twice"
+                )));
+            }
+            match i {
+                0 => f.model = map.next_value()?,
+                1 => f.stream = map.next_value()?,
+                2 => f.n = map.next_value()?,
+                3 => f.best_of = map.next_value()?,
+                4 => f.max_tokens = map.next_value()?,
+                5 => f.max_completion_tokens = map.next_value()?,
+                6 => f.input = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    f.stream_options = true;
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(endpoint: Endpoint, body: &str) -> Result<CallSpec, RelayError> {
+        endpoint.read_json(body.as_bytes()).map(|(s, _)| s)
+    }
+
+    #[test]
+    fn fields_are_read_once_in_one_case() {
+        let chat = Endpoint::ChatCompletions;
+        let spec = read(
+            chat,
+            r#"{"messages":[],"model":"m","stream":true,"max_tokens":7,"n":2}"#,
+        );
+        assert_eq!(
+            spec.ok().map(|s| (s.model, s.stream, s.output)),
+            Some((
+                "m".into(),
+                true,
+                Some(Output {
+                    limit: Some(7),
+                    choices: 2
+                })
+            ))
+        );
+        for bad in [
+            r#"{"model":"a","Model":"b"}"#,
+            r#"{"MODEL":"a","model":"b"}"#,
+            r#"{"model":"a","model":"b"}"#,
+            r#"{"model":"a","Stream":true}"#,
+            r#"{"model":"a","max_tokens":-1}"#,
+            r#"{"model":"a","n":0}"#,
+            r#"{"model":"a","n":1.5}"#,
+            r#"{"model":"a"} {"model":"b"}"#,
+            r#"["model"]"#,
+        ] {
+            assert!(read(chat, bad).is_err(), "{bad}");
+        }
+        // Escaped keys are read as what they spell.
+        assert!(read(chat, r#"{"model":"a","mod\u0065l":"b"}"#).is_err());
+        assert!(read(chat, r#"{"model":"a","modelx":"b","Messages":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn images_count_n_and_models_default() {
+        let images = Endpoint::ImageGenerations;
+        let spec = read(images, r#"{"prompt":"cat","n":7}"#);
+        assert_eq!(
+            spec.ok().map(|s| (s.model, s.count, s.output)),
+            Some(("dall-e-2".into(), 7, None))
+        );
+        for n in ["0", "11", "50", "-1", "\"3\""] {
+            assert!(read(images, &format!(r#"{{"n":{n}}}"#)).is_err(), "{n}");
+        }
+        assert!(
+            read(Endpoint::ChatCompletions, "{}").is_err(),
+            "chat needs a model"
+        );
+        let speech = read(Endpoint::AudioSpeech, r#"{"model":"tts-1","input":"你好"}"#);
+        assert_eq!(speech.ok().map(|s| s.prompt_estimate), Some(2));
+    }
+
+    #[test]
+    fn payload_splices_usage_into_streams_only() {
+        let parse = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b).unwrap_or_default();
+        let body = Bytes::from_static(br#"{"model":"m","stream":true,"messages":[]}"#);
+        let v = parse(&upstream_json(&body, "m", "m", true, false).unwrap_or_default());
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["messages"], serde_json::json!([]));
+        let plain = Bytes::from_static(br#"{"model":"m"}"#);
+        assert_eq!(
+            upstream_json(&plain, "m", "m", false, false).unwrap_or_default(),
+            plain
+        );
+        let mapped = upstream_json(&plain, "m", "up", false, false).unwrap_or_default();
+        assert_eq!(parse(&mapped)["model"], "up");
+        let own = Bytes::from_static(
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#,
+        );
+        let v = parse(&upstream_json(&own, "m", "m", true, true).unwrap_or_default());
+        assert_eq!(v["stream_options"]["include_usage"], true);
+    }
+}

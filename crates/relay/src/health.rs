@@ -1,0 +1,161 @@
+//! Judging upstream failures and disabling channels whose key is unusable.
+//!
+//! A failure is judged from the upstream's status and its structured error fields (`code`,
+//! `type`, Gemini's `status` and `reason`), never from free text: OpenAI repeats unknown
+//! request fields in its 400 message, so a caller could otherwise write the words that
+//! disable a channel. A channel is disabled after `AutomaticDisableChannelThreshold` such
+//! failures within `AutomaticDisableChannelWindowSeconds` (default: the first one).
+
+use crate::error::UpstreamKind;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The `error.message` (or `message`) of an upstream error body, cut to 300 characters.
+pub(crate) fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let message = value
+        .pointer("/error/message")
+        .or_else(|| value.get("message"))
+        .or_else(|| value.get("error"))
+        .and_then(Value::as_str)?;
+    Some(message.chars().take(300).collect())
+}
+
+/// Structured codes that mean the channel's key itself is unusable.
+const KEY_CODES: &[&str] = &[
+    "invalid_api_key",
+    "insufficient_quota",
+    "account_deactivated",
+    "billing_not_active",
+    "organization_deactivated",
+    "authentication_error",
+    "permission_error",
+    "api_key_invalid",
+    "permission_denied",
+    "unauthenticated",
+];
+
+/// The structured error fields of an upstream error body: `error.code`, `error.type`,
+/// `error.status` (Gemini), `error.details[].reason` (Gemini), lower-cased.
+pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let error = value.get("error").unwrap_or(&value);
+    let mut codes: Vec<String> = ["code", "type", "status"]
+        .iter()
+        .filter_map(|f| error.get(*f).and_then(Value::as_str))
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if let Some(details) = error.get("details").and_then(Value::as_array) {
+        codes.extend(
+            details
+                .iter()
+                .filter_map(|d| d.get("reason").and_then(Value::as_str))
+                .map(str::to_ascii_lowercase),
+        );
+    }
+    codes
+}
+
+/// What a failed answer means: its status decides, and a structured code can only mark a
+/// 400/403/429 as a key problem.
+pub(crate) fn classify(status: u16, body: &[u8]) -> UpstreamKind {
+    let key_code = || {
+        error_codes(body)
+            .iter()
+            .any(|c| KEY_CODES.contains(&c.as_str()))
+    };
+    match status {
+        401 => UpstreamKind::KeyUnusable,
+        400 | 402 | 403 | 429 if key_code() => UpstreamKind::KeyUnusable,
+        429 => UpstreamKind::RateLimited,
+        s if s >= 500 => UpstreamKind::Failed,
+        _ => UpstreamKind::Rejected,
+    }
+}
+
+/// Counts key failures per channel and says when one reaches the threshold.
+#[derive(Default)]
+pub(crate) struct FailureCounter {
+    seen: Mutex<HashMap<i32, Vec<Instant>>>,
+}
+
+impl FailureCounter {
+    /// Records a key failure of `channel`; true when `threshold` of them fell within `window`
+    /// (the count then starts over).
+    pub(crate) fn record(&self, channel: i32, threshold: usize, window: Duration) -> bool {
+        let now = Instant::now();
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let times = seen.entry(channel).or_default();
+        times.retain(|t| now.duration_since(*t) <= window);
+        times.push(now);
+        if times.len() >= threshold.max(1) {
+            seen.remove(&channel);
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_found_in_each_dialect() {
+        assert_eq!(
+            error_message(br#"{"error":{"message":"bad"}}"#).as_deref(),
+            Some("bad")
+        );
+        assert_eq!(
+            error_message(br#"{"type":"error","error":{"type":"x","message":"nope"}}"#).as_deref(),
+            Some("nope")
+        );
+        assert_eq!(error_message(br#"{"message":"m"}"#).as_deref(), Some("m"));
+        assert_eq!(error_message(b"not json"), None);
+    }
+
+    #[test]
+    fn only_status_and_structured_codes_count() {
+        use UpstreamKind::*;
+        assert_eq!(classify(401, b""), KeyUnusable);
+        let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        assert_eq!(classify(429, quota), KeyUnusable);
+        let anthropic = br#"{"type":"error","error":{"type":"permission_error","message":"x"}}"#;
+        assert_eq!(classify(403, anthropic), KeyUnusable);
+        let gemini = br#"{"error":{"code":400,"message":"API key not valid","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(classify(400, gemini), KeyUnusable);
+        // Free text never counts, whatever it says.
+        let echoed = br#"{"error":{"message":"Unrecognized request argument supplied: permission denied, insufficient_quota, invalid_api_key","type":"invalid_request_error","code":null}}"#;
+        assert_eq!(classify(400, echoed), Rejected);
+        assert_eq!(
+            classify(429, br#"{"error":{"message":"slow down"}}"#),
+            RateLimited
+        );
+        assert_eq!(classify(500, quota), Failed);
+        assert_eq!(classify(404, b"insufficient_quota"), Rejected);
+    }
+
+    #[test]
+    fn threshold_within_window() {
+        let c = FailureCounter::default();
+        let window = Duration::from_secs(60);
+        assert!(c.record(1, 1, window));
+        assert!(!c.record(2, 3, window));
+        assert!(!c.record(2, 3, window));
+        assert!(c.record(2, 3, window));
+        assert!(!c.record(2, 3, window), "counting starts over");
+        assert!(!c.record(3, 2, Duration::ZERO));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            !c.record(3, 2, Duration::ZERO),
+            "old failures fall out of the window"
+        );
+    }
+}

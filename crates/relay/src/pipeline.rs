@@ -1,0 +1,500 @@
+//! One relay call from request to bill, whatever the dialect: price the call and reserve its
+//! worst case, pick a channel, shape the request with the channel's provider adaptor, send it
+//! (retrying other channels on retryable failures), hold a stream until its first event, then
+//! relay the answer while metering it and settle. No database write happens on this path;
+//! reads happen only when a key, user or balance is first seen.
+
+use crate::auth::Caller;
+use crate::billing::{Meter, Session, Shortfall};
+use crate::client::{UpstreamBody, full_body};
+use crate::dialect::{CallSpec, Dialect, Endpoint, openai};
+use crate::error::{Holder, Refusal, RelayError, UpstreamError, UpstreamKind};
+use crate::health::{classify, error_codes, error_message};
+use crate::mask::mask;
+use crate::providers::Provider;
+use crate::relay::Relay;
+use crate::routing::{ChannelInfo, Snapshot};
+use crate::stream::MeteredStream;
+use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data, usage_of};
+use crate::upload::Form;
+use bytes::Bytes;
+use domain::ChannelStatus;
+use domain::options as opt;
+use domain::pricing::{Price, PriceTable};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an upstream may take to start answering.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// The most of an upstream's error body read.
+const ERROR_BODY_LIMIT: usize = 1 << 20;
+
+/// What the caller sent, read and priced.
+pub struct Request {
+    endpoint: Endpoint,
+    payload: Payload,
+    spec: CallSpec,
+}
+
+enum Payload {
+    Json { body: Bytes, stream_options: bool },
+    Form(Form),
+}
+
+impl Request {
+    /// A JSON request to an OpenAI endpoint.
+    pub fn openai_json(endpoint: Endpoint, body: Bytes) -> Result<Request, RelayError> {
+        let (spec, stream_options) = endpoint.read_json(&body)?;
+        Ok(Request {
+            endpoint,
+            payload: Payload::Json {
+                body,
+                stream_options,
+            },
+            spec,
+        })
+    }
+
+    /// A multipart upload to an OpenAI endpoint, read whole.
+    pub async fn openai_upload(
+        endpoint: Endpoint,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Request, RelayError> {
+        let form = Form::parse(content_type, body).await?;
+        let spec = endpoint.read_form(&form)?;
+        Ok(Request {
+            endpoint,
+            payload: Payload::Form(form),
+            spec,
+        })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::OpenAi
+    }
+
+    /// The content type and body sent to a channel that runs `upstream_model`.
+    fn upstream_body(&self, upstream_model: &str) -> Result<(String, Bytes), RelayError> {
+        match &self.payload {
+            Payload::Json {
+                body,
+                stream_options,
+            } => Ok((
+                "application/json".to_owned(),
+                openai::upstream_json(
+                    body,
+                    &self.spec.model,
+                    upstream_model,
+                    self.spec.stream,
+                    *stream_options,
+                )?,
+            )),
+            Payload::Form(form) => Ok(form.encode(upstream_model)),
+        }
+    }
+}
+
+/// Who called, from where, under which request id.
+pub struct CallMeta {
+    pub request_id: String,
+    pub ip: Option<IpAddr>,
+}
+
+/// The answer to relay back.
+pub struct RelayResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: RelayBody,
+}
+
+pub enum RelayBody {
+    Full(Bytes),
+    /// Chunks as they come; an `Err` ends the stream (an `Insufficient` one is meant to be
+    /// shown to the caller as an error event).
+    Stream(Box<MeteredStream>),
+}
+
+/// A priced call with its quota reserved.
+struct Priced {
+    price: Price,
+    session: Session,
+    /// Output tokens reserved, when priced per token.
+    allowance: Option<i64>,
+}
+
+impl Relay {
+    /// Relays one call, retrying retryable failures on other channels.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        request: Request,
+        meta: &CallMeta,
+    ) -> Result<RelayResponse, RelayError> {
+        let started = Instant::now();
+        let spec = &request.spec;
+        self.ensure_balances(caller).await?;
+        let snapshot = self.s.router.snapshot();
+        let mut priced = Some(self.reserve(&snapshot, caller, spec)?);
+        let retries = self.s.options.get_i64(opt::RETRY_TIMES).clamp(0, 10);
+        let mut tried: Vec<i32> = Vec::new();
+        let mut last_error = RelayError::NoChannel(spec.model.clone());
+        let mut attempts = 0;
+        while attempts <= retries {
+            let Some(channel) =
+                next_channel(&snapshot, caller, spec, request.dialect(), &mut tried)
+            else {
+                break;
+            };
+            attempts += 1;
+            let resp = match self.send(&channel, &request).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(channel = channel.id, error = %e, request_id = %meta.request_id, "upstream unreachable");
+                    last_error = e;
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if !(200..300).contains(&status) {
+                last_error = self
+                    .upstream_failure(&channel, resp, &meta.request_id)
+                    .await;
+                if retryable(status) && caller.pinned.is_none() {
+                    continue;
+                }
+                break;
+            }
+            // A stream is committed to the caller only once its first event is here and is not
+            // an error: until then another channel can still take over.
+            let (resp, first) = if spec.stream {
+                let (parts, mut body) = resp.into_parts();
+                match first_event(&mut body, HEAD_TIMEOUT).await {
+                    FirstEvent::Data(chunk) => {
+                        (hyper::Response::from_parts(parts, body), Some(chunk))
+                    }
+                    FirstEvent::Error(chunk) => {
+                        last_error = self.stream_failure(&channel, sse_data(&chunk), meta);
+                        continue;
+                    }
+                    FirstEvent::Broken(why) => {
+                        tracing::warn!(channel = channel.id, request_id = %meta.request_id, "upstream stream broke before its first event: {why}");
+                        last_error = RelayError::Unavailable(why);
+                        continue;
+                    }
+                }
+            } else {
+                (resp, None)
+            };
+            let Some(priced) = priced.take() else {
+                break;
+            };
+            let (meter, allowance) = self.meter(caller, &channel, &request, priced, meta, started);
+            return answer(meter, allowance, resp, request.endpoint, first).await;
+        }
+        // `priced` (when still held) refunds the reservation as it drops.
+        Err(last_error)
+    }
+
+    /// Prices the call and reserves its worst case; refuses before any upstream call when the
+    /// model is not allowed, not served, not priced, or the balance cannot cover it.
+    fn reserve(
+        &self,
+        snapshot: &Snapshot,
+        caller: &Caller,
+        spec: &CallSpec,
+    ) -> Result<Priced, RelayError> {
+        let model = &spec.model;
+        if !caller.token.allows_model(model) {
+            return Err(RelayError::Refused(Refusal::ModelNotAllowed(model.clone())));
+        }
+        if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
+            return Err(RelayError::NoChannel(model.clone()));
+        }
+        let prices = self.prices();
+        let price = match prices.price(model, &caller.group) {
+            Some(p) => p,
+            None if self.s.options.get_bool(opt::SELF_USE_MODE_ENABLED) => PriceTable::free(),
+            None => return Err(RelayError::NoPrice(model.clone())),
+        };
+        let output_tokens = spec.output.map_or(0, |o| {
+            o.limit
+                .unwrap_or_else(|| prices.max_output(model))
+                .saturating_mul(o.choices)
+        });
+        let worst = price
+            .quota(spec.prompt_estimate, output_tokens)
+            .saturating_mul(spec.count);
+        let paid = price.quota(1_000_000, 1_000_000) > 0;
+        let token = (!caller.token.unlimited).then_some(caller.token.id);
+        let session = Session::reserve(self.s.ledger.clone(), caller.user.id, token, worst, paid)
+            .map_err(|short| {
+            let (holder, available) = match short {
+                Shortfall::User { available } => (Holder::User, available),
+                Shortfall::Token { available } => (Holder::Key, available),
+            };
+            RelayError::Insufficient {
+                holder,
+                model: model.clone(),
+                affordable_output: spec
+                    .output
+                    .and_then(|_| price.affordable_output(available, spec.prompt_estimate)),
+            }
+        })?;
+        let per_token = matches!(price, Price::PerToken { .. });
+        Ok(Priced {
+            price,
+            session,
+            allowance: (per_token && spec.output.is_some()).then_some(output_tokens),
+        })
+    }
+
+    /// Shapes the request for the channel's provider and sends it.
+    async fn send(
+        &self,
+        channel: &ChannelInfo,
+        request: &Request,
+    ) -> Result<hyper::Response<Incoming>, RelayError> {
+        let unavailable =
+            |why: String| RelayError::Unavailable(format!("channel {}: {why}", channel.id));
+        let adaptor = Provider::of(channel.channel_type)
+            .adaptor()
+            .ok_or_else(|| unavailable("a task platform".into()))?;
+        let base = crate::providers::base_url(channel.channel_type, &channel.base_url)
+            .ok_or_else(|| unavailable("no base URL".into()))?;
+        let upstream_model = channel.upstream_model(&request.spec.model);
+        let url = adaptor
+            .url(channel, &base, request.endpoint, upstream_model)
+            .ok_or_else(|| unavailable("does not serve this endpoint".into()))?;
+        let (content_type, body) = request.upstream_body(upstream_model)?;
+        let builder = hyper::Request::builder()
+            .method(hyper::Method::POST)
+            .uri(url)
+            .header(hyper::header::CONTENT_TYPE, content_type);
+        let upstream: hyper::Request<UpstreamBody> = adaptor
+            .authorize(channel, builder)
+            .body(full_body(body))
+            .map_err(|e| unavailable(format!("building the request: {e}")))?;
+        self.s
+            .http
+            .send(upstream, HEAD_TIMEOUT)
+            .await
+            .map_err(|e| unavailable(e.to_string()))
+    }
+
+    /// Reads a failed answer: counts a key failure, and makes the caller's (masked) error.
+    async fn upstream_failure(
+        &self,
+        channel: &ChannelInfo,
+        resp: hyper::Response<Incoming>,
+        request_id: &str,
+    ) -> RelayError {
+        let status = resp.status().as_u16();
+        let bytes = Limited::new(resp.into_body(), ERROR_BODY_LIMIT)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        tracing::warn!(channel = channel.id, status, request_id, body = %String::from_utf8_lossy(&bytes), "upstream error");
+        let kind = classify(status, &bytes);
+        self.upstream_error(channel, status, kind, &bytes)
+    }
+
+    /// An error event in place of a stream.
+    fn stream_failure(&self, channel: &ChannelInfo, data: &[u8], meta: &CallMeta) -> RelayError {
+        tracing::warn!(channel = channel.id, request_id = %meta.request_id, event = %String::from_utf8_lossy(data), "upstream stream error");
+        let kind = match classify(403, data) {
+            UpstreamKind::KeyUnusable => UpstreamKind::KeyUnusable,
+            _ => UpstreamKind::Failed,
+        };
+        self.upstream_error(channel, 502, kind, data)
+    }
+
+    fn upstream_error(
+        &self,
+        channel: &ChannelInfo,
+        status: u16,
+        kind: UpstreamKind,
+        body: &[u8],
+    ) -> RelayError {
+        if kind == UpstreamKind::KeyUnusable {
+            self.key_failure(channel);
+        }
+        let message = error_message(body)
+            .map(|m| mask(&m, channel))
+            .unwrap_or_else(|| format!("upstream answered {status}"));
+        RelayError::Upstream(UpstreamError {
+            provider: Provider::of(channel.channel_type),
+            status,
+            kind,
+            message,
+            code: error_codes(body)
+                .into_iter()
+                .next()
+                .map(|c| mask(&c, channel)),
+        })
+    }
+
+    /// Counts a failure that shows the channel's key is unusable, and disables the channel
+    /// when they reach the threshold (and automatic disabling is on for it).
+    fn key_failure(&self, channel: &ChannelInfo) {
+        let options = &self.s.options;
+        if !channel.auto_ban || !options.get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED) {
+            return;
+        }
+        let threshold =
+            usize::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_THRESHOLD)).unwrap_or(1);
+        let window = Duration::from_secs(
+            u64::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_WINDOW)).unwrap_or(60),
+        );
+        if !self.s.failures.record(channel.id, threshold, window) {
+            return;
+        }
+        let relay = self.clone();
+        let id = channel.id;
+        tokio::spawn(async move {
+            let db = &relay.s.db;
+            match persistence::channels::set_status(db, id, ChannelStatus::AutoDisabled.code())
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(channel = id, "channel disabled automatically");
+                    if let Err(e) = relay.channels_changed().await {
+                        tracing::error!(error = %e, "reloading routes");
+                    }
+                }
+                Err(e) => tracing::error!(channel = id, error = %e, "disabling channel"),
+            }
+        });
+    }
+
+    fn meter(
+        &self,
+        caller: &Caller,
+        channel: &ChannelInfo,
+        request: &Request,
+        priced: Priced,
+        meta: &CallMeta,
+        started: Instant,
+    ) -> (Meter, Option<i64>) {
+        let spec = &request.spec;
+        let meter = Meter {
+            session: Some(priced.session),
+            billing: self.s.billing.clone(),
+            caller: caller.clone(),
+            channel_id: channel.id,
+            model: spec.model.clone(),
+            price: priced.price,
+            count: spec.count,
+            prompt_estimate: spec.prompt_estimate,
+            request: match &request.payload {
+                Payload::Json { body, .. } => body.clone(),
+                Payload::Form(_) => Bytes::new(),
+            },
+            started,
+            request_id: meta.request_id.clone(),
+            ip: meta.ip.map(|i| i.to_string()).unwrap_or_default(),
+            stream: spec.stream,
+        };
+        (meter, priced.allowance)
+    }
+}
+
+/// Turns a successful upstream answer into the relayed response, billing it.
+async fn answer(
+    meter: Meter,
+    allowance: Option<i64>,
+    resp: hyper::Response<Incoming>,
+    endpoint: Endpoint,
+    first: Option<Bytes>,
+) -> Result<RelayResponse, RelayError> {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let body = match first {
+        Some(first) => RelayBody::Stream(Box::new(MeteredStream::events(
+            first,
+            resp.into_body(),
+            meter,
+            allowance,
+        ))),
+        None if endpoint == Endpoint::AudioSpeech => {
+            // Speech is priced by its input's characters, known before the answer.
+            let usage = Usage {
+                prompt_tokens: meter.prompt_estimate,
+                completion_tokens: 0,
+            };
+            meter.bill(Some(usage));
+            RelayBody::Stream(Box::new(MeteredStream::bytes(resp.into_body())))
+        }
+        None => {
+            // A body that breaks off is not billed: the session refunds when dropped.
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| RelayError::Unavailable(e.to_string()))?
+                .to_bytes();
+            meter.bill(usage_of(&bytes));
+            RelayBody::Full(bytes)
+        }
+    };
+    Ok(RelayResponse {
+        status,
+        content_type,
+        body,
+    })
+}
+
+/// The next channel to try: the pinned one (once), else a pick among those not in `tried`;
+/// channels that do not take the request's dialect are passed over without using up an
+/// attempt. Every channel seen goes into `tried`.
+fn next_channel(
+    snapshot: &Snapshot,
+    caller: &Caller,
+    spec: &CallSpec,
+    dialect: Dialect,
+    tried: &mut Vec<i32>,
+) -> Option<Arc<ChannelInfo>> {
+    loop {
+        let channel = match caller.pinned {
+            Some(id) if tried.is_empty() => snapshot.channel(id),
+            Some(_) => None,
+            None => snapshot.pick(&caller.group, &spec.model, tried),
+        }?;
+        tried.push(channel.id);
+        let speaks = Provider::of(channel.channel_type)
+            .adaptor()
+            .is_some_and(|a| a.dialect() == dialect);
+        if speaks {
+            return Some(channel);
+        }
+    }
+}
+
+/// Statuses worth trying on another channel.
+fn retryable(status: u16) -> bool {
+    matches!(status, 401 | 403 | 408 | 429) || status >= 500
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_rules() {
+        for s in [401, 429, 500, 502, 503] {
+            assert!(retryable(s), "{s}");
+        }
+        for s in [400, 404, 413, 422] {
+            assert!(!retryable(s), "{s}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Anthropic: `{base}/v1/messages` with `x-api-key` and `anthropic-version`. It takes the
+//! Messages dialect only; OpenAI-format calls reach it once conversion exists.
+
+use super::Adaptor;
+use crate::dialect::{Dialect, Endpoint};
+use crate::routing::ChannelInfo;
+use hyper::http::request::Builder;
+use serde_json::json;
+
+pub(crate) struct Anthropic;
+
+impl Adaptor for Anthropic {
+    fn dialect(&self) -> Dialect {
+        Dialect::Anthropic
+    }
+
+    fn url(&self, _: &ChannelInfo, _: &str, _: Endpoint, _: &str) -> Option<String> {
+        None
+    }
+
+    fn authorize(&self, channel: &ChannelInfo, request: Builder) -> Builder {
+        request
+            .header("x-api-key", channel.key.as_str())
+            .header("anthropic-version", "2023-06-01")
+    }
+
+    fn test_call(&self, _: &ChannelInfo, base: &str, model: &str) -> (String, serde_json::Value) {
+        (
+            format!("{base}/v1/messages"),
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}),
+        )
+    }
+}

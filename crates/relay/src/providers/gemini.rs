@@ -1,0 +1,32 @@
+//! Google Gemini: `{base}/v1beta/models/{model}:generateContent` with `x-goog-api-key`. It
+//! takes the Gemini dialect only; OpenAI-format calls reach it once conversion exists.
+
+use super::Adaptor;
+use crate::dialect::{Dialect, Endpoint};
+use crate::routing::ChannelInfo;
+use hyper::http::request::Builder;
+use serde_json::json;
+
+pub(crate) struct Gemini;
+
+impl Adaptor for Gemini {
+    fn dialect(&self) -> Dialect {
+        Dialect::Gemini
+    }
+
+    fn url(&self, _: &ChannelInfo, _: &str, _: Endpoint, _: &str) -> Option<String> {
+        None
+    }
+
+    fn authorize(&self, channel: &ChannelInfo, request: Builder) -> Builder {
+        request.header("x-goog-api-key", channel.key.as_str())
+    }
+
+    fn test_call(&self, _: &ChannelInfo, base: &str, model: &str) -> (String, serde_json::Value) {
+        (
+            format!("{base}/v1beta/models/{model}:generateContent"),
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                "generationConfig": {"maxOutputTokens": 1}}),
+        )
+    }
+}

@@ -1,0 +1,7 @@
+//! Server-sent events: the SSE reader that meters usage as it passes, and the metered stream
+//! relayed to the caller.
+
+mod metered;
+pub mod sse;
+
+pub use metered::MeteredStream;
