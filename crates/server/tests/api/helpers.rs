@@ -384,3 +384,92 @@ pub fn assert_failure(status: StatusCode, v: &Value, expected: StatusCode) {
     assert_eq!(v["success"], json!(false), "{v}");
     assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
 }
+
+/// Relay calls.
+impl TestApp {
+    /// A new API key of `auth` with these fields; returns the key.
+    pub async fn api_key(&self, auth: &Auth, fields: Value) -> String {
+        let mut body = json!({"name": "key", "unlimited_quota": true});
+        if let (Some(b), Some(f)) = (body.as_object_mut(), fields.as_object()) {
+            for (k, v) in f {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, v) = self.post(Some(auth), "/api/token", body).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["data"]["key"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn relay_post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        crate::helpers::body(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A chat call whose body is read whole (streamed or not).
+    pub async fn relay_post_any(&self, key: &str, body: Value) -> (StatusCode, String) {
+        let resp = self.chat_response(key, &body).await;
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    /// The raw answer to a chat call, for reading streams.
+    pub async fn chat_response(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn relay_get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        crate::helpers::body(
+            self.client
+                .get(self.url(path))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A user with `quota`, a key, and one channel to the mock serving gpt-4o.
+    pub async fn relay_setup(&self, quota: i64) -> (Auth, String, i64) {
+        let root = self.root().await;
+        let channel = self.create_channel(&root, json!({})).await;
+        let user = self.new_user("caller").await;
+        let (status, v) = self
+            .put(
+                Some(&root),
+                "/api/user",
+                json!({"id": user.id, "quota": quota}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let key = self.api_key(&user, json!({})).await;
+        (user, key, channel)
+    }
+
+    /// Waits for the billing writer, then reads the user's quota from the database.
+    pub async fn settled_quota(&self, user: &Auth) -> i64 {
+        self.relay.flush_billing().await;
+        self.quota_of(user).await
+    }
+
+    /// The consume logs of everyone, as admin sees them.
+    pub async fn consume_logs(&self) -> Vec<Value> {
+        self.relay.flush_billing().await;
+        let root = self.root().await;
+        let (_, v) = self.get(Some(&root), "/api/log?type=2&size=100").await;
+        v["data"].as_array().unwrap().clone()
+    }
+}

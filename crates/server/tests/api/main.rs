@@ -15,6 +15,8 @@ mod openapi;
 mod options;
 mod redemptions;
 mod relay;
+mod relay_billing;
+mod relay_endpoints;
 mod relay_hostile;
 mod sdk;
 mod startup;

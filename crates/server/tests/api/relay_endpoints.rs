@@ -1,0 +1,212 @@
+//! The relay's other OpenAI endpoints: embeddings, moderations, images, audio (uploads and
+//! speech) and the billing dashboard.
+
+use crate::helpers::TestApp;
+use crate::relay::{GPT4O_CALL, chat};
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn other_json_endpoints(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.create_channel(&root, json!({"models": "gpt-3.5-turbo-instruct,text-embedding-3-small,omni-moderation-latest,dall-e-3"})).await;
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/completions",
+            json!({"model": "gpt-3.5-turbo-instruct", "prompt": "请写一首诗"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "text_completion");
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["object"], "embedding");
+    let (status, v) = app
+        .relay_post(&key, "/v1/moderations", json!({"input": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["results"][0]["flagged"], false);
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/images/generations",
+            json!({"model": "dall-e-3", "prompt": "cat", "n": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["url"], "https://example.com/image.png");
+    let logs = app.consume_logs().await;
+    let quota_of = |model: &str| {
+        logs.iter().find(|l| l["model_name"] == model).unwrap()["quota"]
+            .as_i64()
+            .unwrap()
+    };
+    // (8 + 12 * 4/3) * 0.75 = 18; 8 * 0.01 rounds to 0; moderation is free; 2 images * 0.04 USD.
+    assert_eq!(quota_of("gpt-3.5-turbo-instruct"), 18);
+    assert_eq!(quota_of("text-embedding-3-small"), 0);
+    assert_eq!(quota_of("omni-moderation-latest"), 0);
+    assert_eq!(quota_of("dall-e-3"), 40_000);
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - 18 - 40_000);
+}
+
+async fn dashboard_billing(app: TestApp) {
+    let (_, key, _) = app.relay_setup(1_000_000).await;
+    app.relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    app.relay.flush_billing().await;
+    for prefix in ["", "/v1"] {
+        let (status, v) = app
+            .relay_get(&key, &format!("{prefix}/dashboard/billing/subscription"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["object"], "billing.subscription");
+        let hard = v["hard_limit_usd"].as_f64().unwrap();
+        assert!(
+            (hard - 2.0).abs() < 1e-9,
+            "remaining + used = 1 000 000 quota = 2 USD: {v}"
+        );
+        for f in [
+            "soft_limit_usd",
+            "system_hard_limit_usd",
+            "access_until",
+            "has_payment_method",
+            "plan",
+        ] {
+            assert!(v.get(f).is_some(), "missing {f}");
+        }
+        let (status, v) = app
+            .relay_get(&key, &format!("{prefix}/dashboard/billing/usage"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["object"], "billing.usage");
+        assert!(
+            (v["total_usage"].as_f64().unwrap() - GPT4O_CALL as f64 / 5000.0).abs() < 1e-9,
+            "{v}"
+        );
+    }
+}
+
+/// A multipart body with text fields, then a file of `file_len` bytes.
+fn multipart(fields: &[(&str, &str)], file_len: usize) -> (String, Vec<u8>) {
+    let boundary = "gatewaytestboundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(std::iter::repeat_n(b'x', file_len));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn uploads_and_speech(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.create_channel(&root, json!({"models": "whisper-1,dall-e-2,tts-1"}))
+        .await;
+    let upload = |path: &'static str, fields: Vec<(&'static str, &'static str)>, len: usize| {
+        let (ct, body) = multipart(&fields, len);
+        let req = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&key)
+            .header("content-type", ct)
+            .body(body);
+        async move { crate::helpers::body(req.send().await.unwrap()).await }
+    };
+    let (status, v) = upload(
+        "/v1/audio/transcriptions",
+        vec![("model", "whisper-1"), ("language", "zh")],
+        3 << 20,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["text"], "transcribed text");
+    let seen = app.mock.seen().pop().unwrap();
+    assert_eq!(seen.path, "/v1/audio/transcriptions");
+    assert_eq!(
+        seen.body["file"]["bytes"],
+        3 << 20,
+        "the whole file arrived"
+    );
+    assert_eq!(seen.body["language"], "zh");
+    assert!(
+        seen.content_type
+            .unwrap()
+            .starts_with("multipart/form-data; boundary=")
+    );
+    let (status, _) = upload("/v1/audio/translations", vec![("model", "whisper-1")], 1000).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = upload(
+        "/v1/images/edits",
+        vec![("model", "dall-e-2"), ("prompt", "hat"), ("n", "2")],
+        5000,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["data"][0]["url"], "https://example.com/image.png");
+    let (status, _) = upload("/v1/images/variations", vec![("n", "1")], 5000).await;
+    assert_eq!(status, StatusCode::OK, "no model field at all: dall-e-2");
+    // A model named after a large file is found all the same.
+    let (ct, mut body) = multipart(&[], 4 << 20);
+    body.extend_from_slice(b"--gatewaytestboundary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--gatewaytestboundary--\r\n");
+    let resp = app
+        .client
+        .post(app.url("/v1/audio/transcriptions"))
+        .bearer_auth(&key)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = crate::helpers::body(resp).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let resp = app
+        .client
+        .post(app.url("/v1/audio/speech"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "tts-1", "input": "hello world", "voice": "alloy", "response_format": "mp3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "audio/mpeg");
+    assert_eq!(
+        resp.bytes().await.unwrap().len(),
+        mock_upstream::SPEECH_BYTES
+    );
+
+    let logs = app.consume_logs().await;
+    let quota_of = |model: &str| {
+        logs.iter()
+            .filter(|l| l["model_name"] == model)
+            .map(|l| l["quota"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(quota_of("whisper-1"), 3 * 3000, "0.006 USD a call");
+    assert_eq!(
+        quota_of("dall-e-2"),
+        2 * 10_000 + 10_000,
+        "0.02 USD an image"
+    );
+    assert_eq!(quota_of("tts-1"), 83, "11 characters at ratio 7.5");
+    assert_eq!(
+        app.settled_quota(&user).await,
+        1_000_000 - 9000 - 30_000 - 83
+    );
+}
+
+db_tests!(other_json_endpoints, dashboard_billing, uploads_and_speech);
