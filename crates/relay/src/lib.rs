@@ -49,4 +49,5 @@ pub use directory::{TokenInfo, UserInfo};
 pub use error::{Holder, KeyProblem, Refusal, RelayError, UpstreamError, UpstreamKind};
 pub use pipeline::{CallMeta, RelayBody, RelayResponse, Request};
 pub use relay::{Balance, Relay, RelayBuilder};
+pub use routing::ChannelSpec;
 pub use stream::MeteredStream;

@@ -185,6 +185,55 @@ impl Router {
     }
 }
 
+/// A channel registered in code (by an embedder, without the admin API).
+#[derive(Debug, Clone)]
+pub struct ChannelSpec {
+    pub name: String,
+    /// New API's channel type (`providers::OPENAI`, `providers::AZURE`, ...).
+    pub channel_type: i32,
+    pub key: String,
+    /// Empty: the type's default.
+    pub base_url: String,
+    pub models: Vec<String>,
+    /// Comma-separated groups whose callers may use it.
+    pub group: String,
+}
+
+impl crate::Relay {
+    /// Registers an enabled channel and routes to it at once; returns its id.
+    pub async fn add_channel(&self, spec: ChannelSpec) -> Result<i32, DbErr> {
+        use sea_orm::{Set, TransactionTrait};
+        let model = channels::ActiveModel {
+            channel_type: Set(spec.channel_type),
+            key: Set(spec.key),
+            name: Set(spec.name),
+            status: Set(domain::ChannelStatus::Enabled.code()),
+            weight: Set(0),
+            priority: Set(0),
+            created_time: Set(domain::now_ts()),
+            test_time: Set(0),
+            response_time: Set(0),
+            base_url: Set(spec.base_url),
+            models: Set(spec.models.join(",")),
+            group: Set(spec.group),
+            used_quota: Set(0),
+            request_count: Set(0),
+            model_mapping: Set(None),
+            tag: Set(None),
+            test_model: Set(String::new()),
+            auto_ban: Set(1),
+            other: Set(String::new()),
+            openai_organization: Set(String::new()),
+            ..Default::default()
+        };
+        let txn = self.s.db.begin().await?;
+        let saved = channels::save(&txn, model).await?;
+        txn.commit().await?;
+        self.channels_changed().await?;
+        Ok(saved.id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
