@@ -64,7 +64,7 @@ run() { # name url pid stream connections
 IDLE_RSS="$(rss_kb "$GW_PID")"
 echo "| target | mode | connections | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU us/req |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-for mode in "false 1" "false 16" "true 1" "true 16"; do
+for mode in "false 1" "false 16" "false 32" "true 1" "true 16" "true 32"; do
   set -- $mode
   run mock "$MOCK" - "$1" "$2"
   run proxy "$PROXY" "$PROXY_PID" "$1" "$2"

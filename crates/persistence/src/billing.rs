@@ -42,6 +42,8 @@ struct Shared {
     pending: std::sync::Mutex<Vec<BillingRecord>>,
     /// Wakes the writer early when a batch is full.
     full: tokio::sync::Notify,
+    /// Wakes callers waiting for the backlog to shrink, after every commit round.
+    drained: tokio::sync::Notify,
     max_batch: usize,
     on_commit: Option<OnCommit>,
 }
@@ -73,6 +75,7 @@ impl BillingWriter {
         let shared = std::sync::Arc::new(Shared {
             pending: std::sync::Mutex::new(Vec::new()),
             full: tokio::sync::Notify::new(),
+            drained: tokio::sync::Notify::new(),
             max_batch: max_batch.max(1),
             on_commit,
         });
@@ -102,6 +105,28 @@ impl BillingWriter {
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Flush(tx)).is_ok() {
             let _ = rx.await;
+        }
+    }
+
+    /// Records queued and not yet taken for a commit.
+    pub fn backlog(&self) -> usize {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Waits until at most `limit` records are queued (at once when they are): callers hold
+    /// back while the writer catches up, so the queue stays bounded even when the writer gets
+    /// little CPU.
+    pub async fn wait_below(&self, limit: usize) {
+        loop {
+            let drained = self.shared.drained.notified();
+            if self.backlog() <= limit {
+                return;
+            }
+            drained.await;
         }
     }
 
@@ -148,6 +173,7 @@ async fn run(
                 chunk.iter().for_each(hook);
             }
         }
+        shared.drained.notify_waiters();
         for w in waiters {
             let _ = w.send(());
         }
@@ -310,4 +336,35 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord]) -> Result<(), 
         quota_data::record(&txn, usage).await?;
     }
     txn.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_wait_while_the_backlog_is_over_the_limit() {
+        let Ok(db) = crate::connect("sqlite::memory:").await else {
+            panic!("connecting to SQLite in memory failed");
+        };
+        let (writer, _task) = BillingWriter::start(db, Duration::from_secs(3600), 1000, None);
+        for _ in 0..10 {
+            writer.submit(BillingRecord::default());
+        }
+        assert_eq!(writer.backlog(), 10);
+        let waiting = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.wait_below(5).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "10 queued is over the limit of 5");
+        writer.flush().await;
+        assert_eq!(writer.backlog(), 0);
+        let done = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(
+            matches!(done, Ok(Ok(()))),
+            "released once the writer caught up"
+        );
+        writer.wait_below(5).await;
+    }
 }

@@ -33,7 +33,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
-        options.max_connections(1).min_connections(1);
+        // One connection kept for good: its worker thread lives as long as the pool.
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>);
     } else {
         options.max_connections(20);
     }
@@ -50,7 +55,35 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
         }
     }
     Migrator::up(&db, None).await.map_err(DbError::Migrate)?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        lower_sqlite_worker_priority();
+    }
     Ok(db)
+}
+
+/// Niceness of SQLite's worker thread: every statement runs there, mostly billing commits, and
+/// on a busy core it should wait for calls, not calls for it (docs/benchmarks.md). Calls never
+/// wait on it except for a key or user seen for the first time.
+const SQLITE_WORKER_NICENESS: i32 = 19;
+
+/// Lowers the CPU priority of this process's SQLite worker threads (Linux; best effort).
+fn lower_sqlite_worker_priority() {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let tid = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let (true, Some(tid)) = (comm.starts_with("sqlx-sqlite-wor"), tid)
+            && let Err(e) = rustix::process::setpriority_process(Some(tid), SQLITE_WORKER_NICENESS)
+        {
+            tracing::debug!(error = %e, "could not lower the SQLite worker's priority");
+        }
+    }
 }
 
 /// Accepts `sqlite:path`, `sqlite://path` and `sqlite::memory:`; makes sure a SQLite file's

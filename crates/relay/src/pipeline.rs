@@ -12,7 +12,7 @@ use crate::error::{Holder, Refusal, RelayError, UpstreamError, UpstreamKind};
 use crate::health::{classify, error_codes, error_message};
 use crate::mask::mask;
 use crate::providers::Provider;
-use crate::relay::Relay;
+use crate::relay::{BILLING_BACKLOG, Relay};
 use crate::routing::{ChannelInfo, Snapshot};
 use crate::stream::MeteredStream;
 use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data, usage_of};
@@ -136,6 +136,7 @@ impl Relay {
     ) -> Result<RelayResponse, RelayError> {
         let started = Instant::now();
         let spec = &request.spec;
+        self.s.billing.wait_below(BILLING_BACKLOG).await;
         self.ensure_balances(caller).await?;
         let snapshot = self.s.router.snapshot();
         let mut priced = Some(self.reserve(&snapshot, caller, spec)?);

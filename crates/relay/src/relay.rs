@@ -14,7 +14,6 @@ use persistence::options::OptionStore;
 use persistence::{DatabaseConnection, DbErr, users};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use tokio::task::JoinHandle;
 
 /// A relay: cheap to clone, every clone the same relay.
 #[derive(Clone)]
@@ -32,7 +31,7 @@ pub(crate) struct Shared {
     pub billing: BillingWriter,
     pub failures: FailureCounter,
     prices: RwLock<(usize, Arc<PriceTable>)>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    background: Mutex<Option<Background>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -82,7 +81,8 @@ impl RelayBuilder {
         self
     }
 
-    /// Loads routes and options and starts the billing writer (and the sync loop when set).
+    /// Loads routes and options and starts the background thread: the billing writer, and the
+    /// sync loop when an interval is set.
     pub async fn build(self) -> Result<Relay, DbErr> {
         let options = match self.options {
             Some(o) => o,
@@ -91,19 +91,11 @@ impl RelayBuilder {
         let router = Router::default();
         router.reload(&self.db).await?;
         let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-        let on_commit = {
-            let ledger = ledger.clone();
-            Box::new(move |r: &BillingRecord| {
-                ledger.committed(
-                    r.user_id,
-                    (!r.token_unlimited).then_some(r.token_id),
-                    r.quota,
-                );
-            })
-        };
-        let (billing, writer) =
-            BillingWriter::start(self.db.clone(), self.billing_window, 1000, Some(on_commit));
         let (stop, _) = tokio::sync::watch::channel(false);
+        let (background, billing) =
+            Background::start(self.db.clone(), self.billing_window, ledger.clone()).map_err(
+                |e| DbErr::Custom(format!("starting the relay's background thread: {e}")),
+            )?;
         let relay = Relay {
             s: Arc::new(Shared {
                 db: self.db,
@@ -115,15 +107,75 @@ impl RelayBuilder {
                 billing,
                 failures: FailureCounter::default(),
                 prices: RwLock::new((0, Arc::new(PriceTable::default()))),
-                tasks: Mutex::new(vec![writer]),
+                background: Mutex::new(Some(background)),
                 stop,
             }),
         };
-        if let Some(interval) = self.sync_interval {
-            let task = tokio::spawn(sync_loop(relay.clone(), interval));
-            relay.tasks().push(task);
+        if let Some(interval) = self.sync_interval
+            && let Some(background) = relay.background().as_ref()
+        {
+            background.handle.spawn(sync_loop(relay.clone(), interval));
         }
         Ok(relay)
+    }
+}
+
+/// Records per billing commit: small batches keep each commit short, so it never holds a core
+/// away from calls for long.
+const BILLING_BATCH: usize = 200;
+/// How much lower than calls the background thread runs (Unix niceness, the lowest): calls
+/// hold back when billing falls behind (`BILLING_BACKLOG`), so it is never starved for long.
+const BACKGROUND_NICENESS: i32 = 19;
+/// Records queued for billing past which new calls wait for the writer to catch up.
+pub(crate) const BILLING_BACKLOG: usize = 50 * BILLING_BATCH;
+
+/// The relay's background work (billing commits, the sync loop) on a thread of its own, run at
+/// a lower CPU priority than request handling: on a busy core a commit then waits for calls
+/// instead of calls waiting for the commit (docs/benchmarks.md has the measurements).
+struct Background {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Background {
+    fn start(
+        db: DatabaseConnection,
+        window: Duration,
+        ledger: Arc<dyn Ledger>,
+    ) -> std::io::Result<(Background, BillingWriter)> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let on_commit = Box::new(move |r: &BillingRecord| {
+            ledger.committed(
+                r.user_id,
+                (!r.token_unlimited).then_some(r.token_id),
+                r.quota,
+            );
+        });
+        let (billing, writer) = {
+            let _entered = runtime.enter();
+            BillingWriter::start(db, window, BILLING_BATCH, Some(on_commit))
+        };
+        std::thread::Builder::new()
+            .name("relay-background".into())
+            .spawn(move || {
+                if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICENESS) {
+                    tracing::debug!(error = %e, "could not lower the background thread's priority");
+                }
+                // Runs the tasks until the relay stops, then lets the writer commit what is left.
+                runtime.block_on(async {
+                    let _ = stop_rx.await;
+                    let _ = writer.await;
+                });
+                drop(runtime);
+                let _ = done_tx.send(());
+            })?;
+        Ok((Background { handle, stop, done }, billing))
     }
 }
 
@@ -154,9 +206,9 @@ impl Relay {
         RelayBuilder::new(db)
     }
 
-    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+    fn background(&self) -> std::sync::MutexGuard<'_, Option<Background>> {
         self.s
-            .tasks
+            .background
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -237,14 +289,16 @@ impl Relay {
         self.s.billing.flush().await;
     }
 
-    /// Commits pending billing, stops the sync loop and the billing writer, and waits for them.
+    /// Commits pending billing, stops the sync loop and the billing writer, and waits for the
+    /// background thread to end.
     pub async fn shutdown(&self) {
         self.s.billing.flush().await;
         self.s.stop.send_replace(true);
         self.s.billing.stop();
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks());
-        for task in tasks {
-            let _ = task.await;
+        let background = self.background().take();
+        if let Some(background) = background {
+            let _ = background.stop.send(());
+            let _ = background.done.await;
         }
     }
 

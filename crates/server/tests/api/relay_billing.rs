@@ -178,7 +178,44 @@ impl TestApp {
     }
 }
 
+/// The niceness of this process's threads whose name starts with `prefix`.
+fn niceness_of(prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+            // Fields after the parenthesised name; niceness is field 19 of the whole line.
+            let rest = stat.rsplit_once(')').unwrap().1;
+            out.push(rest.split_whitespace().nth(16).unwrap().parse().unwrap());
+        }
+    }
+    out
+}
+
+/// Billing commits and the sync loop run on a thread below calls in CPU priority (and so does
+/// SQLite's worker, which runs the commits), so on a busy core they wait for calls.
+async fn background_work_runs_below_calls(app: TestApp) {
+    let (status, _) = app.get(None, "/api/status").await;
+    assert_eq!(status, StatusCode::OK, "the workers are up");
+    let background = niceness_of("relay-backgroun");
+    assert!(
+        !background.is_empty() && background.iter().all(|n| *n == 19),
+        "{background:?}"
+    );
+    if app.database_url.starts_with("sqlite:") {
+        let sqlite = niceness_of("sqlx-sqlite-wor");
+        assert!(sqlite.contains(&19), "{sqlite:?}");
+    }
+    let workers = niceness_of("actix-server wo");
+    assert!(
+        !workers.is_empty() && workers.iter().all(|n| *n == 0),
+        "{workers:?}"
+    );
+}
+
 db_tests!(
+    background_work_runs_below_calls,
     logged_quota_equals_spent_quota_under_load,
     shutdown_commits_pending_billing,
     balances_follow_other_instances,
