@@ -281,35 +281,30 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord]) -> Result<(), 
             .exec(&txn)
             .await?;
     }
-    let rows: Vec<logs::ActiveModel> = batch
-        .iter()
-        .map(|r| {
-            logs::ActiveModel::from(logs::NewLog {
-                user_id: r.user_id,
-                username: r.username.clone(),
-                log_type: domain::LogType::Consume.code(),
-                content: r.content.clone(),
-                quota: r.quota,
-                token_name: r.token_name.clone(),
-                model_name: r.model_name.clone(),
-                prompt_tokens: r.prompt_tokens,
-                completion_tokens: r.completion_tokens,
-                use_time: r.use_time,
-                is_stream: r.is_stream,
-                channel_id: r.channel_id,
-                token_id: r.token_id,
-                group: r.group.clone(),
-                ip: r.ip.clone(),
-                request_id: r.request_id.clone(),
-                created_at: r.created_at,
-            })
-        })
-        .collect();
-    for chunk in rows.chunks(200) {
-        logs::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    let consume = domain::LogType::Consume.code();
+    logs::insert_batch(
+        &txn,
+        batch.iter().map(|r| logs::NewLogRef {
+            user_id: r.user_id,
+            created_at: r.created_at,
+            log_type: consume,
+            content: &r.content,
+            username: &r.username,
+            token_name: &r.token_name,
+            model_name: &r.model_name,
+            quota: r.quota,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            use_time: r.use_time,
+            is_stream: r.is_stream,
+            channel_id: r.channel_id,
+            token_id: r.token_id,
+            group: &r.group,
+            ip: &r.ip,
+            request_id: &r.request_id,
+        }),
+    )
+    .await?;
     // One upsert per (user, model, hour) of the batch, not one per call.
     let mut buckets: BTreeMap<(i32, &str, i64), quota_data::Usage> = BTreeMap::new();
     for r in batch {

@@ -83,6 +83,122 @@ impl From<NewLog> for ActiveModel {
     }
 }
 
+/// The columns a batch insert fills, in order (`other` stays NULL).
+const BATCH_COLUMNS: [Column; 17] = [
+    Column::UserId,
+    Column::CreatedAt,
+    Column::LogType,
+    Column::Content,
+    Column::Username,
+    Column::TokenName,
+    Column::ModelName,
+    Column::Quota,
+    Column::PromptTokens,
+    Column::CompletionTokens,
+    Column::UseTime,
+    Column::IsStream,
+    Column::ChannelId,
+    Column::TokenId,
+    Column::Group,
+    Column::Ip,
+    Column::RequestId,
+];
+
+/// Rows a batch insert statement holds at most.
+pub const BATCH_ROWS: usize = 200;
+
+/// The SQL of an insert of `rows` rows for `backend`, built once and kept: a billing commit
+/// then only gathers values (building it through the query builder each time cost more than
+/// the insert itself).
+fn batch_sql(backend: sea_orm::DbBackend, rows: usize) -> std::sync::Arc<str> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<(u8, usize), Arc<str>>>> = OnceLock::new();
+    let key = (backend as u8, rows);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(sql) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
+        return sql.clone();
+    }
+    let mut insert = sea_orm::sea_query::Query::insert();
+    insert.into_table(Entity).columns(BATCH_COLUMNS);
+    for _ in 0..rows {
+        insert.values_panic(BATCH_COLUMNS.map(|_| sea_orm::sea_query::Expr::val(0).into()));
+    }
+    let sql: Arc<str> = backend.build(&insert).sql.into();
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, sql.clone());
+    sql
+}
+
+/// Inserts many logs, [`BATCH_ROWS`] to a statement.
+pub async fn insert_batch<'a>(
+    db: &impl ConnectionTrait,
+    logs: impl ExactSizeIterator<Item = NewLogRef<'a>>,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let logs: Vec<NewLogRef<'a>> = logs.collect();
+    for chunk in logs.chunks(BATCH_ROWS) {
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * BATCH_COLUMNS.len());
+        for l in chunk {
+            values.extend([
+                l.user_id.into(),
+                l.created_at.into(),
+                l.log_type.into(),
+                l.content.into(),
+                l.username.into(),
+                l.token_name.into(),
+                l.model_name.into(),
+                l.quota.into(),
+                l.prompt_tokens.into(),
+                l.completion_tokens.into(),
+                l.use_time.into(),
+                l.is_stream.into(),
+                l.channel_id.into(),
+                l.token_id.into(),
+                l.group.into(),
+                l.ip.into(),
+                l.request_id.into(),
+            ]);
+        }
+        let sql = batch_sql(backend, chunk.len());
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql.as_ref(),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A log row borrowed from its source (billing records), for [`insert_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewLogRef<'a> {
+    pub user_id: i32,
+    pub created_at: i64,
+    pub log_type: i32,
+    pub content: &'a str,
+    pub username: &'a str,
+    pub token_name: &'a str,
+    pub model_name: &'a str,
+    pub quota: i64,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub use_time: i32,
+    pub is_stream: bool,
+    pub channel_id: i32,
+    pub token_id: i32,
+    pub group: &'a str,
+    pub ip: &'a str,
+    pub request_id: &'a str,
+}
+
 pub async fn insert(db: &impl ConnectionTrait, log: NewLog) -> Result<(), DbErr> {
     Entity::insert(ActiveModel::from(log))
         .exec_without_returning(db)
