@@ -113,7 +113,8 @@ pub const BATCH_ROWS: usize = 200;
 fn batch_sql(backend: sea_orm::DbBackend, rows: usize) -> std::sync::Arc<str> {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<(u8, usize), Arc<str>>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(u8, usize), Arc<str>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let key = (backend as u8, rows);
     let cache = CACHE.get_or_init(Default::default);
     if let Some(sql) = cache
@@ -126,7 +127,7 @@ fn batch_sql(backend: sea_orm::DbBackend, rows: usize) -> std::sync::Arc<str> {
     let mut insert = sea_orm::sea_query::Query::insert();
     insert.into_table(Entity).columns(BATCH_COLUMNS);
     for _ in 0..rows {
-        insert.values_panic(BATCH_COLUMNS.map(|_| sea_orm::sea_query::Expr::val(0).into()));
+        insert.values_panic(BATCH_COLUMNS.map(|_| sea_orm::sea_query::Expr::val(0)));
     }
     let sql: Arc<str> = backend.build(&insert).sql.into();
     cache
