@@ -276,29 +276,7 @@ pub async fn create_channel(
     body: Input<web::Json<ChannelFields>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
-    let mut am = channels::ActiveModel {
-        channel_type: Set(relay::providers::OPENAI),
-        key: Set(String::new()),
-        name: Set(String::new()),
-        status: Set(ChannelStatus::Enabled.code()),
-        weight: Set(0),
-        priority: Set(0),
-        created_time: Set(domain::now_ts()),
-        test_time: Set(0),
-        response_time: Set(0),
-        base_url: Set(String::new()),
-        models: Set(String::new()),
-        group: Set("default".into()),
-        used_quota: Set(0),
-        request_count: Set(0),
-        model_mapping: Set(None),
-        tag: Set(None),
-        test_model: Set(String::new()),
-        auto_ban: Set(1),
-        other: Set(String::new()),
-        openai_organization: Set(String::new()),
-        ..Default::default()
-    };
+    let mut am = channels::blank(relay::providers::OPENAI);
     apply(&mut am, body.into_inner())?;
     check_complete(&am)?;
     let txn = state.db.begin().await?;

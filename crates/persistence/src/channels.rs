@@ -101,6 +101,34 @@ pub async fn find(db: &impl ConnectionTrait, id: i32) -> Result<Option<Model>, D
     Entity::find_by_id(id).one(db).await
 }
 
+/// A new enabled channel of `channel_type` with every other field at its default (no key, no
+/// models, the `default` group, automatic disabling allowed).
+pub fn blank(channel_type: i32) -> ActiveModel {
+    ActiveModel {
+        channel_type: Set(channel_type),
+        key: Set(String::new()),
+        name: Set(String::new()),
+        status: Set(domain::ChannelStatus::Enabled.code()),
+        weight: Set(0),
+        priority: Set(0),
+        created_time: Set(domain::now_ts()),
+        test_time: Set(0),
+        response_time: Set(0),
+        base_url: Set(String::new()),
+        models: Set(String::new()),
+        group: Set("default".into()),
+        used_quota: Set(0),
+        request_count: Set(0),
+        model_mapping: Set(None),
+        tag: Set(None),
+        test_model: Set(String::new()),
+        auto_ban: Set(1),
+        other: Set(String::new()),
+        openai_organization: Set(String::new()),
+        ..Default::default()
+    }
+}
+
 /// Saves a new or changed channel and rebuilds its abilities, in the caller's transaction.
 pub async fn save(db: &impl ConnectionTrait, model: ActiveModel) -> Result<Model, DbErr> {
     let saved = if model.id.is_not_set() {

@@ -203,29 +203,12 @@ impl crate::Relay {
     /// Registers an enabled channel and routes to it at once; returns its id.
     pub async fn add_channel(&self, spec: ChannelSpec) -> Result<i32, DbErr> {
         use sea_orm::{Set, TransactionTrait};
-        let model = channels::ActiveModel {
-            channel_type: Set(spec.channel_type),
-            key: Set(spec.key),
-            name: Set(spec.name),
-            status: Set(domain::ChannelStatus::Enabled.code()),
-            weight: Set(0),
-            priority: Set(0),
-            created_time: Set(domain::now_ts()),
-            test_time: Set(0),
-            response_time: Set(0),
-            base_url: Set(spec.base_url),
-            models: Set(spec.models.join(",")),
-            group: Set(spec.group),
-            used_quota: Set(0),
-            request_count: Set(0),
-            model_mapping: Set(None),
-            tag: Set(None),
-            test_model: Set(String::new()),
-            auto_ban: Set(1),
-            other: Set(String::new()),
-            openai_organization: Set(String::new()),
-            ..Default::default()
-        };
+        let mut model = channels::blank(spec.channel_type);
+        model.name = Set(spec.name);
+        model.key = Set(spec.key);
+        model.base_url = Set(spec.base_url);
+        model.models = Set(spec.models.join(","));
+        model.group = Set(spec.group);
         let txn = self.s.db.begin().await?;
         let saved = channels::save(&txn, model).await?;
         txn.commit().await?;

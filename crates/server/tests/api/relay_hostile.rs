@@ -30,6 +30,20 @@ fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 }
 
 impl TestApp {
+    /// Points the channel's `gpt-4o` at another mock model (`mock-long`, `mock-leak`, ...).
+    async fn map_gpt4o(&self, channel: i64, model: &str) {
+        let root = self.root().await;
+        let mapping = json!({"gpt-4o": model}).to_string();
+        let (status, v) = self
+            .put(
+                Some(&root),
+                "/api/channel",
+                json!({"id": channel, "model_mapping": mapping}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+
     async fn upload(
         &self,
         key: &str,
@@ -211,13 +225,7 @@ async fn the_worst_case_is_reserved(app: TestApp) {
 /// what left them.
 async fn concurrency_cannot_overdraw(app: TestApp) {
     let (user, _, channel) = app.relay_setup(5_000).await;
-    let root = app.root().await;
-    app.put(
-        Some(&root),
-        "/api/channel",
-        json!({"id": channel, "model_mapping": "{\"gpt-4o\": \"mock-long\"}"}),
-    )
-    .await;
+    app.map_gpt4o(channel, "mock-long").await;
     let key = app
         .api_key(
             &user,
@@ -261,13 +269,7 @@ async fn concurrency_cannot_overdraw(app: TestApp) {
 /// with an error event; the balance stays at or above zero.
 async fn streams_past_their_reservation_are_cut(app: TestApp) {
     let (user, key, channel) = app.relay_setup(1_000).await;
-    let root = app.root().await;
-    app.put(
-        Some(&root),
-        "/api/channel",
-        json!({"id": channel, "model_mapping": "{\"gpt-4o\": \"mock-long\"}"}),
-    )
-    .await;
+    app.map_gpt4o(channel, "mock-long").await;
     let mut body = chat("gpt-4o", true);
     body["max_tokens"] = json!(5);
     let (status, text) = app.relay_post_any(&key, body).await;
@@ -363,13 +365,7 @@ async fn images_price_the_n_sent(app: TestApp) {
 /// masked.
 async fn upstream_secrets_are_masked(app: TestApp) {
     let (_, key, channel) = app.relay_setup(1_000_000).await;
-    let root = app.root().await;
-    app.put(
-        Some(&root),
-        "/api/channel",
-        json!({"id": channel, "model_mapping": "{\"gpt-4o\": \"mock-leak\"}"}),
-    )
-    .await;
+    app.map_gpt4o(channel, "mock-leak").await;
     let (status, v) = app
         .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
         .await;
