@@ -243,7 +243,10 @@ pub async fn update_token(
     }
     let remain_quota = b.remain_quota.unwrap_or(token.remain_quota);
     ApiError::check_quota("remain_quota", remain_quota, 0)?;
-    am.remain_quota = Set(remain_quota);
+    // Written only when given: billing commits move it meanwhile.
+    if b.remain_quota.is_some() {
+        am.remain_quota = Set(remain_quota);
+    }
     let unlimited = b.unlimited_quota.unwrap_or(token.unlimited_quota);
     am.unlimited_quota = Set(unlimited);
     let expired_time = b.expired_time.unwrap_or(token.expired_time);

@@ -86,6 +86,16 @@ fn message(err: &RelayError, lang: Lang) -> String {
                 ),
             }
         }
+        RelayError::Exhausted(holder) => match holder {
+            Holder::User => pick(
+                "用户额度已用尽".into(),
+                "insufficient quota: the user's balance is used up".into(),
+            ),
+            Holder::Key => pick(
+                "令牌额度已用尽".into(),
+                "insufficient quota: the API key's balance is used up".into(),
+            ),
+        },
         RelayError::BadRequest(detail) => pick(format!("请求无效：{detail}"), detail.clone()),
         RelayError::TooLarge(limit) => pick(
             format!("请求体超过 {limit} 字节的上限"),
@@ -114,7 +124,7 @@ fn message(err: &RelayError, lang: Lang) -> String {
 /// OpenAI's `type` for `err`.
 fn kind(err: &RelayError) -> &'static str {
     match err {
-        RelayError::Insufficient { .. } => "insufficient_quota",
+        RelayError::Insufficient { .. } | RelayError::Exhausted(_) => "insufficient_quota",
         RelayError::Upstream(e) => match e.kind {
             UpstreamKind::RateLimited => "rate_limit_error",
             UpstreamKind::Rejected => "invalid_request_error",

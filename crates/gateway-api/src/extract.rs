@@ -90,7 +90,8 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(RelayError::TooLarge(limit));
     }
-    let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    // A declared length is a claim: at most 1 MiB is set aside before bytes arrive.
+    let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| RelayError::BadRequest(format!("reading the body failed: {e}")))?;

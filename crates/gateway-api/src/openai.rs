@@ -23,6 +23,9 @@ async fn relay_call(
         Ok(c) => c,
         Err(resp) => return resp,
     };
+    if let Err(e) = state.relay.admits(&caller).await {
+        return relay_error(&e, &req);
+    }
     let request = match read_body(&req, payload, state.max_body).await {
         Ok(body) if upload => {
             let content_type = req

@@ -6,7 +6,8 @@
 //! 500, `mock-quota` 429 with OpenAI's `insufficient_quota`; any other model answers 200.
 //! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
-//! [`SLOW_DELAY`] before each event, `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
+//! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
+//! headers), `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
 //! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
 //! in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
@@ -205,6 +206,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     }
     let streamed =
         body.get("stream").and_then(Value::as_bool) == Some(true) && status == StatusCode::OK;
+    if !streamed && model == "mock-slow" {
+        // Headers at once, the body after a pause.
+        let body = Bytes::from(answer.to_string());
+        let delayed = futures_util::stream::once(async move {
+            tokio::time::sleep(SLOW_DELAY * 3).await;
+            Ok::<_, std::convert::Infallible>(Frame::data(body))
+        });
+        let resp = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(BodyExt::boxed(StreamBody::new(delayed)));
+        return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
+    }
     if !streamed {
         return Ok(json_response(status, &answer));
     }

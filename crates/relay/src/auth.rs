@@ -2,7 +2,7 @@
 //! resulting [`Caller`].
 
 use crate::directory::{TokenInfo, UserInfo};
-use crate::error::{KeyProblem, Refusal, RelayError};
+use crate::error::{Holder, KeyProblem, Refusal, RelayError};
 use crate::relay::{Balance, Relay};
 use domain::{Role, TokenStatus, UserStatus};
 use std::net::IpAddr;
@@ -130,6 +130,27 @@ impl Relay {
             None => None,
         };
         self.s.ledger.load(caller.user.id, user_quota, token_remain);
+        Ok(())
+    }
+
+    /// Refuses a caller whose balance (or key's) is used up, before its body is read; free in
+    /// self-use mode.
+    pub async fn admits(&self, caller: &Caller) -> Result<(), RelayError> {
+        if self
+            .s
+            .options
+            .get_bool(domain::options::SELF_USE_MODE_ENABLED)
+        {
+            return Ok(());
+        }
+        self.ensure_balances(caller).await?;
+        let ledger = &self.s.ledger;
+        if ledger.user_balance(caller.user.id).unwrap_or(0) <= 0 {
+            return Err(RelayError::Exhausted(Holder::User));
+        }
+        if !caller.token.unlimited && ledger.token_balance(caller.token.id).unwrap_or(0) <= 0 {
+            return Err(RelayError::Exhausted(Holder::Key));
+        }
         Ok(())
     }
 

@@ -70,6 +70,8 @@ pub enum RelayError {
         /// Output tokens the balance would pay for (none for per-call prices).
         affordable_output: Option<i64>,
     },
+    /// 403: the balance (user's or key's) is used up; said before the body is read.
+    Exhausted(Holder),
     /// 400 with an English detail of what is wrong with the request.
     BadRequest(String),
     /// 413: the body is over the configured limit (bytes).
@@ -93,7 +95,9 @@ impl RelayError {
     pub fn status(&self) -> u16 {
         match self {
             RelayError::Key(_) => 401,
-            RelayError::Refused(_) | RelayError::Insufficient { .. } => 403,
+            RelayError::Refused(_) | RelayError::Insufficient { .. } | RelayError::Exhausted(_) => {
+                403
+            }
             RelayError::BadRequest(_) | RelayError::NoPrice(_) => 400,
             RelayError::TooLarge(_) => 413,
             RelayError::ModelNotFound(_) => 404,
@@ -115,7 +119,8 @@ impl RelayError {
                 Refusal::GroupNotUsable(_) => "group_not_usable",
                 Refusal::ModelNotAllowed(_) => "model_not_allowed",
             },
-            RelayError::Insufficient { holder, .. } => match holder {
+            RelayError::Insufficient { holder, .. } | RelayError::Exhausted(holder) => match holder
+            {
                 Holder::User => "insufficient_user_quota",
                 Holder::Key => "insufficient_token_quota",
             },
@@ -139,6 +144,7 @@ impl fmt::Display for RelayError {
             RelayError::Insufficient { holder, model, .. } => {
                 write!(f, "{holder:?} quota too small for {model}")
             }
+            RelayError::Exhausted(holder) => write!(f, "{holder:?} quota used up"),
             RelayError::BadRequest(d) => write!(f, "bad request: {d}"),
             RelayError::TooLarge(limit) => write!(f, "body over {limit} bytes"),
             RelayError::ModelNotFound(m) => write!(f, "model {m} not found"),

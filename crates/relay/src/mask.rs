@@ -18,7 +18,12 @@ pub(crate) fn mask(message: &str, channel: &ChannelInfo) -> String {
         out = out.replace(key, MASK);
     }
     if let Some(host) = host_of(&channel.base_url) {
+        // The host with its port first, then the bare name.
         out = replace_ignore_case(&out, host);
+        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        if name.len() >= 3 {
+            out = replace_ignore_case(&out, name);
+        }
     }
     let out = mask_runs(&out, "sk-", 6);
     let out = mask_after(&out, "bearer ");
@@ -152,6 +157,7 @@ mod tests {
                 "header Authorization: *** was refused",
             ),
             ("host API.EXAMPLE.COM:8443 said no", "host *** said no"),
+            ("api.example.com refused", "*** refused"),
             (
                 "from 10.0.0.7 and 192.168.1.1:8080, [::1]",
                 "from *** and ***, ***",

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 /// How long an upstream may take to start answering.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// The most of a whole (not streamed) upstream answer read: images as base64 included.
+const ANSWER_LIMIT: usize = 256 << 20;
 /// The most of an upstream's error body read.
 const ERROR_BODY_LIMIT: usize = 1 << 20;
 
@@ -436,14 +438,25 @@ async fn answer(
             RelayBody::Stream(Box::new(MeteredStream::bytes(resp.into_body())))
         }
         None => {
-            // A body that breaks off is not billed: the session refunds when dropped.
-            let bytes = resp
-                .into_body()
-                .collect()
+            // Read and billed by a task of its own: a caller that hangs up meanwhile is billed
+            // all the same for what the upstream produced. A body that breaks off (or passes
+            // the limit) is not billed: the session refunds when dropped.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let read = Limited::new(resp.into_body(), ANSWER_LIMIT).collect().await;
+                let result = match read {
+                    Ok(body) => {
+                        let bytes = body.to_bytes();
+                        meter.bill(usage_of(&bytes));
+                        Ok(bytes)
+                    }
+                    Err(e) => Err(RelayError::Unavailable(e.to_string())),
+                };
+                let _ = tx.send(result);
+            });
+            let bytes = rx
                 .await
-                .map_err(|e| RelayError::Unavailable(e.to_string()))?
-                .to_bytes();
-            meter.bill(usage_of(&bytes));
+                .map_err(|_| RelayError::Internal("the answer reader stopped".into()))??;
             RelayBody::Full(bytes)
         }
     };

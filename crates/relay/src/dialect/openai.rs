@@ -25,6 +25,9 @@ pub enum Endpoint {
     AudioSpeech,
 }
 
+/// Prompt tokens reserved for each image part: OpenAI's largest high-detail image (2048 x 768
+/// after scaling: 8 tiles of 170 tokens plus 85) rounded up.
+const IMAGE_TOKENS: usize = 1_500;
 /// Images one call may ask for.
 const MAX_IMAGES: i64 = 10;
 /// Answers one chat call may ask for (OpenAI's limit).
@@ -83,7 +86,14 @@ impl Endpoint {
                 .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
                 .map_or(0, |i| i.chars().count() as i64)
         } else {
-            i64::try_from(body.len() / 4).unwrap_or(i64::MAX)
+            // About four bytes a token, and an image part costs what its bytes do not show.
+            let images = memchr::memmem::find_iter(body, b"\"image_url\"")
+                .filter(|at| {
+                    let rest = &body[at + 11..];
+                    rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':')
+                })
+                .count();
+            i64::try_from(body.len() / 4 + images * IMAGE_TOKENS).unwrap_or(i64::MAX)
         };
         let limit = match (fields.max_tokens, fields.max_completion_tokens) {
             (Some(_), Some(_)) => {
@@ -227,6 +237,18 @@ const READ: [&str; 8] = [
     "stream_options",
 ];
 
+/// Whether `key` matches the ASCII `field` under Unicode simple case folding, as Go's
+/// `encoding/json` matches keys: letter case aside, the Kelvin sign (U+212A) folds to `k` and
+/// the long s (U+017F) to `s`.
+fn folds_to(key: &str, field: &str) -> bool {
+    let fold = |c: char| match c {
+        '\u{212A}' => 'k',
+        '\u{017F}' => 's',
+        c => c.to_ascii_lowercase(),
+    };
+    key.chars().map(fold).eq(field.chars())
+}
+
 #[derive(Default)]
 struct Fields<'a> {
     model: Option<Cow<'a, str>>,
@@ -253,7 +275,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         let mut seen = [false; READ.len()];
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let Some(i) = READ.iter().position(|k| *k == key) else {
-                if let Some(k) = READ.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                if let Some(k) = READ.iter().find(|k| folds_to(&key, k)) {
                     return Err(de::Error::custom(format!(
                         "the field `{key}` differs from `{k}` only by letter case"
                     )));
@@ -323,6 +345,9 @@ mod tests {
         ] {
             assert!(read(chat, bad).is_err(), "{bad}");
         }
+        // Go folds these to `s` and `k`: a Go upstream would read them as the fields.
+        assert!(read(chat, "{\"model\":\"a\",\"\u{17F}tream\":true}").is_err());
+        assert!(read(chat, "{\"model\":\"a\",\"max_to\u{212A}ens\":9}").is_err());
         // Escaped keys are read as what they spell.
         assert!(read(chat, r#"{"model":"a","mod\u0065l":"b"}"#).is_err());
         assert!(read(chat, r#"{"model":"a","modelx":"b","Messages":[]}"#).is_ok());
@@ -342,6 +367,15 @@ mod tests {
         assert!(
             read(Endpoint::ChatCompletions, "{}").is_err(),
             "chat needs a model"
+        );
+        let image = r#"{"type":"image_url","image_url":{"url":"https://a.io/x.png"}}"#;
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":[{image},{image}]}}]}}"#
+        );
+        let spec = read(Endpoint::ChatCompletions, &body);
+        assert!(
+            spec.is_ok_and(|s| s.prompt_estimate >= 2 * 1_500),
+            "images are reserved for"
         );
         let speech = read(Endpoint::AudioSpeech, r#"{"model":"tts-1","input":"你好"}"#);
         assert_eq!(speech.ok().map(|s| s.prompt_estimate), Some(2));

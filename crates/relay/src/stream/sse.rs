@@ -8,13 +8,31 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use std::time::Duration;
 
-/// Token counts an upstream reported.
+/// Token counts an upstream reported (`input_tokens` / `output_tokens` on the endpoints that
+/// name them so: image generation, audio transcription, Responses).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "UsageFields")]
 pub struct Usage {
-    #[serde(default)]
     pub prompt_tokens: i64,
-    #[serde(default)]
     pub completion_tokens: i64,
+}
+
+/// Usage as upstreams spell it; OpenAI's chat names win when both are there.
+#[derive(Deserialize)]
+struct UsageFields {
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+}
+
+impl From<UsageFields> for Usage {
+    fn from(u: UsageFields) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_tokens.or(u.input_tokens).unwrap_or(0),
+            completion_tokens: u.completion_tokens.or(u.output_tokens).unwrap_or(0),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -181,5 +199,12 @@ mod tests {
             })
         );
         assert_eq!(usage_of(b"{}"), None);
+        assert_eq!(
+            usage_of(br#"{"data":[],"usage":{"input_tokens":50,"output_tokens":4160}}"#),
+            Some(Usage {
+                prompt_tokens: 50,
+                completion_tokens: 4160
+            })
+        );
     }
 }

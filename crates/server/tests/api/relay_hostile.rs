@@ -409,6 +409,54 @@ async fn bodies_are_read_after_the_key(app: TestApp) {
         .expect("answered without waiting for the body")
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // A key whose balance is used up is refused before its body is read too.
+    let (_, broke, _) = app.relay_setup(0).await;
+    let endless = futures_util::stream::iter(0..).then(|i| async move {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok::<_, std::io::Error>(vec![b' '; 1 << 20])
+    });
+    let request = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&broke)
+        .body(reqwest::Body::wrap_stream(endless))
+        .send();
+    let resp = tokio::time::timeout(Duration::from_secs(5), request)
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+/// A caller that hangs up while a whole answer is on its way is billed for it all the same
+/// (the upstream produced it).
+async fn hanging_up_before_a_whole_answer_still_bills(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.set_option(&root, "ModelRatio", r#"{"mock-slow": 1}"#)
+        .await;
+    app.create_channel(&root, json!({"models": "mock-slow"}))
+        .await;
+    let mut body = chat("mock-slow", false);
+    body["max_tokens"] = json!(100);
+    let sent = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&body)
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client gave up first");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["model_name"], "mock-slow");
+    let quota = logs[0]["quota"].as_i64().unwrap();
+    assert!(quota > 0);
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - quota);
 }
 
 /// Keys that differ from a priced field only by case are refused: a case-insensitive upstream
@@ -502,4 +550,5 @@ db_tests!(
     bodies_are_read_after_the_key,
     case_variant_keys_are_refused,
     disabling_takes_effect_at_once,
+    hanging_up_before_a_whole_answer_still_bills,
 );
