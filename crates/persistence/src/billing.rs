@@ -187,19 +187,32 @@ async fn run(
 /// Commits a batch, retrying with backoff: billing records are never dropped while the
 /// process lives.
 async fn commit_with_retry(db: &DatabaseConnection, batch: &[BillingRecord]) {
-    if batch.is_empty() {
+    let Some(first) = batch.first() else {
         return;
-    }
+    };
+    // The batch's first log carries this mark: a commit whose answer was lost (the connection
+    // broke after the database committed) is recognised and not applied twice.
+    let mark = format!(
+        r#"{{"billing_batch":"{}"}}"#,
+        domain::keys::random_alphanumeric(20)
+    );
     let mut delay = Duration::from_millis(100);
     loop {
-        match commit(db, batch).await {
+        let error = match commit(db, batch, &mark).await {
             Ok(()) => return,
-            Err(e) => {
-                tracing::error!(error = %e, records = batch.len(), "billing batch failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+            Err(e) => e,
+        };
+        match logs::marked(db, first.user_id, first.created_at, &mark).await {
+            Ok(true) => {
+                tracing::warn!(error = %error, "billing batch committed although its commit reported an error");
+                return;
+            }
+            Ok(false) | Err(_) => {
+                tracing::error!(error = %error, records = batch.len(), "billing batch failed; retrying");
             }
         }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -210,7 +223,7 @@ struct Totals {
     limited_quota: i64,
 }
 
-async fn commit(db: &DatabaseConnection, batch: &[BillingRecord]) -> Result<(), DbErr> {
+async fn commit(db: &DatabaseConnection, batch: &[BillingRecord], mark: &str) -> Result<(), DbErr> {
     let mut per_user: BTreeMap<i32, Totals> = BTreeMap::new();
     let mut per_token: BTreeMap<i32, Totals> = BTreeMap::new();
     let mut per_channel: BTreeMap<i32, Totals> = BTreeMap::new();
@@ -284,6 +297,7 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord]) -> Result<(), 
     let consume = domain::LogType::Consume.code();
     logs::insert_batch(
         &txn,
+        mark,
         batch.iter().map(|r| logs::NewLogRef {
             user_id: r.user_id,
             created_at: r.created_at,
@@ -361,5 +375,33 @@ mod tests {
             "released once the writer caught up"
         );
         writer.wait_below(5).await;
+    }
+
+    #[tokio::test]
+    async fn a_committed_batch_is_recognised_by_its_mark() {
+        let Ok(db) = crate::connect("sqlite::memory:").await else {
+            panic!("connecting to SQLite in memory failed");
+        };
+        let record = BillingRecord {
+            user_id: 7,
+            created_at: 1_700_000_000,
+            quota: 5,
+            ..Default::default()
+        };
+        let batch = vec![record.clone(), record];
+        let mark = r#"{"billing_batch":"abc"}"#;
+        assert!(matches!(
+            logs::marked(&db, 7, 1_700_000_000, mark).await,
+            Ok(false)
+        ));
+        assert!(commit(&db, &batch, mark).await.is_ok());
+        assert!(matches!(
+            logs::marked(&db, 7, 1_700_000_000, mark).await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            logs::marked(&db, 7, 1_700_000_000, "other").await,
+            Ok(false)
+        ));
     }
 }

@@ -84,7 +84,7 @@ impl From<NewLog> for ActiveModel {
 }
 
 /// The columns a batch insert fills, in order (`other` stays NULL).
-const BATCH_COLUMNS: [Column; 17] = [
+const BATCH_COLUMNS: [Column; 18] = [
     Column::UserId,
     Column::CreatedAt,
     Column::LogType,
@@ -102,6 +102,7 @@ const BATCH_COLUMNS: [Column; 17] = [
     Column::Group,
     Column::Ip,
     Column::RequestId,
+    Column::Other,
 ];
 
 /// Rows a batch insert statement holds at most.
@@ -137,13 +138,16 @@ fn batch_sql(backend: sea_orm::DbBackend, rows: usize) -> std::sync::Arc<str> {
     sql
 }
 
-/// Inserts many logs, [`BATCH_ROWS`] to a statement.
+/// Inserts many logs, [`BATCH_ROWS`] to a statement; the first one's `other` holds `mark`
+/// (see [`marked`]).
 pub async fn insert_batch<'a>(
     db: &impl ConnectionTrait,
+    mark: &str,
     logs: impl ExactSizeIterator<Item = NewLogRef<'a>>,
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let logs: Vec<NewLogRef<'a>> = logs.collect();
+    let mut mark = Some(mark);
     for chunk in logs.chunks(BATCH_ROWS) {
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * BATCH_COLUMNS.len());
         for l in chunk {
@@ -165,6 +169,7 @@ pub async fn insert_batch<'a>(
                 l.group.into(),
                 l.ip.into(),
                 l.request_id.into(),
+                mark.take().map(str::to_owned).into(),
             ]);
         }
         let sql = batch_sql(backend, chunk.len());
@@ -176,6 +181,23 @@ pub async fn insert_batch<'a>(
         .await?;
     }
     Ok(())
+}
+
+/// Whether the log of (`user_id`, `created_at`) marked `mark` by [`insert_batch`] is stored.
+pub async fn marked(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    created_at: i64,
+    mark: &str,
+) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let found = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::CreatedAt.eq(created_at))
+        .filter(Column::Other.eq(mark))
+        .count(db)
+        .await?;
+    Ok(found > 0)
 }
 
 /// A log row borrowed from its source (billing records), for [`insert_batch`].

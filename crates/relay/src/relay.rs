@@ -114,7 +114,9 @@ impl RelayBuilder {
         if let Some(interval) = self.sync_interval
             && let Some(background) = relay.background().as_ref()
         {
-            background.handle.spawn(sync_loop(relay.clone(), interval));
+            background
+                .handle
+                .spawn(sync_loop(Arc::downgrade(&relay.s), interval));
         }
         Ok(relay)
     }
@@ -179,15 +181,21 @@ impl Background {
     }
 }
 
-/// Re-reads what others changed every `interval` until the relay stops.
-async fn sync_loop(relay: Relay, interval: Duration) {
-    let mut stop = relay.s.stop.subscribe();
+/// Re-reads what others changed every `interval` until the relay stops (or is dropped: the
+/// loop holds it weakly, so a relay dropped without `shutdown` still ends its thread).
+async fn sync_loop(shared: std::sync::Weak<Shared>, interval: Duration) {
+    let Some(mut stop) = shared.upgrade().map(|s| s.stop.subscribe()) else {
+        return;
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = relay.sync().await {
+        let Some(s) = shared.upgrade() else {
+            return;
+        };
+        if let Err(e) = (Relay { s }).sync().await {
             tracing::warn!(error = %e, "re-reading shared state failed");
         }
     }
