@@ -288,7 +288,7 @@ pub async fn update_token(
     }
     am.update(&state.db).await?;
     if unlimited != token.unlimited_quota {
-        state.relay.token_deleted(token.id);
+        state.relay.token_limit_switched(token.id);
     } else {
         state
             .relay

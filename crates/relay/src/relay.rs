@@ -279,8 +279,14 @@ impl Relay {
         }
     }
 
-    /// An API key was deleted, or switched between limited and unlimited: its view and its
-    /// balance are read again on next use.
+    /// An API key switched between limited and unlimited: its view and its balance are read
+    /// again on next use (less what it took and has not committed).
+    pub fn token_limit_switched(&self, token: i32) {
+        self.s.directory.forget_token(token);
+        self.s.ledger.unload_token(token);
+    }
+
+    /// An API key was deleted: its view and balance are dropped.
     pub fn token_deleted(&self, token: i32) {
         self.s.directory.forget_token(token);
         self.s.ledger.forget(None, Some(token));

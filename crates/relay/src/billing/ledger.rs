@@ -48,7 +48,8 @@ impl Balances {
 pub trait Ledger: Send + Sync {
     /// Whether the user's balance (and the limited token's, when given) is loaded.
     fn has(&self, user: i32, token: Option<i32>) -> bool;
-    /// Loads balances read from the database, unless already loaded (the ledger is newer).
+    /// Loads balances read from the database (less what this instance took and has not
+    /// committed yet), unless already loaded (the ledger is newer).
     fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>);
     /// Takes `amount` from the user and (when limited) the token, both or neither. A paid call
     /// needs a positive balance even when its estimate rounds to nothing.
@@ -79,6 +80,9 @@ pub trait Ledger: Send + Sync {
     fn adjust_user(&self, user: i32, delta: i64);
     /// An `/api` change of a token's remaining quota by `delta`, when the balance is loaded.
     fn adjust_token(&self, token: i32, delta: i64);
+    /// Drops a token's balance but keeps what it took and has not committed, so that the next
+    /// load (`database - outstanding`) is right (a key switched between limited and unlimited).
+    fn unload_token(&self, token: i32);
     /// Forgets a deleted user or token.
     fn forget(&self, user: Option<i32>, token: Option<i32>);
     fn user_balance(&self, user: i32) -> Option<i64>;
@@ -107,10 +111,18 @@ impl Ledger for MemoryLedger {
     fn load(&self, user: i32, user_quota: i64, token: Option<(i32, i64)>) {
         let mut b = self.lock();
         b.generation += 1;
-        b.users.entry(user).or_insert(user_quota);
+        let taken = b.outstanding_users.get(&user).copied().unwrap_or(0);
+        b.users.entry(user).or_insert(user_quota - taken);
         if let Some((id, remain)) = token {
-            b.tokens.entry(id).or_insert(remain);
+            let taken = b.outstanding_tokens.get(&id).copied().unwrap_or(0);
+            b.tokens.entry(id).or_insert(remain - taken);
         }
+    }
+
+    fn unload_token(&self, token: i32) {
+        let mut b = self.lock();
+        b.generation += 1;
+        b.tokens.remove(&token);
     }
 
     fn reserve(
@@ -311,6 +323,21 @@ mod tests {
         // Cost far more: only what the smaller balance (the key's 10) still holds is taken.
         assert_eq!(l.settle(1, Some(5), 30, 10_000), 40);
         assert_eq!((l.user_balance(1), l.token_balance(5)), (Some(40), Some(0)));
+    }
+
+    #[test]
+    fn a_reloaded_key_keeps_what_it_took() {
+        let l = MemoryLedger::default();
+        l.load(1, 1000, Some((5, 100)));
+        assert_eq!(l.reserve(1, Some(5), 30, true), Ok(()));
+        assert_eq!(l.settle(1, Some(5), 30, 30), 30);
+        // Switched to unlimited and back before the 30 were committed.
+        l.unload_token(5);
+        l.load(1, 1000, Some((5, 100)));
+        assert_eq!(l.token_balance(5), Some(70));
+        l.committed(1, Some(5), 30);
+        assert!(l.resync(l.generation(), &[(1, 970)], &[(5, 70)]));
+        assert_eq!(l.token_balance(5), Some(70));
     }
 
     #[test]
