@@ -69,13 +69,18 @@ pub async fn get_or_insert(
 /// The options every instance reads from memory: built-in defaults overlaid with the table.
 /// Writers update the table and this cache; other instances pick changes up on `reload`.
 pub struct OptionStore {
-    values: std::sync::RwLock<std::sync::Arc<BTreeMap<String, String>>>,
+    /// The values, with the ticket of the read or write they came from.
+    values: std::sync::RwLock<(u64, std::sync::Arc<BTreeMap<String, String>>)>,
+    /// Handed out at the start of every read or write: a reload that started before a newer
+    /// one finished is dropped instead of putting older values back.
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 impl OptionStore {
     pub async fn load(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
         let store = OptionStore {
-            values: std::sync::RwLock::new(std::sync::Arc::new(BTreeMap::new())),
+            values: std::sync::RwLock::new((0, std::sync::Arc::new(BTreeMap::new()))),
+            tickets: std::sync::atomic::AtomicU64::new(0),
         };
         store.reload(db).await?;
         Ok(store)
@@ -83,18 +88,28 @@ impl OptionStore {
 
     /// Re-reads the table (picks up other instances' changes).
     pub async fn reload(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let ticket = self.ticket();
         let mut values = domain::options::defaults();
         values.extend(load_all(db).await?);
-        self.replace(values);
+        self.replace(ticket, values);
         Ok(())
     }
 
-    fn replace(&self, values: BTreeMap<String, String>) {
+    fn ticket(&self) -> u64 {
+        self.tickets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+    }
+
+    /// Puts `values` in unless values of a later ticket are there already.
+    fn replace(&self, ticket: u64, values: BTreeMap<String, String>) {
         let mut guard = self
             .values
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = std::sync::Arc::new(values);
+        if ticket > guard.0 {
+            *guard = (ticket, std::sync::Arc::new(values));
+        }
     }
 
     /// All current values.
@@ -102,6 +117,7 @@ impl OptionStore {
         self.values
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
             .clone()
     }
 
@@ -129,9 +145,35 @@ impl OptionStore {
             upsert(&txn, k, v).await?;
         }
         txn.commit().await?;
+        let ticket = self.ticket();
         let mut values = (*self.snapshot()).clone();
         values.extend(pairs.iter().cloned());
-        self.replace(values);
+        self.replace(ticket, values);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_older_read_does_not_undo_a_newer_write() {
+        let Ok(db) = crate::connect("sqlite::memory:").await else {
+            panic!("connecting to SQLite in memory failed");
+        };
+        let Ok(store) = OptionStore::load(&db).await else {
+            panic!("loading options failed");
+        };
+        // A reload starts, reads the table, and is slow to finish...
+        let early = store.ticket();
+        let stale = (*store.snapshot()).clone();
+        // ...while a write lands.
+        let written = store
+            .set_many(&db, &[("SystemName".into(), "Newer".into())])
+            .await;
+        assert!(written.is_ok());
+        store.replace(early, stale);
+        assert_eq!(store.get("SystemName"), "Newer");
     }
 }

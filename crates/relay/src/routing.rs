@@ -164,7 +164,12 @@ impl Snapshot {
 /// The current snapshot, swapped whole on reload.
 #[derive(Default)]
 pub struct Router {
-    current: RwLock<Arc<Snapshot>>,
+    /// The snapshot with the ticket of the reload that read it.
+    current: RwLock<(u64, Arc<Snapshot>)>,
+    /// Handed out when a reload starts: one that started before a newer one finished is
+    /// dropped instead of putting older routes back (the sync loop's reload against a channel
+    /// change's).
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 impl Router {
@@ -172,15 +177,23 @@ impl Router {
         self.current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
             .clone()
     }
 
     pub async fn reload(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let snap = Arc::new(Snapshot::load(db).await?);
-        *self
+        let mut current = self
             .current
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = snap;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ticket > current.0 {
+            *current = (ticket, snap);
+        }
         Ok(())
     }
 }
