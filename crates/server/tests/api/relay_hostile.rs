@@ -389,45 +389,39 @@ async fn upstream_secrets_are_masked(app: TestApp) {
     );
 }
 
-/// An unauthenticated body is not read: the 401 comes while the body is still being sent.
+impl TestApp {
+    /// The status of a chat call with `key` whose body never ends, when it comes within 5 s.
+    async fn endless_chat(&self, key: &str) -> StatusCode {
+        let endless = futures_util::stream::iter(0..).then(|i| async move {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Ok::<_, std::io::Error>(vec![b' '; 1 << 20])
+        });
+        let request = self
+            .client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(endless))
+            .send();
+        tokio::time::timeout(Duration::from_secs(5), request)
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap()
+            .status()
+    }
+}
+
+/// An unauthenticated body is not read: the 401 comes while the body is still being sent; so
+/// is the body of a key whose balance is used up (403).
 async fn bodies_are_read_after_the_key(app: TestApp) {
-    let endless = futures_util::stream::iter(0..).then(|i| async move {
-        if i > 0 {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        Ok::<_, std::io::Error>(vec![b' '; 1 << 20])
-    });
-    let request = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth("sk-not-a-key")
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(endless))
-        .send();
-    let resp = tokio::time::timeout(Duration::from_secs(5), request)
-        .await
-        .expect("answered without waiting for the body")
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    // A key whose balance is used up is refused before its body is read too.
+    assert_eq!(
+        app.endless_chat("sk-not-a-key").await,
+        StatusCode::UNAUTHORIZED
+    );
     let (_, broke, _) = app.relay_setup(0).await;
-    let endless = futures_util::stream::iter(0..).then(|i| async move {
-        if i > 0 {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        Ok::<_, std::io::Error>(vec![b' '; 1 << 20])
-    });
-    let request = app
-        .client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(&broke)
-        .body(reqwest::Body::wrap_stream(endless))
-        .send();
-    let resp = tokio::time::timeout(Duration::from_secs(5), request)
-        .await
-        .expect("answered without waiting for the body")
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.endless_chat(&broke).await, StatusCode::FORBIDDEN);
 }
 
 /// A caller that hangs up while a whole answer is on its way is billed for it all the same
