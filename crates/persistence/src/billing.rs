@@ -295,10 +295,9 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord], mark: &str) ->
             .await?;
     }
     let consume = domain::LogType::Consume.code();
-    logs::insert_batch(
-        &txn,
-        mark,
-        batch.iter().map(|r| logs::NewLogRef {
+    let rows: Vec<logs::NewLogRef<'_>> = batch
+        .iter()
+        .map(|r| logs::NewLogRef {
             user_id: r.user_id,
             created_at: r.created_at,
             log_type: consume,
@@ -316,9 +315,9 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord], mark: &str) ->
             group: &r.group,
             ip: &r.ip,
             request_id: &r.request_id,
-        }),
-    )
-    .await?;
+        })
+        .collect();
+    logs::insert_batch(&txn, mark, &rows).await?;
     // One upsert per (user, model, hour) of the batch, not one per call.
     let mut buckets: BTreeMap<(i32, &str, i64), quota_data::Usage> = BTreeMap::new();
     for r in batch {

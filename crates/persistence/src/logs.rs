@@ -140,13 +140,12 @@ fn batch_sql(backend: sea_orm::DbBackend, rows: usize) -> std::sync::Arc<str> {
 
 /// Inserts many logs, [`BATCH_ROWS`] to a statement; the first one's `other` holds `mark`
 /// (see [`marked`]).
-pub async fn insert_batch<'a>(
+pub async fn insert_batch(
     db: &impl ConnectionTrait,
     mark: &str,
-    logs: impl ExactSizeIterator<Item = NewLogRef<'a>>,
+    logs: &[NewLogRef<'_>],
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let logs: Vec<NewLogRef<'a>> = logs.collect();
     let mut mark = Some(mark);
     for chunk in logs.chunks(BATCH_ROWS) {
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * BATCH_COLUMNS.len());

@@ -473,3 +473,38 @@ impl TestApp {
         v["data"].as_array().unwrap().clone()
     }
 }
+
+/// Channels seen through the admin API.
+impl TestApp {
+    /// Points the channel's `gpt-4o` at another mock model (`mock-long`, `mock-leak`, ...).
+    pub async fn map_gpt4o(&self, channel: i64, model: &str) {
+        let root = self.root().await;
+        let mapping = json!({"gpt-4o": model}).to_string();
+        let (status, v) = self
+            .put(
+                Some(&root),
+                "/api/channel",
+                json!({"id": channel, "model_mapping": mapping}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+
+    /// The channel's status as the admin API shows it.
+    pub async fn channel_status(&self, id: i64) -> i64 {
+        let root = self.root().await;
+        let (_, c) = self.get(Some(&root), &format!("/api/channel/{id}")).await;
+        c["data"]["status"].as_i64().unwrap()
+    }
+
+    /// Whether the channel is auto-disabled (status 3) within a second.
+    pub async fn channel_disabled_soon(&self, id: i64) -> bool {
+        for _ in 0..50 {
+            if self.channel_status(id).await == 3 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
+}

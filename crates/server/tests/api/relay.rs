@@ -384,28 +384,12 @@ async fn revoked_key_disables_the_channel(app: TestApp) {
     let root = app.root().await;
     app.set_option(&root, "AutomaticDisableChannelEnabled", "true")
         .await;
-    app.put(
-        Some(&root),
-        "/api/channel",
-        json!({"id": channel, "model_mapping": "{\"gpt-4o\": \"mock-401\"}"}),
-    )
-    .await;
+    app.map_gpt4o(channel, "mock-401").await;
     let (status, v) = app
         .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
         .await;
     assert_openai_error(status, &v, StatusCode::UNAUTHORIZED);
-    let mut disabled = false;
-    for _ in 0..50 {
-        let (_, c) = app
-            .get(Some(&root), &format!("/api/channel/{channel}"))
-            .await;
-        if c["data"]["status"] == 3 {
-            disabled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(disabled, "auto-disabled");
+    assert!(app.channel_disabled_soon(channel).await, "auto-disabled");
     // The routes reload right after the status change.
     let status = app
         .chat_until(

@@ -30,20 +30,6 @@ fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 }
 
 impl TestApp {
-    /// Points the channel's `gpt-4o` at another mock model (`mock-long`, `mock-leak`, ...).
-    async fn map_gpt4o(&self, channel: i64, model: &str) {
-        let root = self.root().await;
-        let mapping = json!({"gpt-4o": model}).to_string();
-        let (status, v) = self
-            .put(
-                Some(&root),
-                "/api/channel",
-                json!({"id": channel, "model_mapping": mapping}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-    }
-
     async fn upload(
         &self,
         key: &str,
@@ -65,13 +51,6 @@ impl TestApp {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
-    }
-
-    /// The channel's status as the admin API shows it.
-    async fn channel_status(&self, id: i64) -> i64 {
-        let root = self.root().await;
-        let (_, c) = self.get(Some(&root), &format!("/api/channel/{id}")).await;
-        c["data"]["status"].as_i64().unwrap()
     }
 }
 
@@ -306,12 +285,7 @@ async fn only_key_failures_disable_channels(app: TestApp) {
 
     app.set_option(&root, "AutomaticDisableChannelThreshold", "2")
         .await;
-    app.put(
-        Some(&root),
-        "/api/channel",
-        json!({"id": channel, "model_mapping": "{\"gpt-4o\": \"mock-401\"}"}),
-    )
-    .await;
+    app.map_gpt4o(channel, "mock-401").await;
     let (status, _) = app
         .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
         .await;
@@ -320,15 +294,10 @@ async fn only_key_failures_disable_channels(app: TestApp) {
     assert_eq!(app.channel_status(channel).await, 1, "one failure of two");
     app.relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
         .await;
-    let mut disabled = false;
-    for _ in 0..50 {
-        if app.channel_status(channel).await == 3 {
-            disabled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(disabled, "disabled after the second failure");
+    assert!(
+        app.channel_disabled_soon(channel).await,
+        "disabled after the second failure"
+    );
 }
 
 /// Images are priced for exactly the `n` sent upstream; out-of-range values are refused.
