@@ -72,10 +72,17 @@ impl From<channels::Model> for ChannelView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChannelListQuery {
-    pub p: Option<u64>,
-    pub size: Option<u64>,
-    pub page_size: Option<u64>,
+    /// Page number, from 1 (0 is read as 1).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub p: Option<i64>,
+    /// Page size, default 10; above 100 is read as 100, 0 as 1.
+    #[param(minimum = 0)]
+    pub size: Option<i64>,
+    /// Same as `size` (used when `size` is absent).
+    #[param(minimum = 0)]
+    pub page_size: Option<i64>,
     pub status: Option<i32>,
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -84,9 +91,10 @@ pub struct ChannelListQuery {
     pub tag: Option<String>,
 }
 
+/// List channels, filtered and paged (admin).
 #[utoipa::path(get, path = "/api/channel", tag = "channel", params(ChannelListQuery),
     responses((status = 200, body = PageEnvelope<ChannelView>), (status = 401), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_channels(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -113,9 +121,10 @@ async fn find_channel(state: &AdminState, id: i32) -> Result<channels::Model, Ap
         .ok_or(ApiError::NotFound(Msg::ChannelNotFound))
 }
 
+/// One channel, its key masked (admin).
 #[utoipa::path(get, path = "/api/channel/{id}", tag = "channel", params(("id" = i32, Path)),
     responses((status = 200, body = Envelope<ChannelView>), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn get_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -267,9 +276,10 @@ pub struct CreatedChannel {
     pub name: String,
 }
 
+/// Create a channel (admin).
 #[utoipa::path(post, path = "/api/channel", tag = "channel", request_body = ChannelFields,
     responses((status = 200, body = Envelope<CreatedChannel>), (status = 400), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn create_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -299,9 +309,10 @@ pub struct UpdateChannelRequest {
     pub fields: ChannelFields,
 }
 
+/// Update a channel; fields left out keep their value (admin).
 #[utoipa::path(put, path = "/api/channel", tag = "channel", request_body = UpdateChannelRequest,
     responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -320,9 +331,10 @@ pub async fn update_channel(
     Ok(done(Msg::ChannelUpdated))
 }
 
+/// Delete a channel (admin).
 #[utoipa::path(delete, path = "/api/channel/{id}", tag = "channel", params(("id" = i32, Path)),
     responses((status = 200, body = MessageResponse), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn delete_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -386,6 +398,7 @@ async fn run_test(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TestQuery {
     /// The model to test; default: the channel's test model, else its first model.
     pub model: Option<String>,
@@ -405,7 +418,7 @@ pub struct TestResult {
 /// completed request: HTTP 200 with `success: false`, the reason in `message` and `data.error`.
 #[utoipa::path(get, path = "/api/channel/test/{id}", tag = "channel", params(("id" = i32, Path), TestQuery),
     responses((status = 200, body = Envelope<TestResult>), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn test_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -428,14 +441,14 @@ pub async fn test_channel(
     Ok(HttpResponse::Ok().json(Envelope {
         success: false,
         message: msg.text(crate::error::lang()),
-        data: Some(result),
+        data: result,
     }))
 }
 
 /// Starts testing every channel not disabled by hand, one after another, in the background.
 #[utoipa::path(get, path = "/api/channel/test", tag = "channel",
     responses((status = 200, body = MessageResponse), (status = 429, description = "a batch test is already running")),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn test_all_channels(
     state: web::Data<AdminState>,
     _admin: AdminUser,

@@ -61,6 +61,7 @@ impl From<quota_data::Model> for DataRow {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DataQuery {
     /// Unix seconds, inclusive.
     pub start_timestamp: Option<i64>,
@@ -70,6 +71,7 @@ pub struct DataQuery {
     pub username: Option<String>,
 }
 
+/// The caller's hourly usage statistics.
 #[utoipa::path(get, path = "/api/data/self", tag = "data", params(DataQuery),
     responses((status = 200, body = Envelope<Vec<DataRow>>), (status = 401)),
     security(("session" = []), ("access_token" = [])))]
@@ -89,9 +91,10 @@ pub async fn own_data(
     Ok(ok(rows.into_iter().map(DataRow::from).collect::<Vec<_>>()))
 }
 
+/// Hourly usage statistics of all users (admin).
 #[utoipa::path(get, path = "/api/data", tag = "data", params(DataQuery),
     responses((status = 200, body = Envelope<Vec<DataRow>>), (status = 401), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn all_data(
     state: web::Data<AdminState>,
     _admin: AdminUser,

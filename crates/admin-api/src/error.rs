@@ -1,9 +1,10 @@
 //! The `/api` envelope, its messages in Chinese (default) and English, and the one error type
 //! every handler returns. Errors reach HTTP through one exhaustive match.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use domain::ValidationError;
@@ -97,6 +98,7 @@ pub enum Msg {
     ChannelNotFound,
     RedemptionNotFound,
     RouteNotFound,
+    MethodNotAllowed,
     InvalidRedemption,
     RedemptionUsed,
     RedemptionDisabled,
@@ -220,6 +222,10 @@ impl Msg {
             ChannelNotFound => ("渠道不存在", "Channel not found"),
             RedemptionNotFound => ("兑换码不存在", "Redemption code not found"),
             RouteNotFound => ("接口不存在", "No such endpoint"),
+            MethodNotAllowed => (
+                "该接口不支持此请求方法",
+                "This endpoint does not support the method",
+            ),
             InvalidRedemption => ("无效的兑换码", "Invalid redemption code"),
             RedemptionUsed => (
                 "该兑换码已被使用",
@@ -241,19 +247,30 @@ impl Msg {
     }
 }
 
-/// The `/api` envelope.
+/// The `/api` envelope of an answer with data.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
+    /// `true`, except for a channel test that ran and failed.
     pub success: bool,
+    /// Often empty on success.
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<T>,
+    pub data: T,
 }
 
-/// The envelope of an answer that carries only a message.
+/// The envelope of a successful answer that carries only a message.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageResponse {
+    /// Always `true`.
     pub success: bool,
+    pub message: String,
+}
+
+/// The body of every `/api` error (any 4xx or 5xx status).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong, in the request's language (`Accept-Language`).
     pub message: String,
 }
 
@@ -276,16 +293,15 @@ pub fn ok_with<T: Serialize>(msg: Msg, data: T) -> HttpResponse {
     HttpResponse::Ok().json(Envelope {
         success: true,
         message: msg.text(lang()),
-        data: Some(data),
+        data,
     })
 }
 
 /// 200 with a message only.
 pub fn done(msg: Msg) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope::<()> {
+    HttpResponse::Ok().json(MessageResponse {
         success: true,
         message: msg.text(lang()),
-        data: None,
     })
 }
 
@@ -306,6 +322,7 @@ pub enum ApiError {
     Unauthorized(Msg),
     Forbidden(Msg),
     NotFound(Msg),
+    MethodNotAllowed,
     Conflict(Msg),
     TooManyRequests(Msg),
     /// The detail is logged, never sent.
@@ -350,6 +367,7 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::TooManyRequests(m) => m.clone(),
+            ApiError::MethodNotAllowed => Msg::MethodNotAllowed,
             ApiError::Internal(_) => Msg::Internal,
         }
     }
@@ -362,6 +380,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -372,10 +391,9 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "internal error in /api");
         }
-        HttpResponse::build(self.status_code()).json(Envelope::<()> {
+        HttpResponse::build(self.status_code()).json(ApiErrorBody {
             success: false,
             message: self.msg().text(lang()),
-            data: None,
         })
     }
 }
@@ -428,6 +446,25 @@ where
             })))
         })
     }
+}
+
+/// Middleware: a method a route does not support answers 405 in the envelope, keeping the
+/// `Allow` header actix puts on it.
+pub async fn method_not_allowed(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return Ok(res.map_into_left_body());
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let (req, _) = res.into_parts();
+    let mut answer = ApiError::MethodNotAllowed.error_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(ServiceResponse::new(req, answer).map_into_right_body())
 }
 
 /// The answer for an unknown `/api` path.

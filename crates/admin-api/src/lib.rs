@@ -6,6 +6,7 @@ pub mod channel;
 pub mod data;
 pub mod error;
 pub mod log;
+pub mod openapi;
 pub mod option;
 pub mod pagination;
 pub mod redemption;
@@ -15,42 +16,39 @@ pub mod token;
 pub mod user;
 pub mod user_admin;
 
+pub use openapi::AdminApiDoc;
 pub use state::{AdminState, AuthSettings};
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 
 /// The `/api` route table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, post, put, resource};
     cfg.service(
         web::scope("/api")
+            .wrap(from_fn(error::method_not_allowed))
             .wrap(from_fn(error::language_scope))
             .app_data(error::json_config())
             // system
-            .route("/status", get().to(system::get_status))
-            .route("/about", get().to(system::get_about))
-            .route("/notice", get().to(system::get_notice))
-            .route(
-                "/home_page_content",
-                get().to(system::get_home_page_content),
-            )
+            .service(resource("/status").route(get().to(system::get_status)))
+            .service(resource("/about").route(get().to(system::get_about)))
+            .service(resource("/notice").route(get().to(system::get_notice)))
+            .service(resource("/home_page_content").route(get().to(system::get_home_page_content)))
             // the caller's own account
-            .route("/user/register", post().to(user::register))
-            .route("/user/login", post().to(user::login))
-            .route("/user/logout", get().to(user::logout))
+            .service(resource("/user/register").route(post().to(user::register)))
+            .service(resource("/user/login").route(post().to(user::login)))
+            .service(resource("/user/logout").route(get().to(user::logout)))
             .service(
                 resource("/user/self")
                     .route(get().to(user::get_self))
                     .route(put().to(user::update_self))
                     .route(delete().to(user::delete_self)),
             )
-            .route("/user/token", get().to(user::generate_access_token))
-            .route("/user/models", get().to(user::get_models))
-            .route("/user/groups", get().to(system::get_groups))
-            .route("/user/topup", post().to(user::top_up))
+            .service(resource("/user/token").route(get().to(user::generate_access_token)))
+            .service(resource("/user/models").route(get().to(user::get_models)))
+            .service(resource("/user/groups").route(get().to(system::get_groups)))
+            .service(resource("/user/topup").route(post().to(user::top_up)))
             // user management (admin)
             .service(
                 resource("/user")
@@ -58,7 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(post().to(user_admin::create_user))
                     .route(put().to(user_admin::update_user)),
             )
-            .route("/user/{id}", delete().to(user_admin::delete_user))
+            .service(resource("/user/{id}").route(delete().to(user_admin::delete_user)))
             // API keys
             .service(
                 resource("/token")
@@ -66,7 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(post().to(token::create_token))
                     .route(put().to(token::update_token)),
             )
-            .route("/token/batch", post().to(token::delete_tokens))
+            .service(resource("/token/batch").route(post().to(token::delete_tokens)))
             .service(
                 resource("/token/{id}")
                     .route(get().to(token::get_token))
@@ -79,16 +77,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(post().to(channel::create_channel))
                     .route(put().to(channel::update_channel)),
             )
-            .route("/channel/test", get().to(channel::test_all_channels))
-            .route("/channel/test/{id}", get().to(channel::test_channel))
+            .service(resource("/channel/test").route(get().to(channel::test_all_channels)))
+            .service(resource("/channel/test/{id}").route(get().to(channel::test_channel)))
             .service(
                 resource("/channel/{id}")
                     .route(get().to(channel::get_channel))
                     .route(delete().to(channel::delete_channel)),
             )
             // logs
-            .route("/log/self", get().to(log::list_own_logs))
-            .route("/log", get().to(log::list_all_logs))
+            .service(resource("/log/self").route(get().to(log::list_own_logs)))
+            .service(resource("/log").route(get().to(log::list_all_logs)))
             // redemption codes (admin)
             .service(
                 resource("/redemption")
@@ -96,13 +94,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(post().to(redemption::create_redemptions))
                     .route(put().to(redemption::update_redemption)),
             )
-            .route(
-                "/redemption/{id}",
-                delete().to(redemption::delete_redemption),
-            )
+            .service(resource("/redemption/{id}").route(delete().to(redemption::delete_redemption)))
             // statistics
-            .route("/data/self", get().to(data::own_data))
-            .route("/data", get().to(data::all_data))
+            .service(resource("/data/self").route(get().to(data::own_data)))
+            .service(resource("/data").route(get().to(data::all_data)))
             // options (root)
             .service(
                 resource("/option")
@@ -112,50 +107,3 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(error::not_found)),
     );
 }
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
-        );
-        components.add_security_scheme(
-            "access_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// The OpenAPI document of `/api`.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "AI gateway API",
-        description = "The management API (`/api`) and the OpenAI-compatible relay (`/v1`, `/dashboard`; \
-            authenticated with an API key `sk-...`, errors in OpenAI's shape). Authenticated `/api` calls send the `session` cookie (from \
-            `POST /api/user/login`) or `Authorization: Bearer <access token>` (from \
-            `GET /api/user/token`), and always the header `New-Api-User: <their user id>`. \
-            Messages are Chinese by default; send `Accept-Language: en` for English."
-    ),
-    modifiers(&SecuritySchemes),
-    paths(
-        system::get_status, system::get_about, system::get_notice, system::get_home_page_content,
-        system::get_groups,
-        user::register, user::login, user::logout, user::get_self, user::update_self, user::delete_self,
-        user::generate_access_token, user::get_models, user::top_up,
-        user_admin::list_users, user_admin::create_user, user_admin::update_user, user_admin::delete_user,
-        token::list_tokens, token::get_token, token::create_token, token::update_token, token::delete_token,
-        token::delete_tokens,
-        channel::list_channels, channel::get_channel, channel::create_channel, channel::update_channel,
-        channel::delete_channel, channel::test_channel, channel::test_all_channels,
-        log::list_own_logs, log::list_all_logs,
-        redemption::list_redemptions, redemption::create_redemptions, redemption::update_redemption,
-        redemption::delete_redemption,
-        data::own_data, data::all_data,
-        option::get_options, option::update_options,
-    )
-)]
-pub struct AdminApiDoc;

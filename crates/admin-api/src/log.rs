@@ -60,10 +60,17 @@ impl From<logs::Model> for LogView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
-    pub p: Option<u64>,
-    pub size: Option<u64>,
-    pub page_size: Option<u64>,
+    /// Page number, from 1 (0 is read as 1).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub p: Option<i64>,
+    /// Page size, default 10; above 100 is read as 100, 0 as 1.
+    #[param(minimum = 0)]
+    pub size: Option<i64>,
+    /// Same as `size` (used when `size` is absent).
+    #[param(minimum = 0)]
+    pub page_size: Option<i64>,
     /// Log type; 0 or absent = all.
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -116,9 +123,10 @@ pub async fn list_own_logs(
     ))
 }
 
+/// All users' logs, filtered and paged (admin).
 #[utoipa::path(get, path = "/api/log", tag = "log", params(LogQuery),
     responses((status = 200, body = PageEnvelope<LogView>), (status = 401), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_all_logs(
     state: web::Data<AdminState>,
     _admin: AdminUser,

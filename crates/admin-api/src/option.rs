@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// snake_case alias too.
 #[utoipa::path(get, path = "/api/option", tag = "option",
     responses((status = 200, body = Envelope<BTreeMap<String, String>>), (status = 401), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["root"]), ("access_token" = ["root"])))]
 pub async fn get_options(
     state: web::Data<AdminState>,
     _root: RootUser,
@@ -48,7 +48,7 @@ fn value_text(v: &Value) -> String {
 #[utoipa::path(put, path = "/api/option", tag = "option",
     request_body(content = BTreeMap<String, serde_json::Value>, description = "options to set"),
     responses((status = 200, body = MessageResponse), (status = 400), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["root"]), ("access_token" = ["root"])))]
 pub async fn update_options(
     state: web::Data<AdminState>,
     _root: RootUser,

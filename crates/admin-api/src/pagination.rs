@@ -1,5 +1,6 @@
-//! `p` (1-based, default 1) and `size` or `page_size` (default 10, at most 100). A page past
-//! [`MAX_PAGE`] is refused with 400: offsets stay far inside what every database accepts.
+//! `p` (1-based, default 1; 0 reads as 1) and `size` or `page_size` (default 10; read as 1 to
+//! 100). A negative value or a page past [`MAX_PAGE`] is refused with 400 (the OpenAPI document
+//! declares the same bounds): offsets stay far inside what every database accepts.
 
 use crate::error::ApiError;
 use persistence::Page;
@@ -10,20 +11,23 @@ pub const MAX_SIZE: u64 = 100;
 pub const MAX_PAGE: u64 = 1_000_000_000;
 
 pub fn page_of(
-    p: Option<u64>,
-    size: Option<u64>,
-    page_size: Option<u64>,
+    p: Option<i64>,
+    size: Option<i64>,
+    page_size: Option<i64>,
 ) -> Result<Page, ApiError> {
-    let number = p.unwrap_or(1).max(1);
-    if number > MAX_PAGE {
-        return Err(ApiError::invalid("p", "at most 1000000000"));
-    }
-    Ok(Page {
-        number,
-        size: size
-            .or(page_size)
-            .unwrap_or(DEFAULT_SIZE)
+    let number = u64::try_from(p.unwrap_or(1))
+        .ok()
+        .filter(|n| *n <= MAX_PAGE)
+        .ok_or_else(|| ApiError::invalid("p", "must be from 0 to 1000000000"))?;
+    let size = match size.or(page_size) {
+        None => DEFAULT_SIZE,
+        Some(s) => u64::try_from(s)
+            .map_err(|_| ApiError::invalid("size", "must not be negative"))?
             .clamp(1, MAX_SIZE),
+    };
+    Ok(Page {
+        number: number.max(1),
+        size,
     })
 }
 
@@ -37,8 +41,12 @@ mod tests {
         assert_eq!(get(None, None, None), Some((1, 10)));
         assert_eq!(get(Some(0), None, Some(500)), Some((1, 100)));
         assert_eq!(get(Some(3), Some(5), Some(50)), Some((3, 5)));
-        assert!(page_of(Some(MAX_PAGE), Some(100), None).is_ok());
-        assert!(page_of(Some(MAX_PAGE + 1), None, None).is_err());
-        assert!(page_of(Some(u64::MAX), None, None).is_err());
+        assert_eq!(get(None, Some(i64::MAX), None), Some((1, 100)));
+        assert!(page_of(Some(1_000_000_000), Some(100), None).is_ok());
+        assert!(page_of(Some(1_000_000_001), None, None).is_err());
+        assert!(page_of(Some(i64::MAX), None, None).is_err());
+        assert!(page_of(Some(-1), None, None).is_err());
+        assert!(page_of(None, Some(-1), None).is_err());
+        assert!(page_of(None, None, Some(-5)).is_err());
     }
 }

@@ -54,17 +54,25 @@ impl From<redemptions::Model> for RedemptionView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RedemptionListQuery {
-    pub p: Option<u64>,
-    pub size: Option<u64>,
-    pub page_size: Option<u64>,
+    /// Page number, from 1 (0 is read as 1).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub p: Option<i64>,
+    /// Page size, default 10; above 100 is read as 100, 0 as 1.
+    #[param(minimum = 0)]
+    pub size: Option<i64>,
+    /// Same as `size` (used when `size` is absent).
+    #[param(minimum = 0)]
+    pub page_size: Option<i64>,
     /// Matches the name (substring) or the exact key.
     pub keyword: Option<String>,
 }
 
+/// List redemption codes, searched and paged (admin).
 #[utoipa::path(get, path = "/api/redemption", tag = "redemption", params(RedemptionListQuery),
     responses((status = 200, body = PageEnvelope<RedemptionView>), (status = 401), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_redemptions(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -116,9 +124,10 @@ pub struct CreatedRedemptions {
     pub keys: Vec<String>,
 }
 
+/// Create redemption codes (admin).
 #[utoipa::path(post, path = "/api/redemption", tag = "redemption", request_body = CreateRedemptionRequest,
     responses((status = 200, body = Envelope<CreatedRedemptions>), (status = 400), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn create_redemptions(
     state: web::Data<AdminState>,
     admin: AdminUser,
@@ -182,7 +191,7 @@ pub struct UpdateRedemptionRequest {
 /// Changes an unused or disabled code; a used code cannot change.
 #[utoipa::path(put, path = "/api/redemption", tag = "redemption", request_body = UpdateRedemptionRequest,
     responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_redemption(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -230,9 +239,10 @@ pub async fn update_redemption(
     Ok(done(Msg::RedemptionUpdated))
 }
 
+/// Delete a redemption code (admin).
 #[utoipa::path(delete, path = "/api/redemption/{id}", tag = "redemption", params(("id" = i32, Path)),
     responses((status = 200, body = MessageResponse), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn delete_redemption(
     state: web::Data<AdminState>,
     _admin: AdminUser,

@@ -22,6 +22,7 @@ pub struct StatusData {
     pub password_login_enabled: bool,
 }
 
+/// Public system status and settings the console needs before login.
 #[utoipa::path(get, path = "/api/status", tag = "system",
     responses((status = 200, body = Envelope<StatusData>)))]
 pub async fn get_status(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
@@ -51,6 +52,7 @@ pub struct AboutData {
     pub content: String,
 }
 
+/// The about text set by the admin.
 #[utoipa::path(get, path = "/api/about", tag = "system",
     responses((status = 200, body = Envelope<AboutData>)))]
 pub async fn get_about(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
@@ -64,6 +66,7 @@ pub async fn get_about(state: web::Data<AdminState>) -> Result<HttpResponse, Api
     }))
 }
 
+/// The notice set by the admin.
 #[utoipa::path(get, path = "/api/notice", tag = "system",
     responses((status = 200, body = Envelope<String>)))]
 pub async fn get_notice(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
@@ -75,6 +78,7 @@ pub struct HomePageData {
     pub content: String,
 }
 
+/// The home page content set by the admin.
 #[utoipa::path(get, path = "/api/home_page_content", tag = "system",
     responses((status = 200, body = Envelope<HomePageData>)))]
 pub async fn get_home_page_content(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
@@ -83,6 +87,7 @@ pub async fn get_home_page_content(state: web::Data<AdminState>) -> Result<HttpR
     }))
 }
 
+/// The group names users and keys can be given.
 #[utoipa::path(get, path = "/api/user/groups", tag = "user",
     responses((status = 200, body = Envelope<Vec<String>>)))]
 pub async fn get_groups(state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {

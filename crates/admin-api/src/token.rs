@@ -64,12 +64,20 @@ impl From<tokens::Model> for TokenView {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenListQuery {
-    pub p: Option<u64>,
-    pub size: Option<u64>,
-    pub page_size: Option<u64>,
+    /// Page number, from 1 (0 is read as 1).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub p: Option<i64>,
+    /// Page size, default 10; above 100 is read as 100, 0 as 1.
+    #[param(minimum = 0)]
+    pub size: Option<i64>,
+    /// Same as `size` (used when `size` is absent).
+    #[param(minimum = 0)]
+    pub page_size: Option<i64>,
 }
 
+/// List the caller's API keys, paged.
 #[utoipa::path(get, path = "/api/token", tag = "token", params(TokenListQuery),
     responses((status = 200, body = PageEnvelope<TokenView>), (status = 401)),
     security(("session" = []), ("access_token" = [])))]
@@ -87,6 +95,7 @@ pub async fn list_tokens(
     ))
 }
 
+/// One of the caller's API keys, masked.
 #[utoipa::path(get, path = "/api/token/{id}", tag = "token", params(("id" = i32, Path)),
     responses((status = 200, body = Envelope<TokenView>), (status = 404)),
     security(("session" = []), ("access_token" = [])))]
@@ -161,6 +170,7 @@ fn check_token_group(
     Ok(group.to_owned())
 }
 
+/// Create an API key; the full key is shown only in this answer.
 #[utoipa::path(post, path = "/api/token", tag = "token", request_body = CreateTokenRequest,
     responses((status = 200, body = Envelope<CreatedToken>), (status = 400), (status = 401)),
     security(("session" = []), ("access_token" = [])))]
@@ -224,6 +234,7 @@ pub struct UpdateTokenRequest {
     pub allow_ips: Option<String>,
 }
 
+/// Update one of the caller's API keys.
 #[utoipa::path(put, path = "/api/token", tag = "token", request_body = UpdateTokenRequest,
     responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
     security(("session" = []), ("access_token" = [])))]
@@ -297,6 +308,7 @@ pub async fn update_token(
     Ok(done(Msg::TokenUpdated))
 }
 
+/// Delete one of the caller's API keys.
 #[utoipa::path(delete, path = "/api/token/{id}", tag = "token", params(("id" = i32, Path)),
     responses((status = 200, body = MessageResponse), (status = 404)),
     security(("session" = []), ("access_token" = [])))]

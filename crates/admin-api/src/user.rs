@@ -124,6 +124,7 @@ pub struct RegisterRequest {
     pub aff_code: Option<String>,
 }
 
+/// Register a new user.
 #[utoipa::path(post, path = "/api/user/register", tag = "user", request_body = RegisterRequest,
     responses((status = 200, body = MessageResponse), (status = 400), (status = 403), (status = 409)))]
 pub async fn register(
@@ -255,6 +256,7 @@ pub struct LoginData {
     pub group: String,
 }
 
+/// Log in with username and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/user/login", tag = "user", request_body = LoginRequest,
     responses((status = 200, body = Envelope<LoginData>, description = "Sets the `session` cookie"),
         (status = 401), (status = 403)))]
@@ -316,6 +318,7 @@ pub async fn logout(
     Ok(resp)
 }
 
+/// The caller's own account.
 #[utoipa::path(get, path = "/api/user/self", tag = "user",
     responses((status = 200, body = Envelope<UserView>), (status = 401)),
     security(("session" = []), ("access_token" = [])))]
@@ -333,6 +336,7 @@ pub struct UpdateSelfRequest {
     pub original_password: Option<String>,
 }
 
+/// Update the caller's own account (display name, email, password).
 #[utoipa::path(put, path = "/api/user/self", tag = "user", request_body = UpdateSelfRequest,
     responses((status = 200, body = MessageResponse), (status = 400), (status = 401), (status = 409)),
     security(("session" = []), ("access_token" = [])))]
@@ -378,6 +382,7 @@ pub async fn update_self(
     Ok(resp)
 }
 
+/// Delete the caller's own account (not the root user).
 #[utoipa::path(delete, path = "/api/user/self", tag = "user",
     responses((status = 200, body = MessageResponse), (status = 401), (status = 403)),
     security(("session" = []), ("access_token" = [])))]
@@ -411,6 +416,7 @@ pub async fn generate_access_token(
     Ok(ok(token))
 }
 
+/// The models the caller's group can use.
 #[utoipa::path(get, path = "/api/user/models", tag = "user",
     responses((status = 200, body = Envelope<Vec<String>>), (status = 401)),
     security(("session" = []), ("access_token" = [])))]

@@ -18,10 +18,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
-    pub p: Option<u64>,
-    pub page_size: Option<u64>,
-    pub size: Option<u64>,
+    /// Page number, from 1 (0 is read as 1).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub p: Option<i64>,
+    /// Same as `size` (used when `size` is absent).
+    #[param(minimum = 0)]
+    pub page_size: Option<i64>,
+    /// Page size, default 10; above 100 is read as 100, 0 as 1.
+    #[param(minimum = 0)]
+    pub size: Option<i64>,
     /// Matches username, display name or email (substring).
     pub username: Option<String>,
     /// Same as `username`.
@@ -29,9 +36,10 @@ pub struct UserListQuery {
     pub group: Option<String>,
 }
 
+/// List users, searched and paged (admin).
 #[utoipa::path(get, path = "/api/user", tag = "admin-user", params(UserListQuery),
     responses((status = 200, body = PageEnvelope<UserView>), (status = 401), (status = 403)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_users(
     state: web::Data<AdminState>,
     _admin: AdminUser,
@@ -89,9 +97,10 @@ pub struct CreatedUser {
     pub username: String,
 }
 
+/// Create a user (admin).
 #[utoipa::path(post, path = "/api/user", tag = "admin-user", request_body = CreateUserRequest,
     responses((status = 200, body = Envelope<CreatedUser>), (status = 400), (status = 403), (status = 409)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn create_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
@@ -178,9 +187,10 @@ async fn manageable(
     Ok(target)
 }
 
+/// Update a user (admin; only users of a lower role).
 #[utoipa::path(put, path = "/api/user", tag = "admin-user", request_body = UpdateUserRequest,
     responses((status = 200, body = MessageResponse), (status = 400), (status = 403), (status = 404), (status = 409)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
@@ -261,9 +271,10 @@ pub async fn update_user(
     Ok(done(Msg::UserUpdated))
 }
 
+/// Delete a user (admin; only users of a lower role).
 #[utoipa::path(delete, path = "/api/user/{id}", tag = "admin-user", params(("id" = i32, Path)),
     responses((status = 200, body = MessageResponse), (status = 403), (status = 404)),
-    security(("session" = []), ("access_token" = [])))]
+    security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn delete_user(
     state: web::Data<AdminState>,
     admin: AdminUser,

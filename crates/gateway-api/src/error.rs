@@ -4,7 +4,10 @@
 //! with `Accept-Language: en`.
 
 use crate::extract::{Lang, request_id};
-use actix_web::http::StatusCode;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
 use relay::{Holder, KeyProblem, Refusal, RelayError, UpstreamKind};
 use serde::Serialize;
@@ -182,4 +185,26 @@ pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
     let mut body = body(&err, &req);
     body.error.code = Some("not_found".into());
     HttpResponse::NotFound().json(body)
+}
+
+/// Middleware: a method a relay route does not support answers 405 in OpenAI's error shape,
+/// keeping the `Allow` header actix puts on it.
+pub async fn method_not_allowed(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return Ok(res.map_into_left_body());
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let (req, _) = res.into_parts();
+    let text = format!("Method not allowed ({} {})", req.method(), req.path());
+    let mut body = body(&RelayError::BadRequest(text), &req);
+    body.error.code = Some("method_not_allowed".into());
+    let mut answer = HttpResponse::MethodNotAllowed().json(body);
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(ServiceResponse::new(req, answer).map_into_right_body())
 }

@@ -1,0 +1,118 @@
+//! The OpenAPI document of the relay routes. Bodies are OpenAI's own; every error is
+//! [`OpenAiError`]. [`CommonResponses`] adds what every relay operation answers: 401 for a
+//! missing or bad key, 403 for a refused one, 500, and on calls that reach an upstream any other
+//! status that upstream answered.
+
+use crate::{dashboard, openai};
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi};
+
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "api_key",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("sk-...")
+                        .description(Some(
+                            "`Authorization: Bearer sk-...`, an API key made with \
+                             `POST /api/token` (not an `/api` access token).",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}
+
+fn default_description(status: &str) -> &'static str {
+    match status {
+        "200" => "Success.",
+        "400" => "Invalid request, or the model has no price set.",
+        "401" => "No API key, or an unknown, disabled or expired one.",
+        "403" => {
+            "Refused: the user is banned, the key may not be used from this IP or for this model, \
+             or the user's or key's quota cannot cover the call (`insufficient_user_quota`, \
+             `insufficient_token_quota`)."
+        }
+        "404" => "Not found.",
+        "413" => "The body is over `APP__SERVER__MAX_BODY_BYTES`.",
+        "500" => "Internal error; the detail is logged, never sent.",
+        "502" => "No upstream could be reached.",
+        "503" => "No enabled channel serves the model.",
+        "default" => {
+            "The status an upstream answered when no other channel could serve the call, with \
+             its error (key-like strings, hosts and addresses of the channel masked)."
+        }
+        _ => "See the error.",
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [&mut item.get, &mut item.post]
+        .into_iter()
+        .filter_map(Option::as_mut)
+}
+
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error_content = Content::new(Some(Ref::from_schema_name("OpenAiError")));
+        for item in openapi.paths.paths.values_mut() {
+            for op in operations(item) {
+                let reaches_upstream = op.request_body.is_some();
+                let responses = &mut op.responses.responses;
+                let mut add = |status: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(Response::new("")));
+                };
+                add("401");
+                add("403");
+                add("500");
+                if reaches_upstream {
+                    add("400");
+                    add("413");
+                    add("502");
+                    add("503");
+                    add("default");
+                }
+                for (status, response) in responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if response.description.is_empty() {
+                        response.description = default_description(status).to_owned();
+                    }
+                    if !status.starts_with('2') && response.content.is_empty() {
+                        response
+                            .content
+                            .insert("application/json".into(), error_content.clone().into());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document of the relay routes.
+#[derive(OpenApi)]
+#[openapi(
+    components(schemas(crate::OpenAiError)),
+    modifiers(&ApiKeyScheme, &CommonResponses),
+    paths(
+        openai::list_models, openai::get_model, openai::chat_completions, openai::completions,
+        openai::embeddings, openai::moderations, openai::image_generations, openai::image_edits,
+        openai::image_variations, openai::audio_transcriptions, openai::audio_translations,
+        openai::audio_speech, dashboard::billing_subscription, dashboard::billing_usage,
+    )
+)]
+pub struct GatewayApiDoc;
