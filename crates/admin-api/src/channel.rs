@@ -16,6 +16,8 @@ use relay::test_model;
 use sea_orm::Set;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
@@ -93,7 +95,7 @@ pub struct ChannelListQuery {
 
 /// List channels, filtered and paged (admin).
 #[utoipa::path(get, path = "/api/channel", tag = "channel", params(ChannelListQuery),
-    responses((status = 200, body = PageEnvelope<ChannelView>), (status = 401), (status = 403)),
+    responses((status = 200, body = PageEnvelope<ChannelView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_channels(
     state: web::Data<AdminState>,
@@ -123,7 +125,7 @@ async fn find_channel(state: &AdminState, id: i32) -> Result<channels::Model, Ap
 
 /// One channel, its key masked (admin).
 #[utoipa::path(get, path = "/api/channel/{id}", tag = "channel", params(("id" = i32, Path)),
-    responses((status = 200, body = Envelope<ChannelView>), (status = 404)),
+    responses((status = 200, body = Envelope<ChannelView>), (status = 404, description = "No such channel.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn get_channel(
     state: web::Data<AdminState>,
@@ -139,21 +141,46 @@ pub async fn get_channel(
 /// Fields of a channel create or update; on update, absent fields keep their value.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct ChannelFields {
+    /// 1-128 characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
+    /// The channel type id (1 OpenAI, 3 Azure, 14 Anthropic, 24 Gemini, ...; default 1). A type
+    /// without a default base URL needs `base_url`.
     #[serde(rename = "type")]
-    #[schema(rename = "type")]
+    #[schema(rename = "type", minimum = 1)]
     pub channel_type: Option<i32>,
     /// The upstream key; write-only. Empty on update keeps the old key.
+    #[schema(
+        pattern = r"^$|[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub key: Option<String>,
+    /// `http://` or `https://` URL; empty: the type's default.
+    #[schema(pattern = r"^$|^https?://")]
     pub base_url: Option<String>,
-    /// Comma-separated model names.
+    /// Comma-separated model names, at least one.
+    #[schema(
+        pattern = r"[^,\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub models: Option<String>,
-    /// Comma-separated groups.
+    /// Comma-separated groups, at least one.
+    #[schema(
+        pattern = r"[^,\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub group: Option<String>,
+    /// 1 enabled, 2 disabled by hand, 3 disabled automatically.
+    #[schema(schema_with = crate::schema::channel_status)]
     pub status: Option<i32>,
+    #[schema(minimum = 0)]
     pub weight: Option<i32>,
     pub priority: Option<i64>,
-    /// JSON object: requested model -> upstream model.
+    /// A JSON object of requested model -> upstream model, as a string; empty: none.
+    #[schema(
+        pattern = r#"^$|^\{("([^"\\\x00-\x1f]|\\["\\/bfnrt])*":"([^"\\\x00-\x1f]|\\["\\/bfnrt])*"(,"([^"\\\x00-\x1f]|\\["\\/bfnrt])*":"([^"\\\x00-\x1f]|\\["\\/bfnrt])*")*)?\}$"#
+    )]
     pub model_mapping: Option<String>,
     pub tag: Option<String>,
     pub test_model: Option<String>,
@@ -162,6 +189,51 @@ pub struct ChannelFields {
     pub other: Option<String>,
     pub openai_organization: Option<String>,
 }
+
+/// The body of a channel create, for the OpenAPI document: [`ChannelFields`] with `name`, `key`
+/// and `models` required, and `base_url` required for a type without a default one.
+pub struct CreateChannelBody;
+
+impl utoipa::PartialSchema for CreateChannelBody {
+    fn schema() -> RefOr<Schema> {
+        let string = |pattern: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+        };
+        let typed_with_default = ObjectBuilder::new().property(
+            "type",
+            ObjectBuilder::new().enum_values(Some(
+                relay::providers::TYPES_WITH_DEFAULT_BASE_URL
+                    .iter()
+                    .map(|t| serde_json::Value::from(*t))
+                    .chain([serde_json::Value::Null]),
+            )),
+        );
+        let with_base_url = ObjectBuilder::new()
+            .property("base_url", string("^https?://"))
+            .required("base_url");
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("ChannelFields"))
+            .item(
+                ObjectBuilder::new()
+                    .property("name", string(r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"))
+                    .property("key", string(r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"))
+                    .property("models", string(r"[^,\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"))
+                    .required("name")
+                    .required("key")
+                    .required("models"),
+            )
+            .item(
+                AnyOfBuilder::new()
+                    .item(typed_with_default)
+                    .item(with_base_url),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CreateChannelBody {}
 
 /// Applies `f` to `am`, checking every field given.
 fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiError> {
@@ -177,18 +249,21 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
         }
         am.channel_type = Set(v);
     }
-    if let Some(v) = f.key.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
-        am.key = Set(v);
+    if let Some(v) = f.key.filter(|k| !k.is_empty()) {
+        let v = v.trim();
+        if v.is_empty() {
+            return Err(ApiError::invalid("key", "must not be blank"));
+        }
+        am.key = Set(v.to_owned());
     }
     if let Some(v) = f.base_url {
-        let v = v.trim().trim_end_matches('/').to_owned();
         if !(v.is_empty() || v.starts_with("http://") || v.starts_with("https://")) {
             return Err(ApiError::invalid(
                 "base_url",
                 "must start with http:// or https://",
             ));
         }
-        am.base_url = Set(v);
+        am.base_url = Set(v.trim_end_matches('/').to_owned());
     }
     if let Some(v) = f.models {
         let list = split_list(&v);
@@ -220,7 +295,6 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
         am.priority = Set(v);
     }
     if let Some(v) = f.model_mapping {
-        let v = v.trim().to_owned();
         if v.is_empty() {
             am.model_mapping = Set(None);
         } else {
@@ -277,13 +351,13 @@ pub struct CreatedChannel {
 }
 
 /// Create a channel (admin).
-#[utoipa::path(post, path = "/api/channel", tag = "channel", request_body = ChannelFields,
-    responses((status = 200, body = Envelope<CreatedChannel>), (status = 400), (status = 403)),
+#[utoipa::path(post, path = "/api/channel", tag = "channel", request_body = CreateChannelBody,
+    responses((status = 200, body = Envelope<CreatedChannel>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn create_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    body: Input<web::Json<ChannelFields>>,
+    body: Input<crate::body::Json<ChannelFields>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let mut am = channels::blank(relay::providers::OPENAI);
@@ -311,12 +385,12 @@ pub struct UpdateChannelRequest {
 
 /// Update a channel; fields left out keep their value (admin).
 #[utoipa::path(put, path = "/api/channel", tag = "channel", request_body = UpdateChannelRequest,
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 404, description = "No such channel.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_channel(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    body: Input<web::Json<UpdateChannelRequest>>,
+    body: Input<crate::body::Json<UpdateChannelRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let body = body.into_inner();
@@ -333,7 +407,7 @@ pub async fn update_channel(
 
 /// Delete a channel (admin).
 #[utoipa::path(delete, path = "/api/channel/{id}", tag = "channel", params(("id" = i32, Path)),
-    responses((status = 200, body = MessageResponse), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 404, description = "No such channel.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn delete_channel(
     state: web::Data<AdminState>,
@@ -417,7 +491,7 @@ pub struct TestResult {
 /// Sends one real minimal chat request to the channel's upstream. A failed test is still a
 /// completed request: HTTP 200 with `success: false`, the reason in `message` and `data.error`.
 #[utoipa::path(get, path = "/api/channel/test/{id}", tag = "channel", params(("id" = i32, Path), TestQuery),
-    responses((status = 200, body = Envelope<TestResult>), (status = 404)),
+    responses((status = 200, body = Envelope<TestResult>, description = "The test ran: `success` tells whether the channel answered."), (status = 404, description = "No such channel.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn test_channel(
     state: web::Data<AdminState>,
@@ -447,7 +521,7 @@ pub async fn test_channel(
 
 /// Starts testing every channel not disabled by hand, one after another, in the background.
 #[utoipa::path(get, path = "/api/channel/test", tag = "channel",
-    responses((status = 200, body = MessageResponse), (status = 429, description = "a batch test is already running")),
+    responses((status = 200, body = MessageResponse), (status = 429, description = "A batch test is already running.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn test_all_channels(
     state: web::Data<AdminState>,

@@ -73,7 +73,7 @@ pub struct DataQuery {
 
 /// The caller's hourly usage statistics.
 #[utoipa::path(get, path = "/api/data/self", tag = "data", params(DataQuery),
-    responses((status = 200, body = Envelope<Vec<DataRow>>), (status = 401)),
+    responses((status = 200, body = Envelope<Vec<DataRow>>)),
     security(("session" = []), ("access_token" = [])))]
 pub async fn own_data(
     state: web::Data<AdminState>,
@@ -93,7 +93,7 @@ pub async fn own_data(
 
 /// Hourly usage statistics of all users (admin).
 #[utoipa::path(get, path = "/api/data", tag = "data", params(DataQuery),
-    responses((status = 200, body = Envelope<Vec<DataRow>>), (status = 401), (status = 403)),
+    responses((status = 200, body = Envelope<Vec<DataRow>>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn all_data(
     state: web::Data<AdminState>,

@@ -100,6 +100,7 @@ pub enum Msg {
     RouteNotFound,
     MethodNotAllowed,
     InvalidRedemption,
+    QuotaPastMaximum,
     RedemptionUsed,
     RedemptionDisabled,
     RedemptionExpired,
@@ -227,6 +228,10 @@ impl Msg {
                 "This endpoint does not support the method",
             ),
             InvalidRedemption => ("无效的兑换码", "Invalid redemption code"),
+            QuotaPastMaximum => (
+                "兑换后额度将超过上限",
+                "The code would take your quota past the maximum",
+            ),
             RedemptionUsed => (
                 "该兑换码已被使用",
                 "The redemption code has already been used",
@@ -408,11 +413,6 @@ impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::BadRequest(Msg::Invalid(e))
     }
-}
-
-/// JSON bodies of `/api` are at most 1 MiB.
-pub fn json_config() -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default().limit(1 << 20)
 }
 
 /// A request part (JSON body, query, path) whose parse error is kept until the handler asks

@@ -2,6 +2,7 @@
 //! statistics and options, in the seed's `{"success","message","data"}` envelope.
 
 pub mod auth;
+pub mod body;
 pub mod channel;
 pub mod data;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod openapi;
 pub mod option;
 pub mod pagination;
 pub mod redemption;
+pub mod schema;
 pub mod state;
 pub mod system;
 pub mod token;
@@ -29,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             .wrap(from_fn(error::method_not_allowed))
             .wrap(from_fn(error::language_scope))
-            .app_data(error::json_config())
+            .app_data(web::PayloadConfig::new(body::LIMIT))
             // system
             .service(resource("/status").route(get().to(system::get_status)))
             .service(resource("/about").route(get().to(system::get_about)))

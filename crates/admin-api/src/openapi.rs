@@ -182,6 +182,7 @@ impl Modify for CommonResponses {
             `ApiErrorBody` with any 4xx or 5xx status. A method a path does not support answers \
             405 with `Allow`. Messages are Chinese by default; send `Accept-Language: en` for English."
     ),
+    components(schemas(channel::ChannelFields)),
     modifiers(&SecuritySchemes, &CommonResponses),
     paths(
         system::get_status, system::get_about, system::get_notice, system::get_home_page_content,

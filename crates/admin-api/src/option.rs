@@ -7,11 +7,15 @@ use actix_web::{HttpResponse, web};
 use domain::options::{self as opt, canonical_key, is_secret, validate};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
 
 /// Every option except secrets, under its new-api name and, where the seed has one, its
 /// snake_case alias too.
 #[utoipa::path(get, path = "/api/option", tag = "option",
-    responses((status = 200, body = Envelope<BTreeMap<String, String>>), (status = 401), (status = 403)),
+    responses((status = 200, body = Envelope<BTreeMap<String, String>>)),
     security(("session" = ["root"]), ("access_token" = ["root"])))]
 pub async fn get_options(
     state: web::Data<AdminState>,
@@ -46,13 +50,13 @@ fn value_text(v: &Value) -> String {
 /// `{"key": ..., "value": ...}`. Values may be strings, numbers, booleans or JSON objects.
 /// Nothing is written unless every pair is valid.
 #[utoipa::path(put, path = "/api/option", tag = "option",
-    request_body(content = BTreeMap<String, serde_json::Value>, description = "options to set"),
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 403)),
+    request_body(content = OptionsBody, description = "Options to set: the map form. The single form `{\"key\": ..., \"value\": ...}` is accepted too."),
+    responses((status = 200, body = MessageResponse), (status = 403, description = "Not the root user, banned, or the option `SessionSecret`, which the server manages.")),
     security(("session" = ["root"]), ("access_token" = ["root"])))]
 pub async fn update_options(
     state: web::Data<AdminState>,
     _root: RootUser,
-    body: Input<web::Json<BTreeMap<String, Value>>>,
+    body: Input<crate::body::Json<BTreeMap<String, Value>>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let body = body.into_inner();
@@ -72,12 +76,87 @@ pub async fn update_options(
     let mut pairs = Vec::with_capacity(raw.len());
     for (key, value) in raw {
         let key = canonical_key(&key).to_owned();
+        if key == opt::SESSION_SECRET {
+            return Err(ApiError::Forbidden(Msg::Forbidden));
+        }
         validate(&key, &value)?;
         pairs.push((key, value));
     }
     state.options.set_many(&state.db, &pairs).await?;
     announce_change(&state).await;
     Ok(done(Msg::OptionsUpdated))
+}
+
+/// The map form of `PUT /api/option`, stated from the option registry: each known option (and
+/// its snake_case alias) with its kind's values, and any other name of letters, digits, `_` and
+/// `.` with any value.
+pub struct OptionsBody;
+
+impl utoipa::PartialSchema for OptionsBody {
+    fn schema() -> RefOr<Schema> {
+        let mut body = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .min_properties(Some(1))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(128))
+                    .pattern(Some("^[A-Za-z][A-Za-z0-9_.]*$")),
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)));
+        for def in opt::DEFS {
+            let value = kind_schema(&def.kind);
+            body = body.property(def.key, value.clone());
+            if let Some(alias) = def.alias {
+                body = body.property(alias, value);
+            }
+        }
+        body.into()
+    }
+}
+
+impl utoipa::ToSchema for OptionsBody {}
+
+/// The values an option of `kind` takes in a JSON body.
+fn kind_schema(kind: &opt::Kind) -> Schema {
+    match kind {
+        opt::Kind::Text => Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .description(Some("Any value; stored as its text."))
+                .build(),
+        ),
+        opt::Kind::Bool => Schema::AnyOf(
+            AnyOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Boolean))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["true", "false"])),
+                )
+                .build(),
+        ),
+        opt::Kind::Int { max } => Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(*max))
+                .description(Some("Also taken as a string of digits."))
+                .build(),
+        ),
+        opt::Kind::RatioMap { max } => Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .minimum(Some(0))
+                        .maximum(Some(*max)),
+                ))
+                .description(Some("Also taken as the JSON text of such an object."))
+                .build(),
+        ),
+    }
 }
 
 /// Tells other instances (through Redis, when configured) to reload options now. Without

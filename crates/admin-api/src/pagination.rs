@@ -19,12 +19,15 @@ pub fn page_of(
         .ok()
         .filter(|n| *n <= MAX_PAGE)
         .ok_or_else(|| ApiError::invalid("p", "must be from 0 to 1000000000"))?;
-    let size = match size.or(page_size) {
-        None => DEFAULT_SIZE,
-        Some(s) => u64::try_from(s)
-            .map_err(|_| ApiError::invalid("size", "must not be negative"))?
-            .clamp(1, MAX_SIZE),
+    let read = |field: &'static str, value: Option<i64>| {
+        value
+            .map(|s| u64::try_from(s).map_err(|_| ApiError::invalid(field, "must not be negative")))
+            .transpose()
     };
+    let (size, page_size) = (read("size", size)?, read("page_size", page_size)?);
+    let size = size
+        .or(page_size)
+        .map_or(DEFAULT_SIZE, |s| s.clamp(1, MAX_SIZE));
     Ok(Page {
         number: number.max(1),
         size,
@@ -48,5 +51,9 @@ mod tests {
         assert!(page_of(Some(-1), None, None).is_err());
         assert!(page_of(None, Some(-1), None).is_err());
         assert!(page_of(None, None, Some(-5)).is_err());
+        assert!(
+            page_of(None, Some(5), Some(-5)).is_err(),
+            "both sizes are checked"
+        );
     }
 }

@@ -71,7 +71,7 @@ pub struct RedemptionListQuery {
 
 /// List redemption codes, searched and paged (admin).
 #[utoipa::path(get, path = "/api/redemption", tag = "redemption", params(RedemptionListQuery),
-    responses((status = 200, body = PageEnvelope<RedemptionView>), (status = 401), (status = 403)),
+    responses((status = 200, body = PageEnvelope<RedemptionView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_redemptions(
     state: web::Data<AdminState>,
@@ -92,21 +92,36 @@ pub async fn list_redemptions(
 }
 
 fn check_expiry(expired_time: i64) -> Result<i64, ApiError> {
+    if expired_time < 0 {
+        return Err(ApiError::invalid(
+            "expired_time",
+            "must be 0 (never) or a time",
+        ));
+    }
     if expired_time != 0 && expired_time <= domain::now_ts() {
-        return Err(ApiError::BadRequest(Msg::ExpiredTimeInPast));
+        return Err(ApiError::Conflict(Msg::ExpiredTimeInPast));
     }
     Ok(expired_time)
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateRedemptionRequest {
+    /// 1-64 characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub quota: i64,
     /// How many codes to make, 1-100 (default 1).
     #[serde(default = "one")]
+    #[schema(minimum = 1, maximum = 100)]
     pub count: u32,
-    /// Unix seconds; 0 (default) = never.
+    /// Unix seconds, in the future; 0 (default) = never. A past time answers 409.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub expired_time: i64,
 }
 
@@ -126,12 +141,12 @@ pub struct CreatedRedemptions {
 
 /// Create redemption codes (admin).
 #[utoipa::path(post, path = "/api/redemption", tag = "redemption", request_body = CreateRedemptionRequest,
-    responses((status = 200, body = Envelope<CreatedRedemptions>), (status = 400), (status = 403)),
+    responses((status = 200, body = Envelope<CreatedRedemptions>), (status = 409, description = "`expired_time` is in the past.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn create_redemptions(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    body: Input<web::Json<CreateRedemptionRequest>>,
+    body: Input<crate::body::Json<CreateRedemptionRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let name = parse_name(&body.name, 64)?;
@@ -181,28 +196,37 @@ pub async fn create_redemptions(
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateRedemptionRequest {
     pub id: i32,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub quota: Option<i64>,
     /// 1 unused (enable) or 2 disabled.
+    #[schema(schema_with = crate::schema::redemption_status)]
     pub status: Option<i32>,
+    /// Unix seconds, in the future; 0 = never. A past time answers 409.
+    #[schema(minimum = 0)]
     pub expired_time: Option<i64>,
 }
 
 /// Changes an unused or disabled code; a used code cannot change.
 #[utoipa::path(put, path = "/api/redemption", tag = "redemption", request_body = UpdateRedemptionRequest,
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 404, description = "No such code."), (status = 409, description = "The code is used, or `expired_time` is in the past.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_redemption(
     state: web::Data<AdminState>,
     _admin: AdminUser,
-    body: Input<web::Json<UpdateRedemptionRequest>>,
+    body: Input<crate::body::Json<UpdateRedemptionRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let code = redemptions::find(&state.db, body.id)
         .await?
         .ok_or(ApiError::NotFound(Msg::RedemptionNotFound))?;
     if code.status == RedemptionStatus::Used.code() {
-        return Err(ApiError::BadRequest(Msg::RedemptionUsedCannotChange));
+        return Err(ApiError::Conflict(Msg::RedemptionUsedCannotChange));
     }
     let mut am: redemptions::ActiveModel = code.into();
     if let Some(v) = &body.name {
@@ -234,14 +258,14 @@ pub async fn update_redemption(
             .await?
             .is_none_or(|c| c.status == RedemptionStatus::Used.code())
     {
-        return Err(ApiError::BadRequest(Msg::RedemptionUsedCannotChange));
+        return Err(ApiError::Conflict(Msg::RedemptionUsedCannotChange));
     }
     Ok(done(Msg::RedemptionUpdated))
 }
 
 /// Delete a redemption code (admin).
 #[utoipa::path(delete, path = "/api/redemption/{id}", tag = "redemption", params(("id" = i32, Path)),
-    responses((status = 200, body = MessageResponse), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 404, description = "No such code.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn delete_redemption(
     state: web::Data<AdminState>,

@@ -97,7 +97,7 @@ pub async fn list_tokens(
 
 /// One of the caller's API keys, masked.
 #[utoipa::path(get, path = "/api/token/{id}", tag = "token", params(("id" = i32, Path)),
-    responses((status = 200, body = Envelope<TokenView>), (status = 404)),
+    responses((status = 200, body = Envelope<TokenView>), (status = 404, description = "No such key of the caller.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn get_token(
     state: web::Data<AdminState>,
@@ -113,13 +113,21 @@ pub async fn get_token(
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateTokenRequest {
+    /// 1-30 characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 30,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub remain_quota: i64,
     #[serde(default)]
     pub unlimited_quota: bool,
-    /// Unix seconds; -1 (default) = never.
+    /// Unix seconds, in the future; -1 (default) = never. A past time answers 409.
     #[serde(default = "never")]
+    #[schema(minimum = -1)]
     pub expired_time: i64,
     /// Empty (default) = the user's group.
     #[serde(default)]
@@ -129,8 +137,12 @@ pub struct CreateTokenRequest {
     /// Comma-separated model names.
     #[serde(default)]
     pub model_limits: String,
-    /// IPs or CIDRs, separated by commas or newlines; empty = any.
+    /// IPs or CIDRs, separated by commas (the server also takes whitespace and IPv6, which the
+    /// pattern leaves out); empty = any.
     #[serde(default)]
+    #[schema(
+        pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?(,(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?)*)?$"
+    )]
     pub allow_ips: String,
 }
 
@@ -147,8 +159,14 @@ pub struct CreatedToken {
 }
 
 fn check_expiry(expired_time: i64) -> Result<(), ApiError> {
+    if expired_time < -1 {
+        return Err(ApiError::invalid(
+            "expired_time",
+            "must be -1 (never) or a time",
+        ));
+    }
     if expired_time != -1 && expired_time <= domain::now_ts() {
-        return Err(ApiError::BadRequest(Msg::ExpiredTimeInPast));
+        return Err(ApiError::Conflict(Msg::ExpiredTimeInPast));
     }
     Ok(())
 }
@@ -172,12 +190,12 @@ fn check_token_group(
 
 /// Create an API key; the full key is shown only in this answer.
 #[utoipa::path(post, path = "/api/token", tag = "token", request_body = CreateTokenRequest,
-    responses((status = 200, body = Envelope<CreatedToken>), (status = 400), (status = 401)),
+    responses((status = 200, body = Envelope<CreatedToken>), (status = 403, description = "The group may not be used by the caller, or the user is banned."), (status = 404, description = "The group does not exist."), (status = 409, description = "`expired_time` is in the past.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn create_token(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: Input<web::Json<CreateTokenRequest>>,
+    body: Input<crate::body::Json<CreateTokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let body = body.into_inner();
@@ -222,26 +240,38 @@ pub async fn create_token(
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateTokenRequest {
     pub id: i32,
+    #[schema(
+        min_length = 1,
+        max_length = 30,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
-    /// 1 enabled, 2 disabled.
+    /// 1 enabled, 2 disabled. Enabling an expired or used-up key answers 409.
+    #[schema(schema_with = crate::schema::token_status)]
     pub status: Option<i32>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub remain_quota: Option<i64>,
     pub unlimited_quota: Option<bool>,
+    /// Unix seconds, in the future; -1 = never. A past time answers 409.
+    #[schema(minimum = -1)]
     pub expired_time: Option<i64>,
     pub group: Option<String>,
     pub model_limits_enabled: Option<bool>,
     pub model_limits: Option<String>,
+    #[schema(
+        pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?(,(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?)*)?$"
+    )]
     pub allow_ips: Option<String>,
 }
 
 /// Update one of the caller's API keys.
 #[utoipa::path(put, path = "/api/token", tag = "token", request_body = UpdateTokenRequest,
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 403, description = "The group may not be used by the caller, or the user is banned."), (status = 404, description = "No such key of the caller, or the group does not exist."), (status = 409, description = "`expired_time` is in the past, or the key to enable has expired or is used up.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn update_token(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: Input<web::Json<UpdateTokenRequest>>,
+    body: Input<crate::body::Json<UpdateTokenRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let b = body.into_inner();
@@ -289,10 +319,10 @@ pub async fn update_token(
         };
         if status == TokenStatus::Enabled {
             if expired_time != -1 && expired_time <= domain::now_ts() {
-                return Err(ApiError::BadRequest(Msg::TokenExpiredCannotEnable));
+                return Err(ApiError::Conflict(Msg::TokenExpiredCannotEnable));
             }
             if !unlimited && remain_quota <= 0 {
-                return Err(ApiError::BadRequest(Msg::TokenExhaustedCannotEnable));
+                return Err(ApiError::Conflict(Msg::TokenExhaustedCannotEnable));
             }
         }
         am.status = Set(status.code());
@@ -310,7 +340,7 @@ pub async fn update_token(
 
 /// Delete one of the caller's API keys.
 #[utoipa::path(delete, path = "/api/token/{id}", tag = "token", params(("id" = i32, Path)),
-    responses((status = 200, body = MessageResponse), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 404, description = "No such key of the caller.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn delete_token(
     state: web::Data<AdminState>,
@@ -336,17 +366,19 @@ fn forget_tokens(state: &AdminState, ids: &[i32]) {
 
 #[derive(Deserialize, ToSchema)]
 pub struct BatchDeleteRequest {
+    /// 1-1000 key ids.
+    #[schema(min_items = 1, max_items = 1000)]
     pub ids: Vec<i32>,
 }
 
 /// Deletes those of `ids` that are the caller's; others are left alone and not counted.
 #[utoipa::path(post, path = "/api/token/batch", tag = "token", request_body = BatchDeleteRequest,
-    responses((status = 200, body = Envelope<u64>, description = "data: how many were deleted"), (status = 400)),
+    responses((status = 200, body = Envelope<u64>, description = "`data`: how many were deleted")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn delete_tokens(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: Input<web::Json<BatchDeleteRequest>>,
+    body: Input<crate::body::Json<BatchDeleteRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     if body.ids.is_empty() || body.ids.len() > 1000 {

@@ -106,7 +106,7 @@ pub(crate) async fn ensure_free(
 
 /// An optional email: empty means none.
 pub(crate) fn optional_email(raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    match raw.map(str::trim).filter(|e| !e.is_empty()) {
+    match raw.filter(|e| !e.is_empty()) {
         Some(e) => Ok(Some(parse_email(e)?)),
         None => Ok(None),
     }
@@ -114,10 +114,22 @@ pub(crate) fn optional_email(raw: Option<&str>) -> Result<Option<String>, ApiErr
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    /// 1-20 characters, no whitespace or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub username: String,
     /// 8-20 characters.
+    #[schema(min_length = 8, max_length = 20)]
     pub password: String,
+    /// Empty or absent: none.
     #[serde(default)]
+    #[schema(
+        max_length = 50,
+        pattern = r"^$|^[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.][^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]$"
+    )]
     pub email: Option<String>,
     /// An inviter's `aff_code`.
     #[serde(default)]
@@ -126,17 +138,17 @@ pub struct RegisterRequest {
 
 /// Register a new user.
 #[utoipa::path(post, path = "/api/user/register", tag = "user", request_body = RegisterRequest,
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 403), (status = 409)))]
+    responses((status = 200, body = MessageResponse), (status = 403, description = "Registration is disabled."), (status = 404, description = "No user has this `aff_code`."), (status = 409, description = "The username or email is taken.")))]
 pub async fn register(
     state: web::Data<AdminState>,
-    body: Input<web::Json<RegisterRequest>>,
+    body: Input<crate::body::Json<RegisterRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let o = &state.options;
     if !o.get_bool(opt::REGISTER_ENABLED) {
         return Err(ApiError::Forbidden(Msg::RegisterDisabled));
     }
-    let username = Username::parse(body.username.trim())?;
+    let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;
     let email = optional_email(body.email.as_deref())?;
     ensure_free(&state, Some(username.as_str()), email.as_deref(), None).await?;
@@ -149,7 +161,7 @@ pub async fn register(
         Some(code) => Some(
             users::find_by_aff_code(&state.db, code)
                 .await?
-                .ok_or(ApiError::BadRequest(Msg::InvalidAffCode))?,
+                .ok_or(ApiError::NotFound(Msg::InvalidAffCode))?,
         ),
         None => None,
     };
@@ -258,11 +270,10 @@ pub struct LoginData {
 
 /// Log in with username and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/user/login", tag = "user", request_body = LoginRequest,
-    responses((status = 200, body = Envelope<LoginData>, description = "Sets the `session` cookie"),
-        (status = 401), (status = 403)))]
+    responses((status = 200, body = Envelope<LoginData>, description = "Logged in; sets the `session` cookie."), (status = 401, description = "Wrong username or password."), (status = 403, description = "Password login is disabled, or the user is banned.")))]
 pub async fn login(
     state: web::Data<AdminState>,
-    body: Input<web::Json<LoginRequest>>,
+    body: Input<crate::body::Json<LoginRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     if !state.options.get_bool(opt::PASSWORD_LOGIN_ENABLED) {
@@ -320,7 +331,7 @@ pub async fn logout(
 
 /// The caller's own account.
 #[utoipa::path(get, path = "/api/user/self", tag = "user",
-    responses((status = 200, body = Envelope<UserView>), (status = 401)),
+    responses((status = 200, body = Envelope<UserView>)),
     security(("session" = []), ("access_token" = [])))]
 pub async fn get_self(user: CurrentUser) -> Result<HttpResponse, ApiError> {
     Ok(ok(UserView::from(user.user)))
@@ -328,22 +339,29 @@ pub async fn get_self(user: CurrentUser) -> Result<HttpResponse, ApiError> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateSelfRequest {
+    /// At most 20 characters; empty shows the username.
+    #[schema(max_length = 20)]
     pub display_name: Option<String>,
     /// Empty removes the email.
+    #[schema(
+        max_length = 50,
+        pattern = r"^$|^[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.][^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]$"
+    )]
     pub email: Option<String>,
-    /// A new password (8-20); requires `original_password`.
+    /// A new password (8-20 characters; empty keeps the old one); requires `original_password`.
+    #[schema(max_length = 20, pattern = r"^$|^[\s\S]{8,}$")]
     pub password: Option<String>,
     pub original_password: Option<String>,
 }
 
 /// Update the caller's own account (display name, email, password).
 #[utoipa::path(put, path = "/api/user/self", tag = "user", request_body = UpdateSelfRequest,
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 401), (status = 409)),
+    responses((status = 200, body = MessageResponse), (status = 403, description = "`original_password` is wrong, or the user is banned."), (status = 409, description = "The email is taken.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn update_self(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: Input<web::Json<UpdateSelfRequest>>,
+    body: Input<crate::body::Json<UpdateSelfRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let body = body.into_inner();
@@ -362,7 +380,7 @@ pub async fn update_self(
         let password = Password::parse(raw)?;
         let original = body.original_password.as_deref().unwrap_or_default();
         if !auth::verify_password(original, &current.password).await? {
-            return Err(ApiError::BadRequest(Msg::OriginalPasswordWrong));
+            return Err(ApiError::Forbidden(Msg::OriginalPasswordWrong));
         }
         am.password = Set(auth::hash_password(&state, &password).await?);
         am.session_version = Set(current.session_version + 1);
@@ -384,7 +402,7 @@ pub async fn update_self(
 
 /// Delete the caller's own account (not the root user).
 #[utoipa::path(delete, path = "/api/user/self", tag = "user",
-    responses((status = 200, body = MessageResponse), (status = 401), (status = 403)),
+    responses((status = 200, body = MessageResponse), (status = 403, description = "The root user cannot delete itself; or the user is banned.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn delete_self(
     state: web::Data<AdminState>,
@@ -405,7 +423,7 @@ pub async fn delete_self(
 
 /// Issues a new 32-character access token, replacing the old one. Session only.
 #[utoipa::path(get, path = "/api/user/token", tag = "user",
-    responses((status = 200, body = Envelope<String>), (status = 401)),
+    responses((status = 200, body = Envelope<String>, description = "`data`: the new access token."), (status = 401, description = "Not logged in with a session cookie (an access token cannot make a new one), or `New-Api-User` is missing or wrong.")),
     security(("session" = [])))]
 pub async fn generate_access_token(
     state: web::Data<AdminState>,
@@ -418,7 +436,7 @@ pub async fn generate_access_token(
 
 /// The models the caller's group can use.
 #[utoipa::path(get, path = "/api/user/models", tag = "user",
-    responses((status = 200, body = Envelope<Vec<String>>), (status = 401)),
+    responses((status = 200, body = Envelope<Vec<String>>)),
     security(("session" = []), ("access_token" = [])))]
 pub async fn get_models(
     state: web::Data<AdminState>,
@@ -437,40 +455,39 @@ pub struct TopUpRequest {
 
 /// Redeems a code: exactly once, even when two requests race for it.
 #[utoipa::path(post, path = "/api/user/topup", tag = "user", request_body = TopUpRequest,
-    responses((status = 200, body = Envelope<i64>, description = "data: the quota added"), (status = 400)),
+    responses((status = 200, body = Envelope<i64>, description = "`data`: the quota added."), (status = 404, description = "No such code."), (status = 409, description = "The code is used, disabled or expired, or would take the quota past the maximum.")),
     security(("session" = []), ("access_token" = [])))]
 pub async fn top_up(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    body: Input<web::Json<TopUpRequest>>,
+    body: Input<crate::body::Json<TopUpRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let key = body.key.trim();
     if key.is_empty() {
-        return Err(ApiError::BadRequest(Msg::InvalidRedemption));
+        return Err(ApiError::NotFound(Msg::InvalidRedemption));
     }
     let now = domain::now_ts();
     let txn = state.db.begin().await?;
     if !redemptions::claim(&txn, key, user.id(), now).await? {
         drop(txn);
-        return Err(ApiError::BadRequest(
-            match redemptions::find_by_key(&state.db, key).await? {
-                None => Msg::InvalidRedemption,
-                Some(c) if c.status == RedemptionStatus::Disabled.code() => Msg::RedemptionDisabled,
-                Some(c) if c.status == RedemptionStatus::Unused.code() => Msg::RedemptionExpired,
-                Some(_) => Msg::RedemptionUsed,
-            },
-        ));
+        return Err(match redemptions::find_by_key(&state.db, key).await? {
+            None => ApiError::NotFound(Msg::InvalidRedemption),
+            Some(c) if c.status == RedemptionStatus::Disabled.code() => {
+                ApiError::Conflict(Msg::RedemptionDisabled)
+            }
+            Some(c) if c.status == RedemptionStatus::Unused.code() => {
+                ApiError::Conflict(Msg::RedemptionExpired)
+            }
+            Some(_) => ApiError::Conflict(Msg::RedemptionUsed),
+        });
     }
     let code = redemptions::find_by_key(&txn, key)
         .await?
         .ok_or_else(|| ApiError::Internal("claimed code vanished".into()))?;
     if !users::add_quota(&txn, user.id(), code.quota).await? {
         drop(txn);
-        return Err(ApiError::invalid(
-            "key",
-            "the code would take your quota past the maximum",
-        ));
+        return Err(ApiError::Conflict(Msg::QuotaPastMaximum));
     }
     logs::insert(
         &txn,

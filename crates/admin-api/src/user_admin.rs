@@ -38,7 +38,7 @@ pub struct UserListQuery {
 
 /// List users, searched and paged (admin).
 #[utoipa::path(get, path = "/api/user", tag = "admin-user", params(UserListQuery),
-    responses((status = 200, body = PageEnvelope<UserView>), (status = 401), (status = 403)),
+    responses((status = 200, body = PageEnvelope<UserView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_users(
     state: web::Data<AdminState>,
@@ -66,7 +66,7 @@ pub(crate) fn check_group(state: &AdminState, group: &str) -> Result<(), ApiErro
     {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(Msg::UnknownGroup(group.to_owned())))
+        Err(ApiError::NotFound(Msg::UnknownGroup(group.to_owned())))
     }
 }
 
@@ -81,13 +81,31 @@ fn grantable_role(actor: Role, raw: i32) -> Result<Role, ApiError> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    /// 1-20 characters, no whitespace or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub username: String,
+    /// 8-20 characters.
+    #[schema(min_length = 8, max_length = 20)]
     pub password: String,
+    /// At most 20 characters; default: the username.
+    #[schema(max_length = 20)]
     pub display_name: Option<String>,
+    /// Empty or absent: none.
+    #[schema(
+        max_length = 50,
+        pattern = r"^$|^[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.][^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]$"
+    )]
     pub email: Option<String>,
-    /// 1 user (default) or 10 admin (root only).
+    /// 1 user (default) or 10 admin (root only); below the caller's own role.
+    #[schema(schema_with = crate::schema::role)]
     pub role: Option<i32>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub quota: Option<i64>,
+    /// One of the `GroupRatio` option's groups (default `default`); another answers 404.
     pub group: Option<String>,
 }
 
@@ -99,16 +117,16 @@ pub struct CreatedUser {
 
 /// Create a user (admin).
 #[utoipa::path(post, path = "/api/user", tag = "admin-user", request_body = CreateUserRequest,
-    responses((status = 200, body = Envelope<CreatedUser>), (status = 400), (status = 403), (status = 409)),
+    responses((status = 200, body = Envelope<CreatedUser>), (status = 403, description = "Not an admin, banned, or the role is not below the caller's."), (status = 404, description = "The group does not exist."), (status = 409, description = "The username or email is taken.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn create_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    body: Input<web::Json<CreateUserRequest>>,
+    body: Input<crate::body::Json<CreateUserRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let body = body.into_inner();
-    let username = Username::parse(body.username.trim())?;
+    let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;
     let display_name = match body
         .display_name
@@ -159,16 +177,32 @@ pub async fn create_user(
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateUserRequest {
     pub id: i32,
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub username: Option<String>,
+    #[schema(max_length = 20)]
     pub display_name: Option<String>,
-    /// Empty keeps the password.
+    /// 8-20 characters; empty keeps the password.
+    #[schema(max_length = 20, pattern = r"^$|^[\s\S]{8,}$")]
     pub password: Option<String>,
     /// Empty removes the email.
+    #[schema(
+        max_length = 50,
+        pattern = r"^$|^[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.][^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.]$"
+    )]
     pub email: Option<String>,
+    /// Below the caller's own role.
+    #[schema(schema_with = crate::schema::role)]
     pub role: Option<i32>,
     /// 1 enabled, 2 banned.
+    #[schema(schema_with = crate::schema::user_status)]
     pub status: Option<i32>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub quota: Option<i64>,
+    /// One of the `GroupRatio` option's groups; another answers 404.
     pub group: Option<String>,
 }
 
@@ -189,12 +223,12 @@ async fn manageable(
 
 /// Update a user (admin; only users of a lower role).
 #[utoipa::path(put, path = "/api/user", tag = "admin-user", request_body = UpdateUserRequest,
-    responses((status = 200, body = MessageResponse), (status = 400), (status = 403), (status = 404), (status = 409)),
+    responses((status = 200, body = MessageResponse), (status = 403, description = "Not an admin, banned, or the user or the new role is not below the caller's."), (status = 404, description = "No such user, or the group does not exist."), (status = 409, description = "The username or email is taken.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_user(
     state: web::Data<AdminState>,
     admin: AdminUser,
-    body: Input<web::Json<UpdateUserRequest>>,
+    body: Input<crate::body::Json<UpdateUserRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.take()?;
     let body = body.into_inner();
@@ -203,7 +237,7 @@ pub async fn update_user(
     let mut revoke_sessions = false;
     let mut username = target.username.clone();
     if let Some(raw) = &body.username {
-        username = Username::parse(raw.trim())?.into_inner();
+        username = Username::parse(raw)?.into_inner();
         ensure_free(&state, Some(&username), None, Some(target.id)).await?;
         am.username = Set(username.clone());
     }
@@ -273,7 +307,7 @@ pub async fn update_user(
 
 /// Delete a user (admin; only users of a lower role).
 #[utoipa::path(delete, path = "/api/user/{id}", tag = "admin-user", params(("id" = i32, Path)),
-    responses((status = 200, body = MessageResponse), (status = 403), (status = 404)),
+    responses((status = 200, body = MessageResponse), (status = 403, description = "Not an admin, banned, or the user is not below the caller's role (the root user is never deleted)."), (status = 404, description = "No such user.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn delete_user(
     state: web::Data<AdminState>,

@@ -1,4 +1,8 @@
 //! Parse, don't validate: these constructors are the only way to get checked user input.
+//!
+//! The API's OpenAPI document states each rule as a JSON Schema (lengths in characters, and
+//! patterns whose whitespace class is exactly Rust's `char::is_whitespace`), so the rules here
+//! are written to be expressible that way: lengths count the value as sent, before any trimming.
 
 use crate::ValidationError;
 
@@ -48,17 +52,17 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// An email address: one `@` with something on both sides, a dot in the domain, at most 50 chars.
-/// An empty string means "no email" and is handled by the caller.
+/// An email address: one `@` with something on both sides, a dot inside the domain, no
+/// whitespace, at most 50 characters. An empty string means "no email" and is handled by the
+/// caller.
 pub fn parse_email(raw: &str) -> Result<String, ValidationError> {
-    let raw = raw.trim();
     let (local, domain) = raw.split_once('@').ok_or(ValidationError::Email)?;
     let ok = !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && raw.len() <= 50
+        && raw.chars().count() <= 50
         && !raw.chars().any(char::is_whitespace);
     if ok {
         Ok(raw.to_owned())
@@ -75,11 +79,11 @@ pub fn parse_display_name(raw: &str) -> Result<String, ValidationError> {
     Ok(raw.trim().to_owned())
 }
 
-/// A required name (token, channel, redemption) of 1..=max characters.
+/// A required name (token, channel, redemption): 1..=max characters as sent, not only
+/// whitespace; kept without surrounding whitespace.
 pub fn parse_name(raw: &str, max: usize) -> Result<String, ValidationError> {
     let trimmed = raw.trim();
-    let count = trimmed.chars().count();
-    if count == 0 || count > max {
+    if trimmed.is_empty() || raw.chars().count() > max {
         return Err(ValidationError::Name { max });
     }
     Ok(trimmed.to_owned())
@@ -119,9 +123,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(parse_email(" a@b.co "), Ok("a@b.co".to_owned()));
+        assert_eq!(parse_email("a@b.co"), Ok("a@b.co".to_owned()));
+        assert!(parse_email(&format!("{}@b.co", "é".repeat(45))).is_ok());
         for bad in [
-            "ab.co", "@b.co", "a@b", "a@.b", "a@b.", "a b@c.d", "a@b@c.d",
+            "ab.co", "@b.co", "a@b", "a@.b", "a@b.", "a b@c.d", "a@b@c.d", " a@b.co", "a@b.co\n",
         ] {
             assert_eq!(parse_email(bad), Err(ValidationError::Email), "{bad}");
         }
@@ -132,6 +137,10 @@ mod tests {
         assert_eq!(parse_name("  x ", 5), Ok("x".to_owned()));
         assert!(parse_name("   ", 5).is_err());
         assert!(parse_name("123456", 5).is_err());
+        assert!(
+            parse_name("12345 ", 5).is_err(),
+            "the length counts what was sent"
+        );
         assert!(parse_display_name(&"y".repeat(21)).is_err());
     }
 }

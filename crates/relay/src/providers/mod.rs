@@ -101,6 +101,21 @@ pub(crate) trait Adaptor: Sync {
 }
 
 /// The base URL used when a channel leaves `base_url` empty.
+/// The channel types [`default_base_url`] knows a base URL for; the others need one configured.
+pub const TYPES_WITH_DEFAULT_BASE_URL: [i32; 11] = [
+    OPENAI,
+    OLLAMA,
+    ANTHROPIC,
+    OPENROUTER,
+    GEMINI,
+    MOONSHOT,
+    SILICONFLOW,
+    MISTRAL,
+    DEEPSEEK,
+    XAI,
+    KLING,
+];
+
 pub fn default_base_url(channel_type: i32) -> Option<&'static str> {
     Some(match channel_type {
         OPENAI => "https://api.openai.com",
@@ -131,6 +146,17 @@ pub fn base_url(channel_type: i32, configured: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_types_with_a_default_base_url_are_listed() {
+        for t in -1..=200 {
+            assert_eq!(
+                default_base_url(t).is_some(),
+                TYPES_WITH_DEFAULT_BASE_URL.contains(&t),
+                "type {t}"
+            );
+        }
+    }
 
     #[test]
     fn families_and_defaults() {

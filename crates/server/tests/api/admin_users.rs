@@ -184,7 +184,7 @@ async fn validation_and_conflicts(app: TestApp) {
             json!({"username": "g", "password": "password123", "group": "nope"}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let user = app.new_user("plain").await;
     let (status, _) = app
         .put(

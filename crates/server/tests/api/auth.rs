@@ -207,7 +207,7 @@ async fn password_change_revokes_other_sessions(app: TestApp) {
             json!({"password": "newpassword1", "original_password": "wrong-one"}),
         )
         .await;
-    assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    assert_failure(status, &v, StatusCode::FORBIDDEN);
     let resp = first
         .apply(app.client.put(app.url("/api/user/self")))
         .json(&json!({"password": "newpassword1", "original_password": "password123"}))

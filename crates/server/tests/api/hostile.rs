@@ -112,7 +112,7 @@ async fn quota_amounts_cannot_overflow(app: TestApp) {
     let (status, v) = app
         .post(Some(&user), "/api/user/topup", json!({"key": codes[1].1}))
         .await;
-    assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    assert_failure(status, &v, StatusCode::CONFLICT);
     assert_eq!(app.quota_of(&user).await, MAX);
     // The second code is still unused: the refused top-up changed nothing.
     let (_, list) = app
@@ -179,7 +179,7 @@ async fn re_enabling_a_code_races_no_second_redeem(app: TestApp) {
         let (status, v) = app
             .post(Some(&user), "/api/user/topup", json!({"key": key}))
             .await;
-        assert_failure(status, &v, StatusCode::BAD_REQUEST);
+        assert_failure(status, &v, StatusCode::CONFLICT);
     }
     assert_eq!(app.quota_of(&user).await, 800);
 }

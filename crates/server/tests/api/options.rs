@@ -69,8 +69,15 @@ async fn invalid_values_change_nothing(app: TestApp) {
     assert_failure(status, &v, StatusCode::BAD_REQUEST);
     let (_, s) = app.get(None, "/api/status").await;
     assert_eq!(s["data"]["system_name"], "New API", "no partial write");
+    let (status, v) = app
+        .put(
+            Some(&root),
+            "/api/option",
+            json!({"key": "SessionSecret", "value": "x"}),
+        )
+        .await;
+    assert_failure(status, &v, StatusCode::FORBIDDEN);
     for bad in [
-        json!({"key": "SessionSecret", "value": "x"}),
         json!({"QuotaForNewUser": -5}),
         json!({"GroupRatio": "[]"}),
         json!({}),

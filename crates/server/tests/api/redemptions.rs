@@ -72,11 +72,16 @@ async fn create_list_update_delete(app: TestApp) {
         json!({"name": "x", "quota": 10, "count": 0}),
         json!({"name": "x", "quota": 10, "count": 101}),
         json!({"name": "", "quota": 10}),
-        json!({"name": "x", "quota": 10, "expired_time": 5}),
+        json!({"name": " ", "quota": 10}),
+        json!({"name": "x", "quota": 10, "expired_time": -1}),
     ] {
         let (status, v) = app.post(Some(&admin), "/api/redemption", bad).await;
         assert_failure(status, &v, StatusCode::BAD_REQUEST);
     }
+    // A time in the past is a conflict with the clock, not a malformed value.
+    let past = json!({"name": "x", "quota": 10, "expired_time": 5});
+    let (status, v) = app.post(Some(&admin), "/api/redemption", past).await;
+    assert_failure(status, &v, StatusCode::CONFLICT);
 }
 
 async fn redeem_once(app: TestApp) {
@@ -102,12 +107,12 @@ async fn redeem_once(app: TestApp) {
     let (status, v) = app
         .post(Some(&alice), "/api/user/topup", json!({"key": key}))
         .await;
-    assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    assert_failure(status, &v, StatusCode::CONFLICT);
     assert_eq!(v["message"], "该兑换码已被使用");
     let (status, _) = app
         .post(Some(&bob), "/api/user/topup", json!({"key": key}))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(app.quota_of(&alice).await, before + 1234);
 
     let (_, logs) = app.get(Some(&alice), "/api/log/self?type=1").await;
@@ -126,7 +131,7 @@ async fn redeem_once(app: TestApp) {
             json!({"id": id, "status": 1}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
 
     let (status, v) = app
         .post(
@@ -135,7 +140,7 @@ async fn redeem_once(app: TestApp) {
             json!({"key": "does-not-exist"}),
         )
         .await;
-    assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    assert_failure(status, &v, StatusCode::NOT_FOUND);
     assert_eq!(v["message"], "无效的兑换码");
 
     // Disabled codes do not redeem.
@@ -159,7 +164,7 @@ async fn redeem_once(app: TestApp) {
     let (status, v) = app
         .post(Some(&bob), "/api/user/topup", json!({"key": off_key}))
         .await;
-    assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    assert_failure(status, &v, StatusCode::CONFLICT);
     assert_eq!(v["message"], "该兑换码已被禁用");
 }
 
@@ -187,7 +192,7 @@ async fn concurrent_redeems_exactly_one_wins(app: TestApp) {
         let ((sa, va), (sb, vb)) = tokio::join!(a, b);
         let wins = [sa, sb].iter().filter(|s| **s == StatusCode::OK).count();
         assert_eq!(wins, 1, "{va} {vb}");
-        assert!([sa, sb].contains(&StatusCode::BAD_REQUEST), "{va} {vb}");
+        assert!([sa, sb].contains(&StatusCode::CONFLICT), "{va} {vb}");
     }
     let end = app.quota_of(&alice).await + app.quota_of(&bob).await;
     assert_eq!(end - start, 777 * 5, "each code credited exactly once");

@@ -145,7 +145,7 @@ async fn update_and_delete(app: TestApp) {
             json!({"id": id, "status": 1, "remain_quota": 0}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::CONFLICT);
     let (status, _) = app
         .put(Some(&alice), "/api/token", json!({"id": id, "status": 3}))
         .await;
@@ -170,14 +170,26 @@ async fn validation(app: TestApp) {
         json!({"name": ""}),
         json!({"name": "x".repeat(31)}),
         json!({"name": "t", "remain_quota": -1}),
-        json!({"name": "t", "expired_time": 1000}),
-        json!({"name": "t", "group": "no-such-group"}),
+        json!({"name": "t", "expired_time": -2}),
         json!({"name": "t", "allow_ips": "not-an-ip"}),
         json!({"name": 5}),
     ];
     for case in cases {
         let (status, v) = app.post(Some(&alice), "/api/token", case.clone()).await;
         assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    }
+    for (case, expected) in [
+        (
+            json!({"name": "t", "expired_time": 1000}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"name": "t", "group": "no-such-group"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, v) = app.post(Some(&alice), "/api/token", case).await;
+        assert_failure(status, &v, expected);
     }
     let (status, v) = app
         .post(Some(&alice), "/api/token/batch", json!({"ids": []}))

@@ -108,7 +108,7 @@ async fn registration_options_and_invitations(app: TestApp) {
             json!({"username": "invitee", "password": "password123", "aff_code": "nope!!"}),
         )
         .await;
-    assert_failure(status, &v, StatusCode::BAD_REQUEST);
+    assert_failure(status, &v, StatusCode::NOT_FOUND);
     let (status, v) = app
         .post(
             None,

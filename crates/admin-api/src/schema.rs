@@ -1,0 +1,48 @@
+//! JSON Schemas of request fields the derive cannot state: integer codes that take only some
+//! values. Each lists exactly what the handler accepts, so a schema-valid request is never
+//! refused for its value.
+
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+
+fn codes(values: &[i64], nullable: bool) -> Schema {
+    let types = if nullable {
+        SchemaType::from_iter([Type::Integer, Type::Null])
+    } else {
+        SchemaType::from(Type::Integer)
+    };
+    let mut allowed: Vec<serde_json::Value> = values.iter().map(|v| (*v).into()).collect();
+    if nullable {
+        allowed.push(serde_json::Value::Null);
+    }
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(types)
+            .enum_values(Some(allowed))
+            .build(),
+    )
+}
+
+/// A role: 1 user, 10 admin, 100 root.
+pub fn role() -> Schema {
+    codes(&[1, 10, 100], true)
+}
+
+/// A user status an admin sets: 1 enabled, 2 banned.
+pub fn user_status() -> Schema {
+    codes(&[1, 2], true)
+}
+
+/// A key status a user sets: 1 enabled, 2 disabled.
+pub fn token_status() -> Schema {
+    codes(&[1, 2], true)
+}
+
+/// A redemption code status an admin sets: 1 unused, 2 disabled.
+pub fn redemption_status() -> Schema {
+    codes(&[1, 2], true)
+}
+
+/// A channel status: 1 enabled, 2 disabled by hand, 3 disabled automatically.
+pub fn channel_status() -> Schema {
+    codes(&[1, 2, 3], true)
+}
