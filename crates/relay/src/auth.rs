@@ -179,6 +179,42 @@ impl Relay {
             used,
         })
     }
+
+    /// The caller's user's hourly usage statistics from `from` to `to` (Unix seconds): the
+    /// statistics are kept per user and model, not per key.
+    pub async fn usage_history(
+        &self,
+        caller: &Caller,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<UsageEntry>, RelayError> {
+        let filter = persistence::quota_data::DataFilter {
+            user_id: Some(caller.user.id),
+            start_timestamp: Some(from),
+            end_timestamp: Some(to),
+            ..Default::default()
+        };
+        Ok(persistence::quota_data::list(&self.s.db, &filter)
+            .await?
+            .into_iter()
+            .map(|row| UsageEntry {
+                hour: row.created_at,
+                model: row.model_name,
+                tokens: row.token_used,
+                quota: row.quota,
+            })
+            .collect())
+    }
+}
+
+/// One hour of one model's usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEntry {
+    /// The hour's start, Unix seconds.
+    pub hour: i64,
+    pub model: String,
+    pub tokens: i64,
+    pub quota: i64,
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ mod stream;
 pub mod tokenizer;
 mod upload;
 
-pub use auth::{Caller, parse_key};
+pub use auth::{Caller, UsageEntry, parse_key};
 pub use channel_test::{TestOutcome, test_channel, test_model};
 pub use client::{HttpClient, TransportError};
 pub use dialect::Endpoint;

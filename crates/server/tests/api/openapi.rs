@@ -106,4 +106,122 @@ async fn served_with_viewer(app: TestApp) {
     );
 }
 
-db_tests!(served_with_viewer);
+/// What a generated client relies on, checked on the document itself (`scripts/contract.sh`
+/// adds the validator, schemathesis and a TypeScript client on top).
+#[test]
+fn every_operation_is_complete() {
+    let doc = serde_json::to_value(server::openapi()).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{at}: summary"
+            );
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{at}: {name} is no path placeholder"
+                    );
+                }
+            }
+            let error_schema = if path.starts_with("/api/") {
+                "ApiErrorBody"
+            } else {
+                "OpenAiError"
+            };
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                assert!(
+                    resp["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{at} {status}"
+                );
+                if !status.starts_with('2') {
+                    assert_eq!(
+                        resp["content"]["application/json"]["schema"]["$ref"],
+                        format!("#/components/schemas/{error_schema}"),
+                        "{at} {status}"
+                    );
+                }
+            }
+            let security = op["security"].as_array().cloned().unwrap_or_default();
+            if !security.is_empty() {
+                for status in ["401", "403", "500"] {
+                    assert!(op["responses"][status].is_object(), "{at}: {status}");
+                }
+            }
+            if path.starts_with("/api/") {
+                for alternative in &security {
+                    assert!(
+                        alternative["user_id"].is_array(),
+                        "{at}: New-Api-User with {alternative}"
+                    );
+                }
+            }
+        }
+    }
+    // A success envelope's data is required.
+    let envelope = &doc["components"]["schemas"]["Envelope_UserView"];
+    assert!(
+        envelope["required"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("data"))
+    );
+    // List queries are query parameters.
+    let list = &doc["paths"]["/api/token"]["get"]["parameters"];
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "p" && p["in"] == "query")
+    );
+}
+
+async fn unsupported_methods_answer_405_with_allow(app: TestApp) {
+    for (method, path, allow) in [
+        (reqwest::Method::PATCH, "/api/status", "GET"),
+        (reqwest::Method::DELETE, "/api/user/login", "POST"),
+        (reqwest::Method::PATCH, "/api/token", "GET, POST, PUT"),
+    ] {
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let mut allowed: Vec<String> = resp.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed.join(", "), allow, "{method} {path}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["success"], false, "{v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+    for path in [
+        "/v1/chat/completions",
+        "/v1/models",
+        "/dashboard/billing/usage",
+    ] {
+        let resp = app.client.put(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert!(resp.headers().contains_key("allow"), "{path}");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    }
+}
+
+db_tests!(
+    served_with_viewer,
+    unsupported_methods_answer_405_with_allow
+);

@@ -86,10 +86,35 @@ async fn dashboard_billing(app: TestApp) {
             .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(v["object"], "billing.usage");
-        assert!(
-            (v["total_usage"].as_f64().unwrap() - GPT4O_CALL as f64 / 5000.0).abs() < 1e-9,
-            "{v}"
-        );
+        let cents = GPT4O_CALL as f64 / 5000.0;
+        // Exact to the printed digit: no binary noise.
+        assert_eq!(v["total_usage"].as_f64(), Some(cents), "{v}");
+        let today = v["daily_costs"][0]["date"].as_str().unwrap_or_default();
+        assert_eq!(today.len(), 10, "YYYY-MM-DD: {v}");
+        assert_eq!(v["daily_costs"][0]["cost"].as_f64(), Some(cents), "{v}");
+        assert_eq!(v["models_usage"][0]["model"], "gpt-4o", "{v}");
+        assert_eq!(v["models_usage"][0]["cost"].as_f64(), Some(cents), "{v}");
+        assert!(v["models_usage"][0]["usage"].as_i64() > Some(0), "{v}");
+        // A range without the call has no days and no models; a bad date is a 400.
+        let (status, v) = app
+            .relay_get(
+                &key,
+                &format!(
+                    "{prefix}/dashboard/billing/usage?start_date=2020-01-01&end_date=2020-01-31"
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(v["daily_costs"], json!([]), "{v}");
+        assert_eq!(v["models_usage"], json!([]), "{v}");
+        let (status, v) = app
+            .relay_get(
+                &key,
+                &format!("{prefix}/dashboard/billing/usage?start_date=yesterday"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["error"]["message"].as_str().is_some(), "{v}");
     }
 }
 
