@@ -16,7 +16,9 @@ use relay::test_model;
 use sea_orm::Set;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
-use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
@@ -203,7 +205,9 @@ impl utoipa::PartialSchema for CreateChannelBody {
         };
         let typed_with_default = ObjectBuilder::new().property(
             "type",
-            ObjectBuilder::new().enum_values(Some(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .enum_values(Some(
                 relay::providers::TYPES_WITH_DEFAULT_BASE_URL
                     .iter()
                     .map(|t| serde_json::Value::from(*t))

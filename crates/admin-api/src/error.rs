@@ -265,7 +265,7 @@ pub struct Envelope<T> {
 /// The envelope of a successful answer that carries only a message.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageResponse {
-    /// Always `true`.
+    #[schema(schema_with = crate::schema::always_true)]
     pub success: bool,
     pub message: String,
 }
@@ -273,7 +273,7 @@ pub struct MessageResponse {
 /// The body of every `/api` error (any 4xx or 5xx status).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiErrorBody {
-    /// Always `false`.
+    #[schema(schema_with = crate::schema::always_false)]
     pub success: bool,
     /// What went wrong, in the request's language (`Accept-Language`).
     pub message: String,
@@ -282,6 +282,7 @@ pub struct ApiErrorBody {
 /// The envelope of a paginated list: the items in `data`, the number of all matches in `total`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageEnvelope<T> {
+    #[schema(schema_with = crate::schema::always_true)]
     pub success: bool,
     pub message: String,
     pub data: Vec<T>,

@@ -1,6 +1,7 @@
-//! JSON Schemas of request fields the derive cannot state: integer codes that take only some
-//! values. Each lists exactly what the handler accepts, so a schema-valid request is never
-//! refused for its value.
+//! JSON Schemas the derive cannot state: integer codes that take only some values (each lists
+//! exactly what the handler accepts, so a schema-valid request is never refused for its value),
+//! and the literal `success` of envelopes that are only ever a success or an error, which lets
+//! a typed client tell the two apart by that field.
 
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 
@@ -18,6 +19,25 @@ fn codes(values: &[i64], nullable: bool) -> Schema {
         ObjectBuilder::new()
             .schema_type(types)
             .enum_values(Some(allowed))
+            .build(),
+    )
+}
+
+/// `true` and nothing else, for the `success` of an envelope that is only ever a success.
+pub fn always_true() -> Schema {
+    literal(true)
+}
+
+/// `false` and nothing else, for the `success` of an error.
+pub fn always_false() -> Schema {
+    literal(false)
+}
+
+fn literal(value: bool) -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([value]))
             .build(),
     )
 }

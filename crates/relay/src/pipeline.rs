@@ -214,8 +214,10 @@ impl Relay {
         if !caller.token.allows_model(model) {
             return Err(RelayError::Refused(Refusal::ModelNotAllowed(model.clone())));
         }
+        // A model no channel of the group lists does not exist for this caller (OpenAI's 404);
+        // 503 is left for a served model whose channels all failed or are busy.
         if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
-            return Err(RelayError::NoChannel(model.clone()));
+            return Err(RelayError::ModelNotFound(model.clone()));
         }
         let prices = self.prices();
         let price = match prices.price(model, &caller.group) {

@@ -275,7 +275,8 @@ async fn bad_requests_and_unknown_models(app: TestApp) {
     let (status, v) = app
         .relay_post(&key, "/v1/chat/completions", chat("no-such-model", false))
         .await;
-    assert_openai_error(status, &v, StatusCode::SERVICE_UNAVAILABLE);
+    assert_openai_error(status, &v, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "model_not_found", "{v}");
     // A channel serves it, but it has no price.
     let root = app.root().await;
     app.create_channel(&root, json!({"models": "unpriced-model"}))
@@ -390,15 +391,11 @@ async fn revoked_key_disables_the_channel(app: TestApp) {
         .await;
     assert_openai_error(status, &v, StatusCode::UNAUTHORIZED);
     assert!(app.channel_disabled_soon(channel).await, "auto-disabled");
-    // The routes reload right after the status change.
+    // The routes reload right after the status change: no enabled channel lists the model now.
     let status = app
-        .chat_until(
-            &key,
-            &chat("gpt-4o", false),
-            StatusCode::SERVICE_UNAVAILABLE,
-        )
+        .chat_until(&key, &chat("gpt-4o", false), StatusCode::NOT_FOUND)
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no channel left");
+    assert_eq!(status, StatusCode::NOT_FOUND, "no channel left");
 }
 
 /// Channels that speak another dialect are passed over for OpenAI-format calls.
