@@ -208,11 +208,11 @@ impl utoipa::PartialSchema for CreateChannelBody {
             ObjectBuilder::new()
                 .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
                 .enum_values(Some(
-                relay::providers::TYPES_WITH_DEFAULT_BASE_URL
-                    .iter()
-                    .map(|t| serde_json::Value::from(*t))
-                    .chain([serde_json::Value::Null]),
-            )),
+                    relay::providers::TYPES_WITH_DEFAULT_BASE_URL
+                        .iter()
+                        .map(|t| serde_json::Value::from(*t))
+                        .chain([serde_json::Value::Null]),
+                )),
         );
         let with_base_url = ObjectBuilder::new()
             .property("base_url", string("^https?://"))
