@@ -64,8 +64,8 @@ def main(base_url: str, key: str) -> None:
     try:
         client.chat.completions.create(model="no-such-model", messages=[])
         raise AssertionError("an unknown model must fail")
-    except openai.APIStatusError as e:
-        assert e.status_code == 503, e
+    except openai.NotFoundError as e:
+        assert e.code == "model_not_found", e
         assert "request id" in e.message, e.message
 
     bad = openai.OpenAI(base_url=base_url, api_key="sk-wrong", max_retries=0)
