@@ -20,6 +20,8 @@ python3 -m pip install --quiet --disable-pip-version-check -r scripts/contract-r
 openapi-spec-validator docs/openapi.json
 
 cargo build --locked --quiet -p server --bin server
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 work="$(mktemp -d)"
 port="${CONTRACT_PORT:-3907}"
 base="http://127.0.0.1:$port"
@@ -27,7 +29,7 @@ root_password="contract-$RANDOM-root"
 APP__SERVER__PORT="$port" APP__SERVER__HOST=127.0.0.1 \
   APP__DATABASE__URL="sqlite://$work/gateway.db" \
   APP__BOOTSTRAP__ROOT_PASSWORD="$root_password" APP__SECURITY__BCRYPT_COST=4 \
-  RUST_LOG=warn target/debug/server >"$work/server.log" 2>&1 &
+  RUST_LOG=warn "$target_dir/debug/server" >"$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() {
   kill "$server_pid" 2>/dev/null || true

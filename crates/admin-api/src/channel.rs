@@ -4,7 +4,7 @@ use crate::auth::AdminUser;
 use crate::error::{
     ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
 };
-use crate::pagination::page_of;
+use crate::pagination::PageQuery;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
 use domain::ChannelStatus;
@@ -78,15 +78,6 @@ impl From<channels::Model> for ChannelView {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ChannelListQuery {
-    /// Page number, from 1 (0 is read as 1).
-    #[param(minimum = 0, maximum = 1000000000)]
-    pub p: Option<i64>,
-    /// Page size, default 10; above 100 is read as 100, 0 as 1.
-    #[param(minimum = 0)]
-    pub size: Option<i64>,
-    /// Same as `size` (used when `size` is absent).
-    #[param(minimum = 0)]
-    pub page_size: Option<i64>,
     pub status: Option<i32>,
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -96,12 +87,13 @@ pub struct ChannelListQuery {
 }
 
 /// List channels, filtered and paged (admin).
-#[utoipa::path(get, path = "/api/channel", tag = "channel", params(ChannelListQuery),
+#[utoipa::path(get, path = "/api/channel", tag = "channel", params(PageQuery, ChannelListQuery),
     responses((status = 200, body = PageEnvelope<ChannelView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_channels(
     state: web::Data<AdminState>,
     _admin: AdminUser,
+    paging: Input<web::Query<PageQuery>>,
     q: Input<web::Query<ChannelListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.take()?;
@@ -112,7 +104,7 @@ pub async fn list_channels(
         group: q.group,
         tag: q.tag,
     };
-    let res = channels::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)?).await?;
+    let res = channels::list(&state.db, &filter, paging.take()?.page()?).await?;
     Ok(page(
         res.items.into_iter().map(ChannelView::from).collect(),
         res.total,

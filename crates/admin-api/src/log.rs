@@ -2,7 +2,7 @@
 
 use crate::auth::{AdminUser, CurrentUser};
 use crate::error::{ApiError, Input, PageEnvelope, page};
-use crate::pagination::page_of;
+use crate::pagination::PageQuery;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
 use persistence::logs::{self, LogFilter};
@@ -62,15 +62,6 @@ impl From<logs::Model> for LogView {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
-    /// Page number, from 1 (0 is read as 1).
-    #[param(minimum = 0, maximum = 1000000000)]
-    pub p: Option<i64>,
-    /// Page size, default 10; above 100 is read as 100, 0 as 1.
-    #[param(minimum = 0)]
-    pub size: Option<i64>,
-    /// Same as `size` (used when `size` is absent).
-    #[param(minimum = 0)]
-    pub page_size: Option<i64>,
     /// Log type; 0 or absent = all.
     #[serde(rename = "type")]
     #[param(rename = "type")]
@@ -103,12 +94,13 @@ fn filter(q: &LogQuery) -> LogFilter {
 }
 
 /// The caller's own logs; `username` and `channel` are ignored here.
-#[utoipa::path(get, path = "/api/log/self", tag = "log", params(LogQuery),
+#[utoipa::path(get, path = "/api/log/self", tag = "log", params(PageQuery, LogQuery),
     responses((status = 200, body = PageEnvelope<LogView>)),
     security(("session" = []), ("access_token" = [])))]
 pub async fn list_own_logs(
     state: web::Data<AdminState>,
     user: CurrentUser,
+    paging: Input<web::Query<PageQuery>>,
     q: Input<web::Query<LogQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.take()?;
@@ -116,7 +108,7 @@ pub async fn list_own_logs(
         user_id: Some(user.id()),
         ..filter(&q)
     };
-    let res = logs::list(&state.db, &f, page_of(q.p, q.size, q.page_size)?).await?;
+    let res = logs::list(&state.db, &f, paging.take()?.page()?).await?;
     Ok(page(
         res.items.into_iter().map(LogView::from).collect(),
         res.total,
@@ -124,12 +116,13 @@ pub async fn list_own_logs(
 }
 
 /// All users' logs, filtered and paged (admin).
-#[utoipa::path(get, path = "/api/log", tag = "log", params(LogQuery),
+#[utoipa::path(get, path = "/api/log", tag = "log", params(PageQuery, LogQuery),
     responses((status = 200, body = PageEnvelope<LogView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_all_logs(
     state: web::Data<AdminState>,
     _admin: AdminUser,
+    paging: Input<web::Query<PageQuery>>,
     q: Input<web::Query<LogQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.take()?;
@@ -138,7 +131,7 @@ pub async fn list_all_logs(
         channel_id: q.channel,
         ..filter(&q)
     };
-    let res = logs::list(&state.db, &f, page_of(q.p, q.size, q.page_size)?).await?;
+    let res = logs::list(&state.db, &f, paging.take()?.page()?).await?;
     Ok(page(
         res.items.into_iter().map(LogView::from).collect(),
         res.total,

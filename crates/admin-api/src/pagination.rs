@@ -4,6 +4,30 @@
 
 use crate::error::ApiError;
 use persistence::Page;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// The paging parameters of every list, read from the query beside the list's own filters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page number, from 1 (0 is read as 1).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub p: Option<i64>,
+    /// Page size, default 10; above 100 is read as 100, 0 as 1.
+    #[param(minimum = 0)]
+    pub size: Option<i64>,
+    /// Same as `size` (used when `size` is absent).
+    #[param(minimum = 0)]
+    pub page_size: Option<i64>,
+}
+
+impl PageQuery {
+    /// The page asked for, or 400.
+    pub fn page(&self) -> Result<Page, ApiError> {
+        page_of(self.p, self.size, self.page_size)
+    }
+}
 
 pub const DEFAULT_SIZE: u64 = 10;
 pub const MAX_SIZE: u64 = 100;

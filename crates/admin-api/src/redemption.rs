@@ -5,7 +5,7 @@ use crate::auth::AdminUser;
 use crate::error::{
     ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok_with, page,
 };
-use crate::pagination::page_of;
+use crate::pagination::PageQuery;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
 use domain::RedemptionStatus;
@@ -56,35 +56,22 @@ impl From<redemptions::Model> for RedemptionView {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RedemptionListQuery {
-    /// Page number, from 1 (0 is read as 1).
-    #[param(minimum = 0, maximum = 1000000000)]
-    pub p: Option<i64>,
-    /// Page size, default 10; above 100 is read as 100, 0 as 1.
-    #[param(minimum = 0)]
-    pub size: Option<i64>,
-    /// Same as `size` (used when `size` is absent).
-    #[param(minimum = 0)]
-    pub page_size: Option<i64>,
     /// Matches the name (substring) or the exact key.
     pub keyword: Option<String>,
 }
 
 /// List redemption codes, searched and paged (admin).
-#[utoipa::path(get, path = "/api/redemption", tag = "redemption", params(RedemptionListQuery),
+#[utoipa::path(get, path = "/api/redemption", tag = "redemption", params(PageQuery, RedemptionListQuery),
     responses((status = 200, body = PageEnvelope<RedemptionView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_redemptions(
     state: web::Data<AdminState>,
     _admin: AdminUser,
+    paging: Input<web::Query<PageQuery>>,
     q: Input<web::Query<RedemptionListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.take()?;
-    let res = redemptions::list(
-        &state.db,
-        q.keyword.as_deref(),
-        page_of(q.p, q.size, q.page_size)?,
-    )
-    .await?;
+    let res = redemptions::list(&state.db, q.keyword.as_deref(), paging.take()?.page()?).await?;
     Ok(page(
         res.items.into_iter().map(RedemptionView::from).collect(),
         res.total,

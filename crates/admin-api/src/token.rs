@@ -4,7 +4,7 @@ use crate::auth::CurrentUser;
 use crate::error::{
     ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok, ok_with, page,
 };
-use crate::pagination::page_of;
+use crate::pagination::PageQuery;
 use crate::state::AdminState;
 use crate::user_admin::check_group;
 use actix_web::{HttpResponse, web};
@@ -15,7 +15,7 @@ use persistence::channels::split_list;
 use persistence::tokens;
 use sea_orm::{ActiveModelTrait, Set};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// An API key as listed: the key only as a mask.
 #[derive(Serialize, ToSchema)]
@@ -63,32 +63,16 @@ impl From<tokens::Model> for TokenView {
     }
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TokenListQuery {
-    /// Page number, from 1 (0 is read as 1).
-    #[param(minimum = 0, maximum = 1000000000)]
-    pub p: Option<i64>,
-    /// Page size, default 10; above 100 is read as 100, 0 as 1.
-    #[param(minimum = 0)]
-    pub size: Option<i64>,
-    /// Same as `size` (used when `size` is absent).
-    #[param(minimum = 0)]
-    pub page_size: Option<i64>,
-}
-
 /// List the caller's API keys, paged.
-#[utoipa::path(get, path = "/api/token", tag = "token", params(TokenListQuery),
-    responses((status = 200, body = PageEnvelope<TokenView>), (status = 401)),
+#[utoipa::path(get, path = "/api/token", tag = "token", params(PageQuery),
+    responses((status = 200, body = PageEnvelope<TokenView>)),
     security(("session" = []), ("access_token" = [])))]
 pub async fn list_tokens(
     state: web::Data<AdminState>,
     user: CurrentUser,
-    q: Input<web::Query<TokenListQuery>>,
+    paging: Input<web::Query<PageQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.take()?;
-    let res =
-        tokens::list_for_user(&state.db, user.id(), page_of(q.p, q.size, q.page_size)?).await?;
+    let res = tokens::list_for_user(&state.db, user.id(), paging.take()?.page()?).await?;
     Ok(page(
         res.items.into_iter().map(TokenView::from).collect(),
         res.total,

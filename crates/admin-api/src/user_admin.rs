@@ -5,7 +5,7 @@ use crate::auth::{self, AdminUser};
 use crate::error::{
     ApiError, Envelope, Input, MessageResponse, Msg, PageEnvelope, done, ok_with, page,
 };
-use crate::pagination::page_of;
+use crate::pagination::PageQuery;
 use crate::state::AdminState;
 use crate::user::{UserView, clash, ensure_free, optional_email};
 use actix_web::{HttpResponse, web};
@@ -20,15 +20,6 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
-    /// Page number, from 1 (0 is read as 1).
-    #[param(minimum = 0, maximum = 1000000000)]
-    pub p: Option<i64>,
-    /// Same as `size` (used when `size` is absent).
-    #[param(minimum = 0)]
-    pub page_size: Option<i64>,
-    /// Page size, default 10; above 100 is read as 100, 0 as 1.
-    #[param(minimum = 0)]
-    pub size: Option<i64>,
     /// Matches username, display name or email (substring).
     pub username: Option<String>,
     /// Same as `username`.
@@ -37,12 +28,13 @@ pub struct UserListQuery {
 }
 
 /// List users, searched and paged (admin).
-#[utoipa::path(get, path = "/api/user", tag = "admin-user", params(UserListQuery),
+#[utoipa::path(get, path = "/api/user", tag = "admin-user", params(PageQuery, UserListQuery),
     responses((status = 200, body = PageEnvelope<UserView>)),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn list_users(
     state: web::Data<AdminState>,
     _admin: AdminUser,
+    paging: Input<web::Query<PageQuery>>,
     q: Input<web::Query<UserListQuery>>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.take()?;
@@ -51,7 +43,7 @@ pub async fn list_users(
         keyword: q.username.or(q.keyword),
         group: q.group,
     };
-    let res = users::list(&state.db, &filter, page_of(q.p, q.size, q.page_size)?).await?;
+    let res = users::list(&state.db, &filter, paging.take()?.page()?).await?;
     Ok(page(
         res.items.into_iter().map(UserView::from).collect(),
         res.total,

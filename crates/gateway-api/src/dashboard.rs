@@ -19,7 +19,7 @@ fn cents(quota: i64) -> f64 {
     domain::quota::quota_to_cents(quota)
 }
 
-/// The key's spendable quota in USD, in OpenAI's dashboard shape (also under `/v1`).
+/// The key's spendable quota in USD, in OpenAI's dashboard shape.
 #[utoipa::path(get, path = "/dashboard/billing/subscription", tag = "relay",
     responses((status = 200, body = BillingSubscription), (status = 401, body = OpenAiError)),
     security(("api_key" = [])))]

@@ -61,6 +61,29 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         .filter_map(Option::as_mut)
 }
 
+/// The billing dashboard is served under `/v1` too (old clients call either): the same
+/// operations, documented again under that prefix with their own operation ids.
+struct V1Dashboard;
+
+impl Modify for V1Dashboard {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let aliases: Vec<(String, PathItem)> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.starts_with("/dashboard/"))
+            .map(|(path, item)| {
+                let mut item = item.clone();
+                for op in operations(&mut item) {
+                    op.operation_id = op.operation_id.take().map(|id| format!("{id}_v1"));
+                }
+                (format!("/v1{path}"), item)
+            })
+            .collect();
+        openapi.paths.paths.extend(aliases);
+    }
+}
+
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -107,7 +130,7 @@ impl Modify for CommonResponses {
 #[derive(OpenApi)]
 #[openapi(
     components(schemas(crate::OpenAiError)),
-    modifiers(&ApiKeyScheme, &CommonResponses),
+    modifiers(&ApiKeyScheme, &V1Dashboard, &CommonResponses),
     paths(
         openai::list_models, openai::get_model, openai::chat_completions, openai::completions,
         openai::embeddings, openai::moderations, openai::image_generations, openai::image_edits,

@@ -78,6 +78,8 @@ fn every_contract_endpoint_is_documented() {
         ("post", "/v1/audio/speech"),
         ("get", "/dashboard/billing/subscription"),
         ("get", "/dashboard/billing/usage"),
+        ("get", "/v1/dashboard/billing/subscription"),
+        ("get", "/v1/dashboard/billing/usage"),
     ];
     let json = serde_json::to_value(&doc).unwrap();
     for (method, path) in expected {
