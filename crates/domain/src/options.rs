@@ -60,6 +60,12 @@ pub const CHAT_LINK: &str = "ChatLink";
 pub const RETRY_TIMES: &str = "RetryTimes";
 pub const MODEL_RATIO: &str = "ModelRatio";
 pub const COMPLETION_RATIO: &str = "CompletionRatio";
+/// Per model: what a prompt token read from the provider's cache costs, as a share of an
+/// input token (new-api's name).
+pub const CACHE_RATIO: &str = "CacheRatio";
+/// Per model: what a prompt token written to the provider's cache costs, as a share of an
+/// input token.
+pub const CREATE_CACHE_RATIO: &str = "CreateCacheRatio";
 pub const MODEL_PRICE: &str = "ModelPrice";
 pub const GROUP_RATIO: &str = "GroupRatio";
 pub const QUOTA_FOR_NEW_USER: &str = "QuotaForNewUser";
@@ -93,6 +99,8 @@ pub const DEFS: &[OptionDef] = &[
     def(RETRY_TIMES, "0", Kind::Int { max: 10 }, None),
     def(MODEL_RATIO, "{}", RATIOS, None),
     def(COMPLETION_RATIO, "{}", RATIOS, None),
+    def(CACHE_RATIO, "{}", RATIOS, None),
+    def(CREATE_CACHE_RATIO, "{}", RATIOS, None),
     def(MODEL_PRICE, "{}", RATIOS, None),
     def(
         GROUP_RATIO,

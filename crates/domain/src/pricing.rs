@@ -1,6 +1,8 @@
 //! Prices and quota arithmetic (DECISIONS.md "Money"). A model ratio of 1 costs 2 USD per 1M
-//! tokens: `quota = round((prompt + completion * completion_ratio) * model_ratio * group_ratio)`.
-//! A fixed per-call price (USD) wins over ratios: `quota = round(price * 500000 * group_ratio)`.
+//! tokens: `quota = round((prompt + completion * completion_ratio) * model_ratio * group_ratio)`,
+//! where prompt tokens the provider served from its cache count `cache_ratio` each and those it
+//! wrote to its cache `create_cache_ratio` each. A fixed per-call price (USD) wins over ratios:
+//! `quota = round(price * 500000 * group_ratio)`.
 
 use crate::quota::QUOTA_PER_USD;
 use std::collections::HashMap;
@@ -83,6 +85,23 @@ const DEFAULT_MAX_OUTPUT: &[(&str, i64)] = &[
     ("gemini-pro", 8_192),
 ];
 
+/// Built-in cache ratios per model family (longest matching prefix wins): what a prompt token
+/// read from the provider's cache, and one written to it, cost as a share of an input token, as
+/// the providers price them. A model in no family pays full price for both. The `CacheRatio`
+/// and `CreateCacheRatio` options override them per model.
+const DEFAULT_CACHE_RATIOS: &[(&str, f64, f64)] = &[
+    ("claude", 0.1, 1.25),
+    ("gpt-4o", 0.5, 1.0),
+    ("o1", 0.5, 1.0),
+    ("gpt-4.1", 0.25, 1.0),
+    ("o3", 0.25, 1.0),
+    ("o4-mini", 0.25, 1.0),
+    ("gpt-5", 0.1, 1.0),
+    ("gemini-2.5", 0.25, 1.0),
+    ("gemini-2.0", 0.25, 1.0),
+    ("deepseek", 0.1, 1.0),
+];
+
 /// Output tokens reserved for a model found nowhere in the table or the option.
 pub const FALLBACK_MAX_OUTPUT: i64 = 16_384;
 
@@ -93,6 +112,10 @@ pub enum Price {
         model_ratio: f64,
         completion_ratio: f64,
         group_ratio: f64,
+        /// A prompt token read from the provider's cache, as a share of an input token.
+        cache_ratio: f64,
+        /// A prompt token written to the provider's cache, as a share of an input token.
+        create_cache_ratio: f64,
     },
     PerCall {
         usd: f64,
@@ -117,6 +140,7 @@ impl Price {
             model_ratio,
             completion_ratio,
             group_ratio,
+            ..
         } = *self
         else {
             return None;
@@ -132,16 +156,31 @@ impl Price {
 
     /// The quota of a call that used these tokens.
     pub fn quota(&self, prompt_tokens: i64, completion_tokens: i64) -> i64 {
+        self.quota_cached(prompt_tokens, Cached::default(), completion_tokens)
+    }
+
+    /// The quota of a call whose `prompt_tokens` include `cached` ones (clamped to the prompt).
+    pub fn quota_cached(&self, prompt_tokens: i64, cached: Cached, completion_tokens: i64) -> i64 {
         match *self {
             Price::PerToken {
                 model_ratio,
                 completion_ratio,
                 group_ratio,
-            } => round_quota(
-                (prompt_tokens as f64 + completion_tokens as f64 * completion_ratio)
-                    * model_ratio
-                    * group_ratio,
-            ),
+                cache_ratio,
+                create_cache_ratio,
+            } => {
+                let prompt = prompt_tokens.max(0);
+                let read = cached.read.clamp(0, prompt);
+                let written = cached.written.clamp(0, prompt - read);
+                let input = (prompt - read - written) as f64
+                    + read as f64 * cache_ratio
+                    + written as f64 * create_cache_ratio;
+                round_quota(
+                    (input + completion_tokens as f64 * completion_ratio)
+                        * model_ratio
+                        * group_ratio,
+                )
+            }
             Price::PerCall { usd, group_ratio } => {
                 round_quota(usd * QUOTA_PER_USD as f64 * group_ratio)
             }
@@ -149,12 +188,22 @@ impl Price {
     }
 }
 
+/// Prompt tokens a provider served from its cache (`read`) or wrote to it (`written`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cached {
+    pub read: i64,
+    pub written: i64,
+}
+
 /// The price list in force: built-in defaults overlaid with the `ModelRatio`,
-/// `CompletionRatio`, `ModelPrice` and `GroupRatio` options.
+/// `CompletionRatio`, `CacheRatio`, `CreateCacheRatio`, `ModelPrice`, `GroupRatio` and
+/// `ModelMaxOutputTokens` options.
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
     model_ratio: HashMap<String, f64>,
     completion_ratio: HashMap<String, f64>,
+    cache_ratio: HashMap<String, f64>,
+    create_cache_ratio: HashMap<String, f64>,
     model_price: HashMap<String, f64>,
     group_ratio: HashMap<String, f64>,
     max_output: HashMap<String, i64>,
@@ -164,14 +213,22 @@ fn parse_map(json: &str) -> HashMap<String, f64> {
     serde_json::from_str(json).unwrap_or_default()
 }
 
+/// The longest prefix of `model` in a built-in family table.
+fn family<T>(
+    table: &'static [(&'static str, T, T)],
+    model: &str,
+) -> Option<&'static (&'static str, T, T)> {
+    table
+        .iter()
+        .filter(|(prefix, ..)| model.starts_with(prefix))
+        .max_by_key(|(prefix, ..)| prefix.len())
+}
+
 impl PriceTable {
-    pub fn new(
-        model_ratio: &str,
-        completion_ratio: &str,
-        model_price: &str,
-        group_ratio: &str,
-        max_output: &str,
-    ) -> Self {
+    /// The table of the options `get` returns (by option name; absent = none set).
+    pub fn from_options<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        use crate::options as opt;
+        let map = |key: &str| parse_map(get(key).unwrap_or("{}"));
         let mut t = PriceTable::default();
         for (model, ratio, completion) in DEFAULT_RATIOS {
             t.model_ratio.insert((*model).to_owned(), *ratio);
@@ -180,15 +237,30 @@ impl PriceTable {
         for (model, usd) in DEFAULT_PRICES {
             t.model_price.insert((*model).to_owned(), *usd);
         }
-        t.model_ratio.extend(parse_map(model_ratio));
-        t.completion_ratio.extend(parse_map(completion_ratio));
-        t.model_price.extend(parse_map(model_price));
-        t.group_ratio = parse_map(group_ratio);
-        t.max_output = parse_map(max_output)
+        t.model_ratio.extend(map(opt::MODEL_RATIO));
+        t.completion_ratio.extend(map(opt::COMPLETION_RATIO));
+        t.cache_ratio = map(opt::CACHE_RATIO);
+        t.create_cache_ratio = map(opt::CREATE_CACHE_RATIO);
+        t.model_price.extend(map(opt::MODEL_PRICE));
+        t.group_ratio = map(opt::GROUP_RATIO);
+        t.max_output = map(opt::MODEL_MAX_OUTPUT)
             .into_iter()
             .map(|(m, v)| (m, v as i64))
             .collect();
         t
+    }
+
+    /// What a cached prompt token of `model` costs, read and written, as a share of an input
+    /// token: the options', else the built-in family's, else full price.
+    fn cache_ratios(&self, model: &str) -> (f64, f64) {
+        let builtin = family(DEFAULT_CACHE_RATIOS, model).map_or((1.0, 1.0), |(_, r, w)| (*r, *w));
+        (
+            self.cache_ratio.get(model).copied().unwrap_or(builtin.0),
+            self.create_cache_ratio
+                .get(model)
+                .copied()
+                .unwrap_or(builtin.1),
+        )
     }
 
     /// The most output tokens `model` can produce in one answer: the option's value, else the
@@ -223,10 +295,13 @@ impl PriceTable {
             });
         }
         let model_ratio = *self.model_ratio.get(model)?;
+        let (cache_ratio, create_cache_ratio) = self.cache_ratios(model);
         Some(Price::PerToken {
             model_ratio,
             completion_ratio: self.completion_ratio.get(model).copied().unwrap_or(1.0),
             group_ratio,
+            cache_ratio,
+            create_cache_ratio,
         })
     }
 
@@ -236,6 +311,8 @@ impl PriceTable {
             model_ratio: 0.0,
             completion_ratio: 1.0,
             group_ratio: 1.0,
+            cache_ratio: 1.0,
+            create_cache_ratio: 1.0,
         }
     }
 }
@@ -244,14 +321,81 @@ impl PriceTable {
 mod tests {
     use super::*;
 
+    fn table_of(options: &[(&str, &'static str)]) -> PriceTable {
+        let options = options.to_vec();
+        PriceTable::from_options(move |key| {
+            options.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        })
+    }
+
     fn table() -> PriceTable {
-        PriceTable::new(
-            r#"{"my-model": 2, "gpt-4o": 1.5}"#,
-            r#"{"my-model": 3}"#,
-            r#"{"per-call": 0.1}"#,
-            r#"{"default": 1, "vip": 0.5}"#,
-            r#"{"my-model": 100}"#,
-        )
+        use crate::options as opt;
+        table_of(&[
+            (opt::MODEL_RATIO, r#"{"my-model": 2, "gpt-4o": 1.5}"#),
+            (opt::COMPLETION_RATIO, r#"{"my-model": 3}"#),
+            (opt::MODEL_PRICE, r#"{"per-call": 0.1}"#),
+            (opt::GROUP_RATIO, r#"{"default": 1, "vip": 0.5}"#),
+            (opt::MODEL_MAX_OUTPUT, r#"{"my-model": 100}"#),
+            (opt::CACHE_RATIO, r#"{"my-model": 0.5}"#),
+        ])
+    }
+
+    #[test]
+    fn cached_prompt_tokens_cost_their_ratios() {
+        let t = table();
+        let claude = t
+            .price("claude-sonnet-4-20250514", "default")
+            .unwrap_or_else(|| unreachable!());
+        // 1000 prompt tokens of which 800 read from the cache and 100 written to it:
+        // (100 + 800 * 0.1 + 100 * 1.25) * 1.5 = 457.5 -> 458; output 10 * 5 * 1.5 = 75.
+        let cached = Cached {
+            read: 800,
+            written: 100,
+        };
+        assert_eq!(claude.quota_cached(1000, cached, 10), 458 + 75);
+        assert_eq!(claude.quota_cached(1000, Cached::default(), 0), 1500);
+        // The option wins over the family; an unknown family pays full price.
+        let mine = t
+            .price("my-model", "default")
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            mine.quota_cached(
+                100,
+                Cached {
+                    read: 100,
+                    written: 0
+                },
+                0
+            ),
+            100
+        );
+        let other = table_of(&[(crate::options::MODEL_RATIO, r#"{"x": 1}"#)]);
+        let x = other
+            .price("x", "default")
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            x.quota_cached(
+                100,
+                Cached {
+                    read: 100,
+                    written: 0
+                },
+                0
+            ),
+            100
+        );
+        // Cached counts past the prompt are clamped: never a negative input.
+        assert_eq!(
+            x.quota_cached(
+                10,
+                Cached {
+                    read: 50,
+                    written: 50
+                },
+                0
+            ),
+            10
+        );
     }
 
     #[test]
@@ -326,7 +470,7 @@ mod tests {
         assert_eq!(t.group_ratio("unknown-group"), 1.0);
         assert_eq!(PriceTable::free().quota(1000, 1000), 0);
         // 1M tokens of a ratio-1 model = 2 USD = 1 000 000 quota.
-        let one = PriceTable::new(r#"{"m":1}"#, "{}", "{}", "{}", "{}");
+        let one = table_of(&[(crate::options::MODEL_RATIO, r#"{"m":1}"#)]);
         assert_eq!(
             one.price("m", "default").map(|p| p.quota(1_000_000, 0)),
             Some(1_000_000)

@@ -12,7 +12,9 @@
 //! in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
-//! repeats the credential it was sent, its own host and an IP address. Chat requests with a
+//! repeats the credential it was sent, its own host and an IP address. `mock-cached` reports
+//! [`CACHED_TOKENS`] of its prompt tokens as cached (OpenAI's
+//! `prompt_tokens_details.cached_tokens`). Chat requests with a
 //! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
 //! are recorded as a JSON object of their fields (a file as `{"filename", "bytes"}`; a name sent
 //! twice as an array).
@@ -45,6 +47,9 @@ pub const PROMPT_TOKENS: i64 = 8;
 pub const LONG_CHUNKS: usize = 64;
 /// Completion tokens a `mock-long` answer reports.
 pub const LONG_COMPLETION: i64 = 16_000;
+/// Prompt tokens a `mock-cached` answer reports as read from the provider's cache (of
+/// [`PROMPT_TOKENS`]).
+pub const CACHED_TOKENS: i64 = 6;
 /// The pause before each event of a `mock-slow` stream.
 pub const SLOW_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -327,7 +332,11 @@ fn usage_json(model: &str, completion: usize) -> Value {
     } else {
         completion as i64
     };
-    json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion, "total_tokens": PROMPT_TOKENS + completion})
+    let mut usage = json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion, "total_tokens": PROMPT_TOKENS + completion});
+    if model == "mock-cached" {
+        usage["prompt_tokens_details"] = json!({"cached_tokens": CACHED_TOKENS});
+    }
+    usage
 }
 
 /// An OpenAI SSE stream: content events, an optional usage event, `[DONE]`.

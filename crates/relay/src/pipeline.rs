@@ -434,7 +434,7 @@ async fn answer(
             // Speech is priced by its input's characters, known before the answer.
             let usage = Usage {
                 prompt_tokens: meter.prompt_estimate,
-                completion_tokens: 0,
+                ..Usage::default()
             };
             meter.bill(Some(usage));
             RelayBody::Stream(Box::new(MeteredStream::bytes(resp.into_body())))

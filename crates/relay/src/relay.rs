@@ -7,7 +7,6 @@ use crate::client::HttpClient;
 use crate::directory::Directory;
 use crate::health::FailureCounter;
 use crate::routing::Router;
-use domain::options as opt;
 use domain::pricing::PriceTable;
 use persistence::billing::{BillingRecord, BillingWriter};
 use persistence::options::OptionStore;
@@ -330,14 +329,9 @@ impl Relay {
                 return cached.1.clone();
             }
         }
-        let get = |k: &str| snapshot.get(k).map(String::as_str).unwrap_or("{}");
-        let table = Arc::new(PriceTable::new(
-            get(opt::MODEL_RATIO),
-            get(opt::COMPLETION_RATIO),
-            get(opt::MODEL_PRICE),
-            get(opt::GROUP_RATIO),
-            get(opt::MODEL_MAX_OUTPUT),
-        ));
+        let table = Arc::new(PriceTable::from_options(|k| {
+            snapshot.get(k).map(String::as_str)
+        }));
         *self
             .s
             .prices

@@ -9,7 +9,7 @@ use crate::error::{Holder, RelayError};
 use crate::stream::sse::{SseMeter, Usage};
 use crate::tokenizer;
 use bytes::Bytes;
-use domain::pricing::Price;
+use domain::pricing::{Cached, Price};
 pub use ledger::{Ledger, MemoryLedger, Shortfall};
 use persistence::billing::{BillingRecord, BillingWriter};
 use std::sync::Arc;
@@ -136,11 +136,12 @@ impl Meter {
             Usage {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
+                cached: Cached::default(),
             }
         });
         let cost = self
             .price
-            .quota(usage.prompt_tokens, usage.completion_tokens)
+            .quota_cached(usage.prompt_tokens, usage.cached, usage.completion_tokens)
             .saturating_mul(self.count);
         let quota = session.settle(cost);
         let mut content = match self.price {
@@ -148,10 +149,22 @@ impl Meter {
                 model_ratio,
                 completion_ratio,
                 group_ratio,
+                cache_ratio,
+                create_cache_ratio,
             } => {
-                format!(
+                let mut text = format!(
                     "模型倍率 {model_ratio}，补全倍率 {completion_ratio}，分组倍率 {group_ratio}"
-                )
+                );
+                let Cached { read, written } = usage.cached;
+                if read > 0 {
+                    text.push_str(&format!("，缓存读取 {read} tokens（倍率 {cache_ratio}）"));
+                }
+                if written > 0 {
+                    text.push_str(&format!(
+                        "，缓存写入 {written} tokens（倍率 {create_cache_ratio}）"
+                    ));
+                }
+                text
             }
             Price::PerCall { usd, group_ratio } => {
                 format!("模型价格 {usd}，分组倍率 {group_ratio}")

@@ -3,34 +3,84 @@
 //! `"usage"` is parsed. Also the first event of a stream, read before the answer is committed.
 
 use bytes::Bytes;
+use domain::pricing::Cached;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use std::time::Duration;
 
-/// Token counts an upstream reported (`input_tokens` / `output_tokens` on the endpoints that
-/// name them so: image generation, audio transcription, Responses).
+/// Token counts an upstream reported. `prompt_tokens` counts every prompt token, those the
+/// provider read from or wrote to its cache included (`cached`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "UsageFields")]
 pub struct Usage {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
+    pub cached: Cached,
 }
 
-/// Usage as upstreams spell it; OpenAI's chat names win when both are there.
+impl Usage {
+    /// Usage reported in parts over a stream (Anthropic: the prompt in `message_start`, the
+    /// output in `message_delta`): each count is the largest reported.
+    fn merge(self, other: Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens.max(other.prompt_tokens),
+            completion_tokens: self.completion_tokens.max(other.completion_tokens),
+            cached: Cached {
+                read: self.cached.read.max(other.cached.read),
+                written: self.cached.written.max(other.cached.written),
+            },
+        }
+    }
+}
+
+/// Usage as upstreams spell it: OpenAI chat (`prompt_tokens`, with
+/// `prompt_tokens_details.cached_tokens` among them), OpenAI's other endpoints and Responses
+/// (`input_tokens`, `input_tokens_details.cached_tokens` among them), Anthropic (`input_tokens`
+/// without the cache's tokens, which come as `cache_read_input_tokens` and
+/// `cache_creation_input_tokens`). OpenAI's chat names win when both are there.
 #[derive(Deserialize)]
 struct UsageFields {
     prompt_tokens: Option<i64>,
     completion_tokens: Option<i64>,
     input_tokens: Option<i64>,
     output_tokens: Option<i64>,
+    prompt_tokens_details: Option<CachedDetails>,
+    input_tokens_details: Option<CachedDetails>,
+    cache_read_input_tokens: Option<i64>,
+    cache_creation_input_tokens: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct CachedDetails {
+    cached_tokens: Option<i64>,
 }
 
 impl From<UsageFields> for Usage {
     fn from(u: UsageFields) -> Self {
+        let anthropic_read = u.cache_read_input_tokens.unwrap_or(0).max(0);
+        let anthropic_written = u.cache_creation_input_tokens.unwrap_or(0).max(0);
+        let openai_read = u
+            .prompt_tokens_details
+            .or(u.input_tokens_details)
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0)
+            .max(0);
+        let prompt = match u.prompt_tokens {
+            Some(p) => p,
+            None => u
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(anthropic_read)
+                .saturating_add(anthropic_written),
+        };
         Usage {
-            prompt_tokens: u.prompt_tokens.or(u.input_tokens).unwrap_or(0),
+            prompt_tokens: prompt,
             completion_tokens: u.completion_tokens.or(u.output_tokens).unwrap_or(0),
+            cached: Cached {
+                read: openai_read.max(anthropic_read),
+                written: anthropic_written,
+            },
         }
     }
 }
@@ -38,11 +88,14 @@ impl From<UsageFields> for Usage {
 #[derive(Deserialize)]
 struct WithUsage {
     usage: Option<Usage>,
+    /// Anthropic's `message_start` event carries it in its message.
+    message: Option<Box<WithUsage>>,
 }
 
-/// The `usage` of a complete JSON answer, when it has one.
+/// The `usage` of a complete JSON answer or of one stream event, when it has one.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
-    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+    let parsed = serde_json::from_slice::<WithUsage>(body).ok()?;
+    parsed.usage.or_else(|| parsed.message?.usage)
 }
 
 /// Watches an SSE byte stream.
@@ -92,7 +145,7 @@ impl SseMeter {
         if memchr(data, b"\"usage\"")
             && let Some(u) = usage_of(data)
         {
-            self.usage = Some(u);
+            self.usage = Some(self.usage.map_or(u, |seen| seen.merge(u)));
             if !memchr(data, b"\"delta\"") || memchr(data, b"\"choices\":[]") {
                 return;
             }
@@ -174,7 +227,8 @@ mod tests {
                 m.usage,
                 Some(Usage {
                     prompt_tokens: 8,
-                    completion_tokens: 2
+                    completion_tokens: 2,
+                    ..Usage::default()
                 }),
                 "split {split}"
             );
@@ -195,7 +249,7 @@ mod tests {
             usage_of(br#"{"id":"x","usage":{"prompt_tokens":3,"total_tokens":3}}"#),
             Some(Usage {
                 prompt_tokens: 3,
-                completion_tokens: 0
+                ..Usage::default()
             })
         );
         assert_eq!(usage_of(b"{}"), None);
@@ -203,7 +257,44 @@ mod tests {
             usage_of(br#"{"data":[],"usage":{"input_tokens":50,"output_tokens":4160}}"#),
             Some(Usage {
                 prompt_tokens: 50,
-                completion_tokens: 4160
+                completion_tokens: 4160,
+                ..Usage::default()
+            })
+        );
+        // OpenAI counts cached tokens among the prompt's.
+        assert_eq!(
+            usage_of(br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":80}}}"#),
+            Some(Usage {
+                prompt_tokens: 100,
+                completion_tokens: 5,
+                cached: Cached { read: 80, written: 0 },
+            })
+        );
+    }
+
+    #[test]
+    fn anthropic_usage_across_a_stream() {
+        // The prompt (without the cache's tokens) in message_start, the output in message_delta.
+        let stream = concat!(
+            "event: message_start\n",
+            r#"data: {"type":"message_start","message":{"id":"m","usage":{"input_tokens":20,"cache_creation_input_tokens":100,"cache_read_input_tokens":800,"output_tokens":1}}}"#,
+            "\n\nevent: content_block_delta\n",
+            r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#,
+            "\n\nevent: message_delta\n",
+            r#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":42}}"#,
+            "\n\n"
+        );
+        let mut m = SseMeter::default();
+        m.feed(stream.as_bytes());
+        assert_eq!(
+            m.usage,
+            Some(Usage {
+                prompt_tokens: 920,
+                completion_tokens: 42,
+                cached: Cached {
+                    read: 800,
+                    written: 100
+                },
             })
         );
     }

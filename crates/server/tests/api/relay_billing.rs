@@ -214,7 +214,34 @@ async fn background_work_runs_below_calls(app: TestApp) {
     );
 }
 
+/// Prompt tokens the provider read from its cache cost the model's cache ratio (gpt-4o: 0.5).
+async fn cached_prompt_tokens_are_billed_at_the_cache_ratio(app: TestApp) {
+    let (user, key, channel) = app.relay_setup(1_000_000).await;
+    app.map_gpt4o(channel, "mock-cached").await;
+    for stream in [false, true] {
+        let (status, text) = app
+            .relay_post_any(&key, crate::relay::chat("gpt-4o", stream))
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{text}");
+    }
+    // (8 - 6 + 6 * 0.5 + 12 * 4) * 1.25 = 66.25 -> 66 a call, where 8 uncached tokens cost 70.
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 2);
+    for log in &logs {
+        assert_eq!(log["quota"], 66, "{log}");
+        assert!(
+            log["content"]
+                .as_str()
+                .unwrap()
+                .contains("缓存读取 6 tokens"),
+            "{log}"
+        );
+    }
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - 2 * 66);
+}
+
 db_tests!(
+    cached_prompt_tokens_are_billed_at_the_cache_ratio,
     background_work_runs_below_calls,
     logged_quota_equals_spent_quota_under_load,
     shutdown_commits_pending_billing,
