@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse};
-use relay::{Holder, KeyProblem, Refusal, RelayError, UpstreamKind};
+use relay::{Dialect, Holder, KeyProblem, Refusal, RelayError, UpstreamKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -145,7 +145,49 @@ fn kind(err: &RelayError) -> &'static str {
     }
 }
 
-fn body(err: &RelayError, req: &HttpRequest) -> OpenAiError {
+/// Anthropic's error body.
+#[derive(Serialize, ToSchema)]
+pub struct AnthropicError {
+    /// Always `error`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: AnthropicErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AnthropicErrorBody {
+    /// `invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`,
+    /// `request_too_large`, `rate_limit_error` or `api_error`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Ends with `(request id: ...)`.
+    message: String,
+}
+
+/// Anthropic's error `type` for an answer of `status`.
+fn anthropic_kind(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        _ => "api_error",
+    }
+}
+
+/// The dialect a relay route answers in, from its path.
+fn dialect_of(req: &HttpRequest) -> Dialect {
+    if req.path().starts_with("/v1/messages") {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAi
+    }
+}
+
+/// `err` in the dialect of the route `req` came to; `code` replaces OpenAI's `code`.
+fn body(err: &RelayError, req: &HttpRequest, code: Option<&str>) -> serde_json::Value {
     let id = request_id(req);
     let text = message(err, Lang::of(req));
     let message = if id.is_empty() {
@@ -153,38 +195,50 @@ fn body(err: &RelayError, req: &HttpRequest) -> OpenAiError {
     } else {
         format!("{text} (request id: {id})")
     };
-    OpenAiError {
-        error: OpenAiErrorBody {
-            message,
-            kind: kind(err).to_owned(),
-            param: None,
-            code: err.code().map(str::to_owned),
-        },
-    }
+    let rendered = match dialect_of(req) {
+        Dialect::Anthropic => serde_json::to_value(AnthropicError {
+            kind: "error",
+            error: AnthropicErrorBody {
+                kind: anthropic_kind(err.status()),
+                message,
+            },
+        }),
+        Dialect::OpenAi | Dialect::Gemini => serde_json::to_value(OpenAiError {
+            error: OpenAiErrorBody {
+                message,
+                kind: kind(err).to_owned(),
+                param: None,
+                code: code.or(err.code()).map(str::to_owned),
+            },
+        }),
+    };
+    rendered.unwrap_or_default()
 }
 
-/// The response for `err`; internal details are logged, not sent.
+/// The response for `err`, in the route's dialect; internal details are logged, not sent.
 pub fn relay_error(err: &RelayError, req: &HttpRequest) -> HttpResponse {
     if let RelayError::Internal(detail) | RelayError::Unavailable(detail) = err {
         tracing::error!(error = %detail, request_id = %request_id(req), "relay call failed");
     }
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    HttpResponse::build(status).json(body(err, req))
+    HttpResponse::build(status).json(body(err, req, None))
 }
 
-/// `err` as the server-sent event that ends a stream.
+/// `err` as the server-sent event that ends a stream, in the route's dialect.
 pub fn error_event(err: &RelayError, req: &HttpRequest) -> bytes::Bytes {
-    let json = serde_json::to_string(&body(err, req)).unwrap_or_default();
-    bytes::Bytes::from(format!("data: {json}\n\n"))
+    let json = body(err, req, None).to_string();
+    let event = match dialect_of(req) {
+        Dialect::Anthropic => "event: error\n",
+        Dialect::OpenAi | Dialect::Gemini => "",
+    };
+    bytes::Bytes::from(format!("{event}data: {json}\n\n"))
 }
 
-/// OpenAI's answer for a path it does not serve.
+/// The answer for a path the relay does not serve.
 pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
     let text = format!("Invalid URL ({} {})", req.method(), req.path());
     let err = RelayError::BadRequest(text);
-    let mut body = body(&err, &req);
-    body.error.code = Some("not_found".into());
-    HttpResponse::NotFound().json(body)
+    HttpResponse::NotFound().json(body(&err, &req, Some("not_found")))
 }
 
 /// Middleware: a method a relay route does not support answers 405 in OpenAI's error shape,
@@ -200,8 +254,11 @@ pub async fn method_not_allowed(
     let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
     let text = format!("Method not allowed ({} {})", req.method(), req.path());
-    let mut body = body(&RelayError::BadRequest(text), &req);
-    body.error.code = Some("method_not_allowed".into());
+    let body = body(
+        &RelayError::BadRequest(text),
+        &req,
+        Some("method_not_allowed"),
+    );
     let mut answer = HttpResponse::MethodNotAllowed().json(body);
     if let Some(allow) = allow {
         answer.headers_mut().insert(header::ALLOW, allow);

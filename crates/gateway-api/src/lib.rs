@@ -2,6 +2,8 @@
 //! OpenAI's dialect, which the official SDKs parse. One file per dialect; this one holds the
 //! route table and the OpenAPI document.
 
+mod anthropic;
+mod call;
 mod dashboard;
 mod error;
 mod extract;
@@ -30,24 +32,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/subscription").route(get().to(dashboard::billing_subscription)))
             .service(resource("/usage").route(get().to(dashboard::billing_usage)))
     };
-    cfg.service(dashboard("/dashboard/billing")).service(
-        web::scope("/v1")
-            .wrap(from_fn(error::method_not_allowed))
-            .service(resource("/models").route(get().to(openai::list_models)))
-            .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
-            .service(resource("/chat/completions").route(post().to(openai::chat_completions)))
-            .service(resource("/completions").route(post().to(openai::completions)))
-            .service(resource("/embeddings").route(post().to(openai::embeddings)))
-            .service(resource("/moderations").route(post().to(openai::moderations)))
-            .service(resource("/images/generations").route(post().to(openai::image_generations)))
-            .service(resource("/images/edits").route(post().to(openai::image_edits)))
-            .service(resource("/images/variations").route(post().to(openai::image_variations)))
-            .service(
-                resource("/audio/transcriptions").route(post().to(openai::audio_transcriptions)),
-            )
-            .service(resource("/audio/translations").route(post().to(openai::audio_translations)))
-            .service(resource("/audio/speech").route(post().to(openai::audio_speech)))
-            .service(dashboard("/dashboard/billing"))
-            .default_service(web::to(error::unknown_route)),
-    );
+    cfg.service(resource("/").route(web::head().to(anthropic::probe)))
+        .service(dashboard("/dashboard/billing"))
+        .service(
+            web::scope("/v1")
+                .wrap(from_fn(error::method_not_allowed))
+                .service(resource("/models").route(get().to(openai::list_models)))
+                .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
+                .service(resource("/chat/completions").route(post().to(openai::chat_completions)))
+                .service(resource("/messages").route(post().to(anthropic::messages)))
+                .service(
+                    resource("/messages/count_tokens").route(post().to(anthropic::count_tokens)),
+                )
+                .service(resource("/completions").route(post().to(openai::completions)))
+                .service(resource("/embeddings").route(post().to(openai::embeddings)))
+                .service(resource("/moderations").route(post().to(openai::moderations)))
+                .service(
+                    resource("/images/generations").route(post().to(openai::image_generations)),
+                )
+                .service(resource("/images/edits").route(post().to(openai::image_edits)))
+                .service(resource("/images/variations").route(post().to(openai::image_variations)))
+                .service(
+                    resource("/audio/transcriptions")
+                        .route(post().to(openai::audio_transcriptions)),
+                )
+                .service(
+                    resource("/audio/translations").route(post().to(openai::audio_translations)),
+                )
+                .service(resource("/audio/speech").route(post().to(openai::audio_speech)))
+                .service(dashboard("/dashboard/billing"))
+                .default_service(web::to(error::unknown_route)),
+        );
 }

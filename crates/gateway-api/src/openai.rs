@@ -2,73 +2,13 @@
 //! checks the key from the headers before it reads the body.
 
 use crate::GatewayState;
-use crate::error::{OpenAiError, error_event, relay_error};
-use crate::extract::{caller, meta, read_body};
-use actix_web::http::StatusCode;
+use crate::call::relay_call;
+use crate::error::{OpenAiError, relay_error};
+use crate::extract::caller;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
-use relay::{Endpoint, RelayBody, RelayError, RelayResponse, Request};
+use relay::{Endpoint, RelayError};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// Relays a call whose body is read after the key was accepted.
-async fn relay_call(
-    state: web::Data<GatewayState>,
-    req: HttpRequest,
-    payload: web::Payload,
-    endpoint: Endpoint,
-    upload: bool,
-) -> HttpResponse {
-    let caller = match caller(&state, &req).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    if let Err(e) = state.relay.admits(&caller).await {
-        return relay_error(&e, &req);
-    }
-    let request = match read_body(&req, payload, state.max_body).await {
-        Ok(body) if upload => {
-            let content_type = req
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            Request::openai_upload(endpoint, content_type, body).await
-        }
-        Ok(body) => Request::openai_json(endpoint, body),
-        Err(e) => Err(e),
-    };
-    let result = match request {
-        Ok(request) => state.relay.call(&caller, request, &meta(&req)).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(resp) => respond(resp, &req),
-        Err(e) => relay_error(&e, &req),
-    }
-}
-
-/// The relayed answer; a stream that ends for want of quota closes with an error event.
-fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
-    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
-    let mut builder = HttpResponse::build(status);
-    builder.content_type(resp.content_type);
-    match resp.body {
-        RelayBody::Full(bytes) => builder.body(bytes),
-        RelayBody::Stream(stream) => {
-            let req = req.clone();
-            let stream = stream.map(move |item| match item {
-                Ok(chunk) => Ok(chunk),
-                Err(e @ RelayError::Insufficient { .. }) => Ok(error_event(&e, &req)),
-                Err(e) => Err(std::io::Error::other(e)),
-            });
-            builder
-                .insert_header(("cache-control", "no-cache"))
-                .insert_header(("x-accel-buffering", "no"))
-                .streaming(stream)
-        }
-    }
-}
 
 macro_rules! json_endpoint {
     ($name:ident, $endpoint:expr, $path:literal, $summary:literal) => {

@@ -3,9 +3,9 @@
 //! missing or bad key, 403 for a refused one, 500, and on calls that reach an upstream any other
 //! status that upstream answered.
 
-use crate::{dashboard, openai};
+use crate::{anthropic, dashboard, openai};
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
@@ -28,6 +28,16 @@ impl Modify for ApiKeyScheme {
                         ))
                         .build(),
                 ),
+            );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "anthropic_key",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    "x-api-key",
+                    "The same API key in Anthropic's header (`x-api-key: sk-...`).",
+                ))),
             );
     }
 }
@@ -56,7 +66,7 @@ fn default_description(status: &str) -> &'static str {
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
-    [&mut item.get, &mut item.post]
+    [&mut item.get, &mut item.post, &mut item.head]
         .into_iter()
         .filter_map(Option::as_mut)
 }
@@ -86,11 +96,23 @@ impl Modify for V1Dashboard {
 
 struct CommonResponses;
 
+/// The error schema of a relay path: its dialect's.
+pub(crate) fn error_schema(path: &str) -> &'static str {
+    if path.starts_with("/v1/messages") {
+        "AnthropicError"
+    } else {
+        "OpenAiError"
+    }
+}
+
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let error_content = Content::new(Some(Ref::from_schema_name("OpenAiError")));
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let error_content = Content::new(Some(Ref::from_schema_name(error_schema(path))));
             for op in operations(item) {
+                if op.security.as_ref().is_none_or(|s| s.is_empty()) {
+                    continue;
+                }
                 let reaches_upstream = op.request_body.is_some();
                 let responses = &mut op.responses.responses;
                 let mut add = |status: &str| {
@@ -129,13 +151,14 @@ impl Modify for CommonResponses {
 /// The OpenAPI document of the relay routes.
 #[derive(OpenApi)]
 #[openapi(
-    components(schemas(crate::OpenAiError)),
+    components(schemas(crate::OpenAiError, crate::error::AnthropicError)),
     modifiers(&ApiKeyScheme, &V1Dashboard, &CommonResponses),
     paths(
         openai::list_models, openai::get_model, openai::chat_completions, openai::completions,
         openai::embeddings, openai::moderations, openai::image_generations, openai::image_edits,
         openai::image_variations, openai::audio_transcriptions, openai::audio_translations,
         openai::audio_speech, dashboard::billing_subscription, dashboard::billing_usage,
+        anthropic::messages, anthropic::count_tokens, anthropic::probe,
     )
 )]
 pub struct GatewayApiDoc;

@@ -19,6 +19,8 @@
 //! are recorded as a JSON object of their fields (a file as `{"filename", "bytes"}`; a name sent
 //! twice as an array).
 
+pub mod anthropic;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::combinators::BoxBody;
@@ -65,6 +67,8 @@ pub struct Seen {
     /// Size of the request body in bytes.
     pub bytes: usize,
     pub content_type: Option<String>,
+    /// Anthropic's `anthropic-version` and `anthropic-beta` headers, as received.
+    pub anthropic_headers: (Option<String>, Option<String>),
 }
 
 #[derive(Default)]
@@ -143,6 +147,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     state.calls.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
     let cred = credential(&req);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let anthropic_headers = (header("anthropic-version"), header("anthropic-beta"));
     let content_type = req
         .headers()
         .get("content-type")
@@ -171,6 +182,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             body: body.clone(),
             bytes: bytes.len(),
             content_type,
+            anthropic_headers,
         });
     }
     let model = model_of(&path, &body);
@@ -339,8 +351,29 @@ fn usage_json(model: &str, completion: usize) -> Value {
     usage
 }
 
-/// An OpenAI SSE stream: content events, an optional usage event, `[DONE]`.
+/// An SSE stream: Anthropic's events for Messages; else OpenAI's content events, an optional
+/// usage event and `[DONE]`.
 fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
+    let events = if path.ends_with("/v1/messages") {
+        anthropic::events(model, chunks)
+    } else {
+        openai_events(path, model, usage, chunks)
+    };
+    let delay = match model {
+        "mock-slow" => Some(SLOW_DELAY),
+        "mock-hold" => Some(HOLD_DELAY),
+        _ => None,
+    };
+    let stream = futures_util::stream::iter(events).then(move |e| async move {
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(e)))
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+fn openai_events(path: &str, model: &str, usage: bool, chunks: usize) -> Vec<String> {
     let chat = path.ends_with("/chat/completions");
     let mut events: Vec<String> = (0..chunks)
         .map(|i| {
@@ -360,18 +393,7 @@ fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
         events.push(format!("data: {v}\n\n"));
     }
     events.push("data: [DONE]\n\n".to_owned());
-    let delay = match model {
-        "mock-slow" => Some(SLOW_DELAY),
-        "mock-hold" => Some(HOLD_DELAY),
-        _ => None,
-    };
-    let stream = futures_util::stream::iter(events).then(move |e| async move {
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
-        Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(e)))
-    });
-    BodyExt::boxed(StreamBody::new(stream))
+    events
 }
 
 fn model_of(path: &str, body: &Value) -> String {
@@ -446,12 +468,7 @@ fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
         json!({"id": "cmpl-mock", "object": "text_completion", "created": 1_700_000_000, "model": model,
             "choices": [{"text": "poem", "index": 0, "finish_reason": "stop"}], "usage": usage_json(model, completion)})
     } else if path.ends_with("/v1/messages") {
-        json!({
-            "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": "Hello"}],
-            "stop_reason": "end_turn", "stop_sequence": null,
-            "usage": {"input_tokens": 8, "output_tokens": 1}
-        })
+        anthropic::message(model, completion)
     } else if path.contains(":generateContent") {
         json!({
             "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "finishReason": "STOP", "index": 0}],

@@ -39,6 +39,8 @@ pub struct Request {
     endpoint: Endpoint,
     payload: Payload,
     spec: CallSpec,
+    /// Caller headers passed to the upstream as they are (Anthropic's version and betas).
+    forwarded: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
 }
 
 enum Payload {
@@ -47,7 +49,7 @@ enum Payload {
 }
 
 impl Request {
-    /// A JSON request to an OpenAI endpoint.
+    /// A JSON request to an OpenAI endpoint, or to Anthropic's Messages.
     pub fn openai_json(endpoint: Endpoint, body: Bytes) -> Result<Request, RelayError> {
         let (spec, stream_options) = endpoint.read_json(&body)?;
         Ok(Request {
@@ -57,7 +59,17 @@ impl Request {
                 stream_options,
             },
             spec,
+            forwarded: Vec::new(),
         })
+    }
+
+    /// Passes a caller header on to the upstream as it is (replacing the adaptor's own); a
+    /// value that is no valid header value is dropped.
+    pub fn forward_header(&mut self, name: &'static str, value: &[u8]) {
+        if let Ok(value) = hyper::header::HeaderValue::from_bytes(value) {
+            self.forwarded
+                .push((hyper::header::HeaderName::from_static(name), value));
+        }
     }
 
     /// A multipart upload to an OpenAI endpoint, read whole.
@@ -72,11 +84,12 @@ impl Request {
             endpoint,
             payload: Payload::Form(form),
             spec,
+            forwarded: Vec::new(),
         })
     }
 
     fn dialect(&self) -> Dialect {
-        Dialect::OpenAi
+        self.endpoint.dialect()
     }
 
     /// The content type and body sent to a channel that runs `upstream_model`.
@@ -91,7 +104,8 @@ impl Request {
                     body,
                     &self.spec.model,
                     upstream_model,
-                    self.spec.stream,
+                    // Only OpenAI streams are asked for their usage; others always report it.
+                    self.spec.stream && self.dialect() == Dialect::OpenAi,
                     *stream_options,
                 )?,
             )),
@@ -279,8 +293,13 @@ impl Relay {
             .method(hyper::Method::POST)
             .uri(url)
             .header(hyper::header::CONTENT_TYPE, content_type);
-        let upstream: hyper::Request<UpstreamBody> = adaptor
-            .authorize(channel, builder)
+        let mut builder = adaptor.authorize(channel, builder);
+        if let Some(headers) = builder.headers_mut() {
+            for (name, value) in &request.forwarded {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        let upstream: hyper::Request<UpstreamBody> = builder
             .body(full_body(body))
             .map_err(|e| unavailable(format!("building the request: {e}")))?;
         self.s

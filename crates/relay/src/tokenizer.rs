@@ -45,6 +45,9 @@ struct Message {
 
 #[derive(Deserialize)]
 struct Prompt {
+    /// Anthropic's system prompt: a string or text blocks.
+    #[serde(default)]
+    system: Option<Content>,
     #[serde(default)]
     messages: Option<Vec<Message>>,
     #[serde(default)]
@@ -64,8 +67,9 @@ fn content_text(c: &Content, out: &mut String) {
     }
 }
 
-/// Prompt tokens of an OpenAI request body: the text of its messages (with OpenAI's per-message
-/// overhead), `prompt` or `input`. Images and other parts are not counted.
+/// Prompt tokens of an OpenAI or Anthropic request body: the text of its messages (with
+/// OpenAI's per-message overhead), `system`, `prompt` or `input`. Images and other parts are not
+/// counted.
 pub fn prompt_tokens(model: &str, body: &[u8]) -> i64 {
     let Ok(p) = serde_json::from_slice::<Prompt>(body) else {
         return 0;
@@ -80,7 +84,7 @@ pub fn prompt_tokens(model: &str, body: &[u8]) -> i64 {
             }
         }
     }
-    for c in [&p.prompt, &p.input].into_iter().flatten() {
+    for c in [&p.system, &p.prompt, &p.input].into_iter().flatten() {
         content_text(c, &mut text);
     }
     count(model, &text) + overhead

@@ -2,7 +2,7 @@
 //! once: a request naming a priced field twice, or in another letter case (`"Model"`, which a
 //! case-insensitive upstream would run), is refused.
 
-use super::{CallSpec, Output};
+use super::{CallSpec, Dialect, Output};
 use crate::error::RelayError;
 use crate::upload::Form;
 use bytes::Bytes;
@@ -10,9 +10,11 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// The OpenAI endpoints relayed.
+/// The endpoints relayed: OpenAI's, and Anthropic's Messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// Anthropic's `POST /v1/messages` (its fields read here are named as OpenAI's are).
+    Messages,
     ChatCompletions,
     Completions,
     Embeddings,
@@ -37,6 +39,7 @@ impl Endpoint {
     /// The path after `/v1`, as upstreams and Azure's deployment URLs name it.
     pub fn path(self) -> &'static str {
         match self {
+            Endpoint::Messages => "messages",
             Endpoint::ChatCompletions => "chat/completions",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
@@ -50,8 +53,19 @@ impl Endpoint {
         }
     }
 
+    /// The dialect the endpoint's requests and answers are in.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Endpoint::Messages => Dialect::Anthropic,
+            _ => Dialect::OpenAi,
+        }
+    }
+
     fn streams(self) -> bool {
-        matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
+        matches!(
+            self,
+            Endpoint::ChatCompletions | Endpoint::Completions | Endpoint::Messages
+        )
     }
 
     fn makes_images(self) -> bool {

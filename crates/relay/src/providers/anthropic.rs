@@ -1,5 +1,6 @@
-//! Anthropic: `{base}/v1/messages` with `x-api-key` and `anthropic-version`. It takes the
-//! Messages dialect only; OpenAI-format calls reach it once conversion exists.
+//! Anthropic: `{base}/v1/messages` with `x-api-key` and `anthropic-version` (the caller's, when
+//! it sent one). It takes the Messages dialect only; other dialects reach it once conversion
+//! exists.
 
 use super::Adaptor;
 use crate::dialect::{Dialect, Endpoint};
@@ -14,8 +15,8 @@ impl Adaptor for Anthropic {
         Dialect::Anthropic
     }
 
-    fn url(&self, _: &ChannelInfo, _: &str, _: Endpoint, _: &str) -> Option<String> {
-        None
+    fn url(&self, _: &ChannelInfo, base: &str, endpoint: Endpoint, _: &str) -> Option<String> {
+        (endpoint == Endpoint::Messages).then(|| format!("{base}/v1/messages"))
     }
 
     fn authorize(&self, channel: &ChannelInfo, request: Builder) -> Builder {

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin_users;
+mod anthropic;
 mod auth;
 mod channels;
 mod data;

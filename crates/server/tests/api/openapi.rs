@@ -80,6 +80,9 @@ fn every_contract_endpoint_is_documented() {
         ("get", "/dashboard/billing/usage"),
         ("get", "/v1/dashboard/billing/subscription"),
         ("get", "/v1/dashboard/billing/usage"),
+        ("post", "/v1/messages"),
+        ("post", "/v1/messages/count_tokens"),
+        ("head", "/"),
     ];
     let json = serde_json::to_value(&doc).unwrap();
     for (method, path) in expected {
@@ -131,6 +134,8 @@ fn every_operation_is_complete() {
             }
             let error_schema = if path.starts_with("/api/") {
                 "ApiErrorBody"
+            } else if path.starts_with("/v1/messages") {
+                "AnthropicError"
             } else {
                 "OpenAiError"
             };

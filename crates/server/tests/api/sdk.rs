@@ -1,24 +1,48 @@
-//! The official `openai` Python SDK against the gateway (`scripts/sdk_check.py`). It needs
-//! python3 with the `openai` package: CI installs it and sets `TEST_OPENAI_SDK=1`, which makes
-//! its absence a failure; elsewhere the check is skipped when the package is missing.
+//! The official Python SDKs against the gateway: `openai` (`scripts/sdk_check.py`) and
+//! `anthropic` (`scripts/sdk_anthropic_check.py`). They need python3 with the packages: CI
+//! installs them and sets `TEST_OPENAI_SDK=1` / `TEST_ANTHROPIC_SDK=1`, which makes a missing
+//! package a failure; elsewhere a check is skipped when its package is missing.
 
 use crate::helpers::TestApp;
 use serde_json::json;
 
-fn sdk_available() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import openai"])
+/// Whether python3 can import `package`; when it cannot and `required_by` is set, fails.
+fn sdk_available(package: &str, required_by: &str) -> bool {
+    let available = std::process::Command::new("python3")
+        .args(["-c", &format!("import {package}")])
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var(required_by).is_err(),
+            "{required_by} is set but python3 cannot import {package}"
+        );
+        eprintln!("python3 {package} package not installed; SDK check skipped");
+    }
+    available
+}
+
+/// Runs `scripts/<script>` with `args`; fails with its output unless it succeeds.
+async fn run_script(script: &str, args: &[&str]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let out = tokio::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn official_python_sdk_works(app: TestApp) {
-    if !sdk_available() {
-        assert!(
-            std::env::var("TEST_OPENAI_SDK").is_err(),
-            "TEST_OPENAI_SDK is set but python3 cannot import openai"
-        );
-        eprintln!("python3 openai package not installed; SDK check skipped");
+    if !sdk_available("openai", "TEST_OPENAI_SDK") {
         return;
     }
     let (_, key, _) = app.relay_setup(10_000_000).await;
@@ -28,21 +52,28 @@ async fn official_python_sdk_works(app: TestApp) {
         json!({"models": "gpt-3.5-turbo-instruct,text-embedding-3-small,omni-moderation-latest,dall-e-3,dall-e-2,whisper-1,tts-1"}),
     )
     .await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/sdk_check.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(script)
-        .arg(app.url("/v1"))
-        .arg(&key)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sdk_check.py failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_script("sdk_check.py", &[&app.url("/v1"), &key]).await;
 }
 
-db_tests!(official_python_sdk_works);
+async fn anthropic_python_sdk_works(app: TestApp) {
+    if !sdk_available("anthropic", "TEST_ANTHROPIC_SDK") {
+        return;
+    }
+    let (_, key, _) = app.relay_setup(10_000_000).await;
+    let root = app.root().await;
+    let model = "claude-sonnet-4-20250514";
+    let mapping = json!({model: "mock-cached"}).to_string();
+    app.create_channel(
+        &root,
+        json!({"type": 14, "models": model, "model_mapping": mapping}),
+    )
+    .await;
+    let base = app.url("");
+    run_script(
+        "sdk_anthropic_check.py",
+        &[base.trim_end_matches('/'), &key, model],
+    )
+    .await;
+}
+
+db_tests!(official_python_sdk_works, anthropic_python_sdk_works);

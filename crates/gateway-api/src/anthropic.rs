@@ -1,0 +1,80 @@
+//! Anthropic's Messages API: `POST /v1/messages` (also with `?beta=true`, as Claude Code sends
+//! it) relayed to Anthropic channels as the caller's bytes (the caller's `anthropic-version`
+//! and `anthropic-beta` go along), and `POST /v1/messages/count_tokens`, counted here. Keys
+//! come from `x-api-key` or `Authorization`; errors are Anthropic's
+//! `{"type":"error","error":{...}}`, also as a stream's closing `error` event.
+
+use crate::GatewayState;
+use crate::call::relay_call;
+use crate::error::{AnthropicError, relay_error};
+use crate::extract::{caller, read_body};
+use actix_web::{HttpRequest, HttpResponse, web};
+use relay::{Endpoint, RelayError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Create a message, streamed (Anthropic's events) or not.
+#[utoipa::path(post, path = "/v1/messages", tag = "anthropic",
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "Anthropic's request body; passed to Anthropic channels untouched (but a mapped `model`). A priced field (`model`, `max_tokens`, `stream`) sent twice or in another letter case is refused."),
+    responses(
+        (status = 200, description = "Anthropic's answer (JSON, or `text/event-stream` when `stream` is true)"),
+        (status = 400, body = AnthropicError), (status = 401, body = AnthropicError),
+        (status = 403, body = AnthropicError), (status = 404, body = AnthropicError, description = "No enabled channel lists the model."),
+        (status = 413, body = AnthropicError), (status = 503, body = AnthropicError, description = "No Anthropic channel serves the model.")),
+    security(("api_key" = []), ("anthropic_key" = [])))]
+pub(crate) async fn messages(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    relay_call(state, req, payload, Endpoint::Messages, false).await
+}
+
+#[derive(Deserialize)]
+struct CountRequest {
+    model: String,
+}
+
+/// Anthropic's token count.
+#[derive(Serialize, ToSchema)]
+pub struct TokenCount {
+    input_tokens: i64,
+}
+
+/// Count a message's input tokens (locally, with an OpenAI tokenizer: an estimate of Claude's
+/// count; images and tools are not counted). Free.
+#[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "anthropic",
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "A Messages request body (`model`, `messages`, `system`, ...)."),
+    responses((status = 200, body = TokenCount),
+        (status = 400, body = AnthropicError, description = "The body is not a JSON object with a `model`.")),
+    security(("api_key" = []), ("anthropic_key" = [])))]
+pub(crate) async fn count_tokens(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    if let Err(resp) = caller(&state, &req).await {
+        return resp;
+    }
+    let counted = read_body(&req, payload, state.max_body)
+        .await
+        .and_then(|body| {
+            let request: CountRequest = serde_json::from_slice(&body).map_err(|e| {
+                RelayError::BadRequest(format!("the request body is not valid: {e}"))
+            })?;
+            Ok(relay::tokenizer::prompt_tokens(&request.model, &body))
+        });
+    match counted {
+        Ok(input_tokens) => HttpResponse::Ok().json(TokenCount { input_tokens }),
+        Err(e) => relay_error(&e, &req),
+    }
+}
+
+/// Answers a connectivity probe (Claude Code sends `HEAD /` before its first request).
+#[utoipa::path(head, path = "/", tag = "anthropic",
+    responses((status = 200, description = "The gateway is up.")))]
+pub(crate) async fn probe() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}

@@ -1,0 +1,82 @@
+//! One relay call from an HTTP request, whatever the route's dialect: the key from the headers,
+//! then the body, then the relay; the answer (or error) back in the route's dialect.
+
+use crate::GatewayState;
+use crate::error::{error_event, relay_error};
+use crate::extract::{caller, meta, read_body};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use relay::{Dialect, Endpoint, RelayBody, RelayError, RelayResponse, Request};
+
+/// Caller headers passed on to a channel of the same dialect: Anthropic's API version and the
+/// betas the caller opted into.
+const FORWARDED: [&str; 2] = ["anthropic-version", "anthropic-beta"];
+
+/// Relays a call whose body is read after the key was accepted.
+pub(crate) async fn relay_call(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    endpoint: Endpoint,
+    upload: bool,
+) -> HttpResponse {
+    let caller = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    if let Err(e) = state.relay.admits(&caller).await {
+        return relay_error(&e, &req);
+    }
+    let request = match read_body(&req, payload, state.max_body).await {
+        Ok(body) if upload => {
+            let content_type = req
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            Request::openai_upload(endpoint, content_type, body).await
+        }
+        Ok(body) => Request::openai_json(endpoint, body).map(|mut request| {
+            if endpoint.dialect() == Dialect::Anthropic {
+                for name in FORWARDED {
+                    if let Some(value) = req.headers().get(name) {
+                        request.forward_header(name, value.as_bytes());
+                    }
+                }
+            }
+            request
+        }),
+        Err(e) => Err(e),
+    };
+    let result = match request {
+        Ok(request) => state.relay.call(&caller, request, &meta(&req)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(resp) => respond(resp, &req),
+        Err(e) => relay_error(&e, &req),
+    }
+}
+
+/// The relayed answer; a stream that ends for want of quota closes with an error event.
+fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
+    let mut builder = HttpResponse::build(status);
+    builder.content_type(resp.content_type);
+    match resp.body {
+        RelayBody::Full(bytes) => builder.body(bytes),
+        RelayBody::Stream(stream) => {
+            let req = req.clone();
+            let stream = stream.map(move |item| match item {
+                Ok(chunk) => Ok(chunk),
+                Err(e @ RelayError::Insufficient { .. }) => Ok(error_event(&e, &req)),
+                Err(e) => Err(std::io::Error::other(e)),
+            });
+            builder
+                .insert_header(("cache-control", "no-cache"))
+                .insert_header(("x-accel-buffering", "no"))
+                .streaming(stream)
+        }
+    }
+}
