@@ -32,6 +32,26 @@ def main(base_url: str, key: str) -> None:
     assert text.startswith("w0 w1"), text
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 12
 
+    # The Responses API (what the Codex CLI speaks), with history items and `store: false`.
+    resp = client.responses.create(
+        model="gpt-4o",
+        instructions="Be brief.",
+        input=[
+            {"role": "developer", "content": "Answer in English."},
+            {"role": "user", "content": "hi"},
+        ],
+        store=False,
+        max_output_tokens=64,
+    )
+    assert resp.output_text == "Hello", resp
+    assert resp.usage.output_tokens == 12, resp.usage
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas.startswith("w0 w1"), deltas
+    assert events[-1].response.usage.output_tokens == 12
+
     done = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="poem")
     assert done.choices[0].text == "poem"
 

@@ -40,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/models").route(get().to(openai::list_models)))
                 .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
                 .service(resource("/chat/completions").route(post().to(openai::chat_completions)))
+                .service(resource("/responses").route(post().to(openai::responses)))
                 .service(resource("/messages").route(post().to(anthropic::messages)))
                 .service(
                     resource("/messages/count_tokens").route(post().to(anthropic::count_tokens)),

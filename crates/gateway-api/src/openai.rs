@@ -40,6 +40,12 @@ json_endpoint!(
     "Chat completions, streamed or not."
 );
 json_endpoint!(
+    responses,
+    Endpoint::Responses,
+    "/v1/responses",
+    "OpenAI Responses (what the Codex CLI speaks), streamed or not; to OpenAI-compatible channels."
+);
+json_endpoint!(
     completions,
     Endpoint::Completions,
     "/v1/completions",

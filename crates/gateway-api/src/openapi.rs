@@ -154,7 +154,8 @@ impl Modify for CommonResponses {
     components(schemas(crate::OpenAiError, crate::error::AnthropicError)),
     modifiers(&ApiKeyScheme, &V1Dashboard, &CommonResponses),
     paths(
-        openai::list_models, openai::get_model, openai::chat_completions, openai::completions,
+        openai::list_models, openai::get_model, openai::chat_completions, openai::responses,
+        openai::completions,
         openai::embeddings, openai::moderations, openai::image_generations, openai::image_edits,
         openai::image_variations, openai::audio_transcriptions, openai::audio_translations,
         openai::audio_speech, dashboard::billing_subscription, dashboard::billing_usage,

@@ -20,6 +20,7 @@
 //! twice as an array).
 
 pub mod anthropic;
+pub mod responses;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -331,7 +332,7 @@ fn completion_tokens(model: &str, body: &Value) -> usize {
     if model == "mock-long" {
         return LONG_CHUNKS;
     }
-    let limit = ["max_tokens", "max_completion_tokens"]
+    let limit = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
         .find_map(|k| body.get(*k).and_then(Value::as_u64))
         .map_or(CHUNKS, |m| usize::try_from(m).unwrap_or(CHUNKS));
@@ -356,6 +357,8 @@ fn usage_json(model: &str, completion: usize) -> Value {
 fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
     let events = if path.ends_with("/v1/messages") {
         anthropic::events(model, chunks)
+    } else if path.ends_with("/v1/responses") {
+        responses::events(model, chunks)
     } else {
         openai_events(path, model, usage, chunks)
     };
@@ -469,6 +472,8 @@ fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
             "choices": [{"text": "poem", "index": 0, "finish_reason": "stop"}], "usage": usage_json(model, completion)})
     } else if path.ends_with("/v1/messages") {
         anthropic::message(model, completion)
+    } else if path.ends_with("/v1/responses") {
+        responses::answer(model, completion)
     } else if path.contains(":generateContent") {
         json!({
             "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "finishReason": "STOP", "index": 0}],

@@ -104,8 +104,7 @@ impl Request {
                     body,
                     &self.spec.model,
                     upstream_model,
-                    // Only OpenAI streams are asked for their usage; others always report it.
-                    self.spec.stream && self.dialect() == Dialect::OpenAi,
+                    self.spec.stream && self.endpoint.asks_for_stream_usage(),
                     *stream_options,
                 )?,
             )),

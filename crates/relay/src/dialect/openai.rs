@@ -13,6 +13,8 @@ use std::borrow::Cow;
 /// The endpoints relayed: OpenAI's, and Anthropic's Messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// OpenAI's Responses API (`POST /v1/responses`).
+    Responses,
     /// Anthropic's `POST /v1/messages` (its fields read here are named as OpenAI's are).
     Messages,
     ChatCompletions,
@@ -40,6 +42,7 @@ impl Endpoint {
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
             Endpoint::ChatCompletions => "chat/completions",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
@@ -64,8 +67,18 @@ impl Endpoint {
     fn streams(self) -> bool {
         matches!(
             self,
-            Endpoint::ChatCompletions | Endpoint::Completions | Endpoint::Messages
+            Endpoint::ChatCompletions
+                | Endpoint::Completions
+                | Endpoint::Messages
+                | Endpoint::Responses
         )
+    }
+
+    /// Whether a stream of this endpoint reports its usage only when asked to with
+    /// `stream_options.include_usage` (OpenAI's chat and text completions; Responses and
+    /// Anthropic always report it, and refuse the field).
+    pub(crate) fn asks_for_stream_usage(self) -> bool {
+        matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
     }
 
     fn makes_images(self) -> bool {
@@ -109,18 +122,28 @@ impl Endpoint {
                 .count();
             i64::try_from(body.len() / 4 + images * IMAGE_TOKENS).unwrap_or(i64::MAX)
         };
-        let limit = match (fields.max_tokens, fields.max_completion_tokens) {
-            (Some(_), Some(_)) => {
-                return Err(RelayError::BadRequest(
-                    "give `max_tokens` or `max_completion_tokens`, not both".into(),
-                ));
-            }
-            (Some(m), None) | (None, Some(m)) if m < 0 => {
+        let limits: Vec<i64> = [
+            fields.max_tokens,
+            fields.max_completion_tokens,
+            fields.max_output_tokens,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let limit = match limits[..] {
+            [] => None,
+            [m] if m < 0 => {
                 return Err(RelayError::BadRequest(
                     "`max_tokens` must not be negative".into(),
                 ));
             }
-            (m, n) => m.or(n),
+            [m] => Some(m),
+            _ => {
+                return Err(RelayError::BadRequest(
+                    "give one of `max_tokens`, `max_completion_tokens` and `max_output_tokens`"
+                        .into(),
+                ));
+            }
         };
         let has_stream_options = fields.stream_options;
         let spec = self.spec(
@@ -240,7 +263,7 @@ pub(crate) fn upstream_json(
 }
 
 /// The top-level fields read; any other letter case of one of them is refused.
-const READ: [&str; 8] = [
+const READ: [&str; 9] = [
     "model",
     "stream",
     "n",
@@ -249,6 +272,7 @@ const READ: [&str; 8] = [
     "max_completion_tokens",
     "input",
     "stream_options",
+    "max_output_tokens",
 ];
 
 /// Whether `key` matches the ASCII `field` under Unicode simple case folding, as Go's
@@ -273,6 +297,7 @@ struct Fields<'a> {
     max_completion_tokens: Option<i64>,
     input: Option<&'a RawValue>,
     stream_options: bool,
+    max_output_tokens: Option<i64>,
 }
 
 struct FieldsVisitor;
@@ -310,10 +335,11 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 4 => f.max_tokens = map.next_value()?,
                 5 => f.max_completion_tokens = map.next_value()?,
                 6 => f.input = map.next_value()?,
-                _ => {
+                7 => {
                     map.next_value::<IgnoredAny>()?;
                     f.stream_options = true;
                 }
+                _ => f.max_output_tokens = map.next_value()?,
             }
         }
         Ok(f)

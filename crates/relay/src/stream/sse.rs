@@ -90,12 +90,17 @@ struct WithUsage {
     usage: Option<Usage>,
     /// Anthropic's `message_start` event carries it in its message.
     message: Option<Box<WithUsage>>,
+    /// OpenAI Responses' `response.completed` event carries it in its response.
+    response: Option<Box<WithUsage>>,
 }
 
 /// The `usage` of a complete JSON answer or of one stream event, when it has one.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
     let parsed = serde_json::from_slice::<WithUsage>(body).ok()?;
-    parsed.usage.or_else(|| parsed.message?.usage)
+    parsed
+        .usage
+        .or_else(|| parsed.message.and_then(|m| m.usage))
+        .or_else(|| parsed.response.and_then(|r| r.usage))
 }
 
 /// Watches an SSE byte stream.

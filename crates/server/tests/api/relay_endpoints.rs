@@ -234,4 +234,53 @@ async fn uploads_and_speech(app: TestApp) {
     );
 }
 
-db_tests!(other_json_endpoints, dashboard_billing, uploads_and_speech);
+/// OpenAI's Responses API: the caller's bytes to an OpenAI channel (no `stream_options`, which
+/// it refuses), billed from its usage (cached input at the cache ratio), streamed or not.
+async fn responses_pass_through_and_bill(app: TestApp) {
+    let (user, key, channel) = app.relay_setup(1_000_000).await;
+    app.map_gpt4o(channel, "mock-cached").await;
+    let request = |stream: bool| {
+        json!({"model": "gpt-4o", "input": [{"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": "hi"}], "store": false, "stream": stream,
+            "max_output_tokens": 64})
+    };
+    let (status, v) = app.relay_post(&key, "/v1/responses", request(false)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["output"][0]["content"][0]["text"], "Hello");
+    let resp = app
+        .client
+        .post(app.url("/v1/responses"))
+        .bearer_auth(&key)
+        .json(&request(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: response.completed\n"), "{text}");
+    let seen = app.mock.seen();
+    let calls: Vec<_> = seen.iter().filter(|s| s.path == "/v1/responses").collect();
+    assert_eq!(calls.len(), 2);
+    for call in calls {
+        assert!(call.body.get("stream_options").is_none(), "{}", call.body);
+        assert_eq!(call.body["store"], false);
+        assert_eq!(call.body["model"], "mock-cached");
+    }
+    // (8 - 6 + 6 * 0.5 + 12 * 4) * 1.25 = 66.25 a call.
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 2);
+    assert!(logs.iter().all(|l| l["quota"] == 66), "{logs:?}");
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - 2 * 66);
+    // Two output limits are refused, as two priced fields would be.
+    let both = json!({"model": "gpt-4o", "input": "x", "max_output_tokens": 5, "max_tokens": 5});
+    let (status, v) = app.relay_post(&key, "/v1/responses", both).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+}
+
+db_tests!(
+    other_json_endpoints,
+    dashboard_billing,
+    uploads_and_speech,
+    responses_pass_through_and_bill,
+);
