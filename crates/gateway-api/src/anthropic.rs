@@ -5,7 +5,7 @@
 //! `{"type":"error","error":{...}}`, also as a stream's closing `error` event.
 
 use crate::GatewayState;
-use crate::call::relay_call;
+use crate::call::{Shape, relay_call};
 use crate::error::{AnthropicError, relay_error};
 use crate::extract::{caller, read_body};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -28,7 +28,7 @@ pub(crate) async fn messages(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    relay_call(state, req, payload, Endpoint::Messages, false).await
+    relay_call(state, req, payload, Shape::Json(Endpoint::Messages)).await
 }
 
 #[derive(Deserialize)]

@@ -14,12 +14,34 @@ use relay::{Dialect, Endpoint, RelayBody, RelayError, RelayResponse, Request};
 const FORWARDED: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 
 /// Relays a call whose body is read after the key was accepted.
+/// How a route's body becomes a relay request.
+pub(crate) enum Shape {
+    /// A JSON body (OpenAI's endpoints, Anthropic's Messages).
+    Json(Endpoint),
+    /// A multipart upload.
+    Upload(Endpoint),
+    /// A Gemini call of the model named in the path.
+    Gemini(Endpoint, String),
+}
+
+/// Relays a call whose body is read after the key was accepted; the answer goes through
+/// `respond` (the dialect's framing of the relayed answer).
 pub(crate) async fn relay_call(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     payload: web::Payload,
-    endpoint: Endpoint,
-    upload: bool,
+    shape: Shape,
+) -> HttpResponse {
+    relay_call_with(state, req, payload, shape, respond).await
+}
+
+/// [`relay_call`] with the answer framed by `respond`.
+pub(crate) async fn relay_call_with(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    payload: web::Payload,
+    shape: Shape,
+    respond: fn(RelayResponse, &HttpRequest) -> HttpResponse,
 ) -> HttpResponse {
     let caller = match caller(&state, &req).await {
         Ok(c) => c,
@@ -28,8 +50,9 @@ pub(crate) async fn relay_call(
     if let Err(e) = state.relay.admits(&caller).await {
         return relay_error(&e, &req);
     }
-    let request = match read_body(&req, payload, state.max_body).await {
-        Ok(body) if upload => {
+    let request = match (read_body(&req, payload, state.max_body).await, shape) {
+        (Err(e), _) => Err(e),
+        (Ok(body), Shape::Upload(endpoint)) => {
             let content_type = req
                 .headers()
                 .get("content-type")
@@ -37,17 +60,19 @@ pub(crate) async fn relay_call(
                 .unwrap_or_default();
             Request::openai_upload(endpoint, content_type, body).await
         }
-        Ok(body) => Request::openai_json(endpoint, body).map(|mut request| {
-            if endpoint.dialect() == Dialect::Anthropic {
-                for name in FORWARDED {
-                    if let Some(value) = req.headers().get(name) {
-                        request.forward_header(name, value.as_bytes());
+        (Ok(body), Shape::Gemini(endpoint, model)) => Request::gemini(endpoint, &model, body),
+        (Ok(body), Shape::Json(endpoint)) => {
+            Request::openai_json(endpoint, body).map(|mut request| {
+                if endpoint.dialect() == Dialect::Anthropic {
+                    for name in FORWARDED {
+                        if let Some(value) = req.headers().get(name) {
+                            request.forward_header(name, value.as_bytes());
+                        }
                     }
                 }
-            }
-            request
-        }),
-        Err(e) => Err(e),
+                request
+            })
+        }
     };
     let result = match request {
         Ok(request) => state.relay.call(&caller, request, &meta(&req)).await,
@@ -60,7 +85,7 @@ pub(crate) async fn relay_call(
 }
 
 /// The relayed answer; a stream that ends for want of quota closes with an error event.
-fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
+pub(crate) fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
     let mut builder = HttpResponse::build(status);
     builder.content_type(resp.content_type);

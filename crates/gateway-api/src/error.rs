@@ -177,10 +177,45 @@ fn anthropic_kind(status: u16) -> &'static str {
     }
 }
 
+/// Gemini's error body.
+#[derive(Serialize, ToSchema)]
+pub struct GeminiError {
+    error: GeminiErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+struct GeminiErrorBody {
+    /// The HTTP status.
+    code: u16,
+    /// Ends with `(request id: ...)`.
+    message: String,
+    /// Google's status name: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
+    /// `NOT_FOUND`, `RESOURCE_EXHAUSTED`, `INTERNAL` or `UNAVAILABLE`.
+    status: &'static str,
+}
+
+/// Google's status name for an answer of `status`.
+fn gemini_status(status: u16) -> &'static str {
+    match status {
+        400 | 413 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        502 | 503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    }
+}
+
 /// The dialect a relay route answers in, from its path.
-fn dialect_of(req: &HttpRequest) -> Dialect {
-    if req.path().starts_with("/v1/messages") {
+pub(crate) fn dialect_of(req: &HttpRequest) -> Dialect {
+    let path = req.path();
+    if path.starts_with("/v1/messages") {
         Dialect::Anthropic
+    } else if path.starts_with("/v1beta/")
+        || (path.starts_with("/v1/models/") && path.contains(':'))
+    {
+        Dialect::Gemini
     } else {
         Dialect::OpenAi
     }
@@ -203,7 +238,14 @@ fn body(err: &RelayError, req: &HttpRequest, code: Option<&str>) -> serde_json::
                 message,
             },
         }),
-        Dialect::OpenAi | Dialect::Gemini => serde_json::to_value(OpenAiError {
+        Dialect::Gemini => serde_json::to_value(GeminiError {
+            error: GeminiErrorBody {
+                code: err.status(),
+                message,
+                status: gemini_status(err.status()),
+            },
+        }),
+        Dialect::OpenAi => serde_json::to_value(OpenAiError {
             error: OpenAiErrorBody {
                 message,
                 kind: kind(err).to_owned(),

@@ -7,6 +7,7 @@ mod call;
 mod dashboard;
 mod error;
 mod extract;
+mod gemini;
 mod openai;
 mod openapi;
 
@@ -32,11 +33,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/subscription").route(get().to(dashboard::billing_subscription)))
             .service(resource("/usage").route(get().to(dashboard::billing_usage)))
     };
+    // Gemini's calls, under both of its prefixes; before OpenAI's `/v1/models/{model}`, whose
+    // pattern would take their paths too.
+    let gemini = |scope: actix_web::Scope| {
+        scope
+            .wrap(from_fn(error::method_not_allowed))
+            .service(
+                resource("/models/{model}:generateContent")
+                    .route(post().to(gemini::generate_content)),
+            )
+            .service(
+                resource("/models/{model}:streamGenerateContent")
+                    .route(post().to(gemini::stream_generate_content)),
+            )
+            .service(resource("/models/{model}:countTokens").route(post().to(gemini::count_tokens)))
+    };
     cfg.service(resource("/").route(web::head().to(anthropic::probe)))
+        .service(
+            gemini(web::scope("/v1beta"))
+                .service(resource("/models").route(get().to(gemini::list_models)))
+                .default_service(web::to(error::unknown_route)),
+        )
         .service(dashboard("/dashboard/billing"))
         .service(
-            web::scope("/v1")
-                .wrap(from_fn(error::method_not_allowed))
+            gemini(web::scope("/v1"))
                 .service(resource("/models").route(get().to(openai::list_models)))
                 .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
                 .service(resource("/chat/completions").route(post().to(openai::chat_completions)))

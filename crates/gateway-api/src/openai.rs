@@ -2,7 +2,7 @@
 //! checks the key from the headers before it reads the body.
 
 use crate::GatewayState;
-use crate::call::relay_call;
+use crate::call::{Shape, relay_call};
 use crate::error::{OpenAiError, relay_error};
 use crate::extract::caller;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -28,7 +28,7 @@ macro_rules! json_endpoint {
             req: HttpRequest,
             payload: web::Payload,
         ) -> HttpResponse {
-            relay_call(state, req, payload, $endpoint, false).await
+            relay_call(state, req, payload, Shape::Json($endpoint)).await
         }
     };
 }
@@ -93,7 +93,7 @@ macro_rules! upload_endpoint {
             req: HttpRequest,
             payload: web::Payload,
         ) -> HttpResponse {
-            relay_call(state, req, payload, $endpoint, true).await
+            relay_call(state, req, payload, Shape::Upload($endpoint)).await
         }
     };
 }

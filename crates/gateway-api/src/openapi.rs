@@ -3,7 +3,7 @@
 //! missing or bad key, 403 for a refused one, 500, and on calls that reach an upstream any other
 //! status that upstream answered.
 
-use crate::{anthropic, dashboard, openai};
+use crate::{anthropic, dashboard, gemini, openai};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
@@ -28,6 +28,17 @@ impl Modify for ApiKeyScheme {
                         ))
                         .build(),
                 ),
+            );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "goog_api_key",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    "x-goog-api-key",
+                    "The same API key in Gemini's header (`x-goog-api-key: sk-...`; `?key=` works \
+                     too).",
+                ))),
             );
         openapi
             .components
@@ -71,23 +82,36 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         .filter_map(Option::as_mut)
 }
 
-/// The billing dashboard is served under `/v1` too (old clients call either): the same
-/// operations, documented again under that prefix with their own operation ids.
-struct V1Dashboard;
+/// Operations served under a second prefix, documented again there with their own operation
+/// ids: the billing dashboard under `/v1` (old clients call either), and Gemini's calls under
+/// `/v1` (the google-genai SDK's default) as well as `/v1beta`.
+struct V1Aliases;
 
-impl Modify for V1Dashboard {
+impl V1Aliases {
+    fn alias(path: &str) -> Option<String> {
+        if path.starts_with("/dashboard/") {
+            Some(format!("/v1{path}"))
+        } else if path.starts_with("/v1beta/models/{model}:") {
+            Some(path.replacen("/v1beta/", "/v1/", 1))
+        } else {
+            None
+        }
+    }
+}
+
+impl Modify for V1Aliases {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let aliases: Vec<(String, PathItem)> = openapi
             .paths
             .paths
             .iter()
-            .filter(|(path, _)| path.starts_with("/dashboard/"))
-            .map(|(path, item)| {
+            .filter_map(|(path, item)| {
+                let alias = Self::alias(path)?;
                 let mut item = item.clone();
                 for op in operations(&mut item) {
                     op.operation_id = op.operation_id.take().map(|id| format!("{id}_v1"));
                 }
-                (format!("/v1{path}"), item)
+                Some((alias, item))
             })
             .collect();
         openapi.paths.paths.extend(aliases);
@@ -100,6 +124,8 @@ struct CommonResponses;
 pub(crate) fn error_schema(path: &str) -> &'static str {
     if path.starts_with("/v1/messages") {
         "AnthropicError"
+    } else if path.starts_with("/v1beta/") || path.starts_with("/v1/models/{model}:") {
+        "GeminiError"
     } else {
         "OpenAiError"
     }
@@ -151,8 +177,8 @@ impl Modify for CommonResponses {
 /// The OpenAPI document of the relay routes.
 #[derive(OpenApi)]
 #[openapi(
-    components(schemas(crate::OpenAiError, crate::error::AnthropicError)),
-    modifiers(&ApiKeyScheme, &V1Dashboard, &CommonResponses),
+    components(schemas(crate::OpenAiError, crate::error::AnthropicError, crate::error::GeminiError)),
+    modifiers(&ApiKeyScheme, &V1Aliases, &CommonResponses),
     paths(
         openai::list_models, openai::get_model, openai::chat_completions, openai::responses,
         openai::completions,
@@ -160,6 +186,8 @@ impl Modify for CommonResponses {
         openai::image_variations, openai::audio_transcriptions, openai::audio_translations,
         openai::audio_speech, dashboard::billing_subscription, dashboard::billing_usage,
         anthropic::messages, anthropic::count_tokens, anthropic::probe,
+        gemini::generate_content, gemini::stream_generate_content, gemini::count_tokens,
+        gemini::list_models,
     )
 )]
 pub struct GatewayApiDoc;

@@ -20,6 +20,7 @@
 //! twice as an array).
 
 pub mod anthropic;
+pub mod gemini;
 pub mod responses;
 
 use bytes::Bytes;
@@ -222,8 +223,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .body(Full::new(event).boxed());
         return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
     }
-    let streamed =
-        body.get("stream").and_then(Value::as_bool) == Some(true) && status == StatusCode::OK;
+    let streamed = (body.get("stream").and_then(Value::as_bool) == Some(true)
+        || path.contains(":streamGenerateContent"))
+        && status == StatusCode::OK;
     if !streamed && model == "mock-slow" {
         // Headers at once, the body after a pause.
         let body = Bytes::from(answer.to_string());
@@ -335,6 +337,10 @@ fn completion_tokens(model: &str, body: &Value) -> usize {
     let limit = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
         .find_map(|k| body.get(*k).and_then(Value::as_u64))
+        .or_else(|| {
+            body.pointer("/generationConfig/maxOutputTokens")
+                .and_then(Value::as_u64)
+        })
         .map_or(CHUNKS, |m| usize::try_from(m).unwrap_or(CHUNKS));
     CHUNKS.min(limit)
 }
@@ -359,6 +365,8 @@ fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
         anthropic::events(model, chunks)
     } else if path.ends_with("/v1/responses") {
         responses::events(model, chunks)
+    } else if path.contains(":streamGenerateContent") {
+        gemini::events(model, chunks)
     } else {
         openai_events(path, model, usage, chunks)
     };
@@ -474,11 +482,8 @@ fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
         anthropic::message(model, completion)
     } else if path.ends_with("/v1/responses") {
         responses::answer(model, completion)
-    } else if path.contains(":generateContent") {
-        json!({
-            "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 1, "totalTokenCount": 9}
-        })
+    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+        gemini::answer(model, completion)
     } else if path.ends_with("/chat/completions") {
         json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,

@@ -63,6 +63,21 @@ impl Request {
         })
     }
 
+    /// A Gemini generate call of `model` (named in the path): its body goes upstream untouched.
+    pub fn gemini(endpoint: Endpoint, model: &str, body: Bytes) -> Result<Request, RelayError> {
+        let stream = endpoint == Endpoint::StreamGenerateContent;
+        let spec = crate::dialect::gemini::read(model, &body, stream)?;
+        Ok(Request {
+            endpoint,
+            payload: Payload::Json {
+                body,
+                stream_options: false,
+            },
+            spec,
+            forwarded: Vec::new(),
+        })
+    }
+
     /// Passes a caller header on to the upstream as it is (replacing the adaptor's own); a
     /// value that is no valid header value is dropped.
     pub fn forward_header(&mut self, name: &'static str, value: &[u8]) {
@@ -95,6 +110,10 @@ impl Request {
     /// The content type and body sent to a channel that runs `upstream_model`.
     fn upstream_body(&self, upstream_model: &str) -> Result<(String, Bytes), RelayError> {
         match &self.payload {
+            // Gemini names the model in the URL, not the body.
+            Payload::Json { body, .. } if self.dialect() == Dialect::Gemini => {
+                Ok(("application/json".to_owned(), body.clone()))
+            }
             Payload::Json {
                 body,
                 stream_options,

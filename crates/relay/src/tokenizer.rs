@@ -67,9 +67,9 @@ fn content_text(c: &Content, out: &mut String) {
     }
 }
 
-/// Prompt tokens of an OpenAI or Anthropic request body: the text of its messages (with
-/// OpenAI's per-message overhead), `system`, `prompt` or `input`. Images and other parts are not
-/// counted.
+/// Prompt tokens of an OpenAI, Anthropic or Gemini request body: the text of its messages
+/// (with OpenAI's per-message overhead), `system`, `prompt`, `input`, or Gemini's `contents`
+/// and `systemInstruction`. Images and other parts are not counted.
 pub fn prompt_tokens(model: &str, body: &[u8]) -> i64 {
     let Ok(p) = serde_json::from_slice::<Prompt>(body) else {
         return 0;
@@ -87,6 +87,7 @@ pub fn prompt_tokens(model: &str, body: &[u8]) -> i64 {
     for c in [&p.system, &p.prompt, &p.input].into_iter().flatten() {
         content_text(c, &mut text);
     }
+    text.push_str(&crate::dialect::gemini::prompt_text(body));
     count(model, &text) + overhead
 }
 

@@ -1,6 +1,7 @@
 //! Inbound wire formats: what the relay reads of a caller's request in each dialect (a file
 //! each). Only the fields that route and price a call are read; the rest passes through.
 
+pub mod gemini;
 pub mod openai;
 
 pub use openai::Endpoint;

@@ -15,6 +15,10 @@ use std::borrow::Cow;
 pub enum Endpoint {
     /// OpenAI's Responses API (`POST /v1/responses`).
     Responses,
+    /// Gemini's `models/{model}:generateContent`.
+    GenerateContent,
+    /// Gemini's `models/{model}:streamGenerateContent`, asked for as server-sent events.
+    StreamGenerateContent,
     /// Anthropic's `POST /v1/messages` (its fields read here are named as OpenAI's are).
     Messages,
     ChatCompletions,
@@ -43,6 +47,8 @@ impl Endpoint {
         match self {
             Endpoint::Messages => "messages",
             Endpoint::Responses => "responses",
+            Endpoint::GenerateContent => "generateContent",
+            Endpoint::StreamGenerateContent => "streamGenerateContent",
             Endpoint::ChatCompletions => "chat/completions",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
@@ -60,6 +66,7 @@ impl Endpoint {
     pub fn dialect(self) -> Dialect {
         match self {
             Endpoint::Messages => Dialect::Anthropic,
+            Endpoint::GenerateContent | Endpoint::StreamGenerateContent => Dialect::Gemini,
             _ => Dialect::OpenAi,
         }
     }

@@ -1,5 +1,6 @@
-//! Google Gemini: `{base}/v1beta/models/{model}:generateContent` with `x-goog-api-key`. It
-//! takes the Gemini dialect only; OpenAI-format calls reach it once conversion exists.
+//! Google Gemini: `{base}/v1beta/models/{model}:generateContent` (and
+//! `:streamGenerateContent?alt=sse`) with `x-goog-api-key`. It takes the Gemini dialect only;
+//! other dialects reach it once conversion exists.
 
 use super::Adaptor;
 use crate::dialect::{Dialect, Endpoint};
@@ -14,8 +15,16 @@ impl Adaptor for Gemini {
         Dialect::Gemini
     }
 
-    fn url(&self, _: &ChannelInfo, _: &str, _: Endpoint, _: &str) -> Option<String> {
-        None
+    fn url(&self, _: &ChannelInfo, base: &str, endpoint: Endpoint, model: &str) -> Option<String> {
+        match endpoint {
+            Endpoint::GenerateContent => {
+                Some(format!("{base}/v1beta/models/{model}:generateContent"))
+            }
+            Endpoint::StreamGenerateContent => Some(format!(
+                "{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
+            )),
+            _ => None,
+        }
     }
 
     fn authorize(&self, channel: &ChannelInfo, request: Builder) -> Builder {

@@ -85,9 +85,37 @@ impl From<UsageFields> for Usage {
     }
 }
 
+/// Gemini's `usageMetadata`: the prompt counts its cached tokens; thinking is billed as output.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GeminiUsage {
+    prompt_token_count: Option<i64>,
+    candidates_token_count: Option<i64>,
+    thoughts_token_count: Option<i64>,
+    cached_content_token_count: Option<i64>,
+}
+
+impl From<GeminiUsage> for Usage {
+    fn from(u: GeminiUsage) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_token_count.unwrap_or(0),
+            completion_tokens: u
+                .candidates_token_count
+                .unwrap_or(0)
+                .saturating_add(u.thoughts_token_count.unwrap_or(0)),
+            cached: Cached {
+                read: u.cached_content_token_count.unwrap_or(0).max(0),
+                written: 0,
+            },
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct WithUsage {
     usage: Option<Usage>,
+    #[serde(rename = "usageMetadata")]
+    usage_metadata: Option<GeminiUsage>,
     /// Anthropic's `message_start` event carries it in its message.
     message: Option<Box<WithUsage>>,
     /// OpenAI Responses' `response.completed` event carries it in its response.
@@ -99,6 +127,7 @@ pub fn usage_of(body: &[u8]) -> Option<Usage> {
     let parsed = serde_json::from_slice::<WithUsage>(body).ok()?;
     parsed
         .usage
+        .or_else(|| parsed.usage_metadata.map(Usage::from))
         .or_else(|| parsed.message.and_then(|m| m.usage))
         .or_else(|| parsed.response.and_then(|r| r.usage))
 }
@@ -147,7 +176,7 @@ impl SseMeter {
         if data == b"[DONE]" {
             return;
         }
-        if memchr(data, b"\"usage\"")
+        if (memchr(data, b"\"usage\"") || memchr(data, b"\"usageMetadata\""))
             && let Some(u) = usage_of(data)
         {
             self.usage = Some(self.usage.map_or(u, |seen| seen.merge(u)));
@@ -273,6 +302,26 @@ mod tests {
                 prompt_tokens: 100,
                 completion_tokens: 5,
                 cached: Cached { read: 80, written: 0 },
+            })
+        );
+    }
+
+    #[test]
+    fn gemini_usage_metadata() {
+        let event = br#"{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}],"usageMetadata":{"promptTokenCount":100,"candidatesTokenCount":5,"thoughtsTokenCount":20,"cachedContentTokenCount":60,"totalTokenCount":125}}"#;
+        let mut m = SseMeter::default();
+        m.feed(b"data: ");
+        m.feed(event);
+        m.feed(b"\r\n\r\n");
+        assert_eq!(
+            m.usage,
+            Some(Usage {
+                prompt_tokens: 100,
+                completion_tokens: 25,
+                cached: Cached {
+                    read: 60,
+                    written: 0
+                },
             })
         );
     }

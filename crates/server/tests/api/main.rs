@@ -10,6 +10,7 @@ mod anthropic;
 mod auth;
 mod channels;
 mod data;
+mod gemini;
 mod hostile;
 mod logs;
 mod openapi;

@@ -83,6 +83,9 @@ fn every_contract_endpoint_is_documented() {
         ("post", "/v1/messages"),
         ("post", "/v1/messages/count_tokens"),
         ("head", "/"),
+        ("post", "/v1beta/models/{model}:generateContent"),
+        ("post", "/v1/models/{model}:streamGenerateContent"),
+        ("get", "/v1beta/models"),
     ];
     let json = serde_json::to_value(&doc).unwrap();
     for (method, path) in expected {
@@ -116,9 +119,12 @@ async fn served_with_viewer(app: TestApp) {
 #[test]
 fn every_operation_is_complete() {
     let doc = serde_json::to_value(server::openapi()).unwrap();
+    let mut operation_ids = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let at = format!("{method} {path}");
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(operation_ids.insert(id), "{at}: operationId repeats");
             assert!(
                 op["summary"].as_str().is_some_and(|s| !s.is_empty()),
                 "{at}: summary"
@@ -136,6 +142,8 @@ fn every_operation_is_complete() {
                 "ApiErrorBody"
             } else if path.starts_with("/v1/messages") {
                 "AnthropicError"
+            } else if path.starts_with("/v1beta/") || path.starts_with("/v1/models/{model}:") {
+                "GeminiError"
             } else {
                 "OpenAiError"
             };

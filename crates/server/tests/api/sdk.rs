@@ -1,7 +1,8 @@
-//! The official Python SDKs against the gateway: `openai` (`scripts/sdk_check.py`) and
-//! `anthropic` (`scripts/sdk_anthropic_check.py`). They need python3 with the packages: CI
-//! installs them and sets `TEST_OPENAI_SDK=1` / `TEST_ANTHROPIC_SDK=1`, which makes a missing
-//! package a failure; elsewhere a check is skipped when its package is missing.
+//! The official Python SDKs against the gateway: `openai` (`scripts/sdk_check.py`),
+//! `anthropic` (`scripts/sdk_anthropic_check.py`) and `google-genai`
+//! (`scripts/sdk_gemini_check.py`). They need python3 with the packages: CI installs them and
+//! sets `TEST_OPENAI_SDK=1`, `TEST_ANTHROPIC_SDK=1` and `TEST_GEMINI_SDK=1`, which makes a
+//! missing package a failure; elsewhere a check is skipped when its package is missing.
 
 use crate::helpers::TestApp;
 use serde_json::json;
@@ -76,4 +77,29 @@ async fn anthropic_python_sdk_works(app: TestApp) {
     .await;
 }
 
-db_tests!(official_python_sdk_works, anthropic_python_sdk_works);
+async fn gemini_python_sdk_works(app: TestApp) {
+    if !sdk_available("google.genai", "TEST_GEMINI_SDK") {
+        return;
+    }
+    let (_, key, _) = app.relay_setup(10_000_000).await;
+    let root = app.root().await;
+    let model = "gemini-2.5-flash";
+    let mapping = json!({model: "mock-cached"}).to_string();
+    app.create_channel(
+        &root,
+        json!({"type": 24, "models": model, "model_mapping": mapping}),
+    )
+    .await;
+    let base = app.url("");
+    run_script(
+        "sdk_gemini_check.py",
+        &[base.trim_end_matches('/'), &key, model],
+    )
+    .await;
+}
+
+db_tests!(
+    official_python_sdk_works,
+    anthropic_python_sdk_works,
+    gemini_python_sdk_works,
+);
