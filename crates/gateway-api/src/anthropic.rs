@@ -1,6 +1,7 @@
 //! Anthropic's Messages API: `POST /v1/messages` (also with `?beta=true`, as Claude Code sends
 //! it) relayed to Anthropic channels as the caller's bytes (the caller's `anthropic-version`
-//! and `anthropic-beta` go along), and `POST /v1/messages/count_tokens`, counted here. Keys
+//! and `anthropic-beta` go along) or converted for OpenAI channels, and
+//! `POST /v1/messages/count_tokens`, counted here. Keys
 //! come from `x-api-key` or `Authorization`; errors are Anthropic's
 //! `{"type":"error","error":{...}}`, also as a stream's closing `error` event.
 
@@ -16,12 +17,12 @@ use utoipa::ToSchema;
 /// Create a message, streamed (Anthropic's events) or not.
 #[utoipa::path(post, path = "/v1/messages", tag = "anthropic",
     request_body(content = serde_json::Value, content_type = "application/json",
-        description = "Anthropic's request body; passed to Anthropic channels untouched (but a mapped `model`). A priced field (`model`, `max_tokens`, `stream`) sent twice or in another letter case is refused."),
+        description = "Anthropic's request body; passed to Anthropic channels untouched (but a mapped `model`), converted to a chat completion for OpenAI channels (text, system, images, tools and tool results; thinking blocks are dropped). A priced field (`model`, `max_tokens`, `stream`) sent twice or in another letter case is refused."),
     responses(
         (status = 200, description = "Anthropic's answer (JSON, or `text/event-stream` when `stream` is true)"),
         (status = 400, body = AnthropicError), (status = 401, body = AnthropicError),
         (status = 403, body = AnthropicError), (status = 404, body = AnthropicError, description = "No enabled channel lists the model."),
-        (status = 413, body = AnthropicError), (status = 503, body = AnthropicError, description = "No Anthropic channel serves the model.")),
+        (status = 413, body = AnthropicError), (status = 503, body = AnthropicError, description = "The channels that list the model all failed, or none speaks Messages or OpenAI chat.")),
     security(("api_key" = []), ("anthropic_key" = [])))]
 pub(crate) async fn messages(
     state: web::Data<GatewayState>,

@@ -28,6 +28,7 @@ mod auth;
 pub mod billing;
 mod channel_test;
 mod client;
+mod convert;
 mod dialect;
 mod directory;
 mod error;

@@ -7,6 +7,7 @@
 use crate::auth::Caller;
 use crate::billing::{Meter, Session, Shortfall};
 use crate::client::{UpstreamBody, full_body};
+use crate::convert::Conversion;
 use crate::dialect::{CallSpec, Dialect, Endpoint, openai};
 use crate::error::{Holder, Refusal, RelayError, UpstreamError, UpstreamKind};
 use crate::health::{classify, error_codes, error_message};
@@ -179,13 +180,13 @@ impl Relay {
         let mut last_error = RelayError::NoChannel(spec.model.clone());
         let mut attempts = 0;
         while attempts <= retries {
-            let Some(channel) =
-                next_channel(&snapshot, caller, spec, request.dialect(), &mut tried)
+            let Some(channel) = next_channel(&snapshot, caller, spec, request.endpoint, &mut tried)
             else {
                 break;
             };
             attempts += 1;
-            let resp = match self.send(&channel, &request).await {
+            let conversion = conversion_for(&channel, request.endpoint);
+            let resp = match self.send(&channel, &request, conversion).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(channel = channel.id, error = %e, request_id = %meta.request_id, "upstream unreachable");
@@ -228,7 +229,12 @@ impl Relay {
                 break;
             };
             let (meter, allowance) = self.meter(caller, &channel, &request, priced, meta, started);
-            return answer(meter, allowance, resp, request.endpoint, first).await;
+            let shape = Answer {
+                endpoint: request.endpoint,
+                conversion,
+                model: &spec.model,
+            };
+            return answer(meter, allowance, resp, shape, first).await;
         }
         // `priced` (when still held) refunds the reservation as it drops.
         Err(last_error)
@@ -294,6 +300,7 @@ impl Relay {
         &self,
         channel: &ChannelInfo,
         request: &Request,
+        conversion: Option<Conversion>,
     ) -> Result<hyper::Response<Incoming>, RelayError> {
         let unavailable =
             |why: String| RelayError::Unavailable(format!("channel {}: {why}", channel.id));
@@ -303,16 +310,23 @@ impl Relay {
         let base = crate::providers::base_url(channel.channel_type, &channel.base_url)
             .ok_or_else(|| unavailable("no base URL".into()))?;
         let upstream_model = channel.upstream_model(&request.spec.model);
+        let endpoint = conversion.map_or(request.endpoint, Conversion::upstream_endpoint);
         let url = adaptor
-            .url(channel, &base, request.endpoint, upstream_model)
+            .url(channel, &base, endpoint, upstream_model)
             .ok_or_else(|| unavailable("does not serve this endpoint".into()))?;
-        let (content_type, body) = request.upstream_body(upstream_model)?;
+        let (content_type, body) = match (conversion, &request.payload) {
+            (Some(c), Payload::Json { body, .. }) => (
+                "application/json".to_owned(),
+                c.request(body, upstream_model, request.spec.stream)?,
+            ),
+            _ => request.upstream_body(upstream_model)?,
+        };
         let builder = hyper::Request::builder()
             .method(hyper::Method::POST)
             .uri(url)
             .header(hyper::header::CONTENT_TYPE, content_type);
         let mut builder = adaptor.authorize(channel, builder);
-        if let Some(headers) = builder.headers_mut() {
+        if let Some(headers) = builder.headers_mut().filter(|_| conversion.is_none()) {
             for (name, value) in &request.forwarded {
                 headers.insert(name.clone(), value.clone());
             }
@@ -445,14 +459,23 @@ impl Relay {
     }
 }
 
+/// What the caller's answer is made of: its endpoint, and the conversion from the channel's
+/// dialect with the model name the caller asked for.
+struct Answer<'a> {
+    endpoint: Endpoint,
+    conversion: Option<Conversion>,
+    model: &'a str,
+}
+
 /// Turns a successful upstream answer into the relayed response, billing it.
 async fn answer(
     meter: Meter,
     allowance: Option<i64>,
     resp: hyper::Response<Incoming>,
-    endpoint: Endpoint,
+    shape: Answer<'_>,
     first: Option<Bytes>,
 ) -> Result<RelayResponse, RelayError> {
+    let endpoint = shape.endpoint;
     let status = resp.status().as_u16();
     let content_type = resp
         .headers()
@@ -466,6 +489,7 @@ async fn answer(
             resp.into_body(),
             meter,
             allowance,
+            shape.conversion.map(|c| c.stream(shape.model)),
         ))),
         None if endpoint == Endpoint::AudioSpeech => {
             // Speech is priced by its input's characters, known before the answer.
@@ -496,7 +520,10 @@ async fn answer(
             let bytes = rx
                 .await
                 .map_err(|_| RelayError::Internal("the answer reader stopped".into()))??;
-            RelayBody::Full(bytes)
+            match shape.conversion {
+                Some(c) => RelayBody::Full(c.response(&bytes, shape.model)?),
+                None => RelayBody::Full(bytes),
+            }
         }
     };
     Ok(RelayResponse {
@@ -513,7 +540,7 @@ fn next_channel(
     snapshot: &Snapshot,
     caller: &Caller,
     spec: &CallSpec,
-    dialect: Dialect,
+    endpoint: Endpoint,
     tried: &mut Vec<i32>,
 ) -> Option<Arc<ChannelInfo>> {
     loop {
@@ -525,11 +552,17 @@ fn next_channel(
         tried.push(channel.id);
         let speaks = Provider::of(channel.channel_type)
             .adaptor()
-            .is_some_and(|a| a.dialect() == dialect);
+            .is_some_and(|a| Conversion::between(endpoint, a.dialect()).is_ok());
         if speaks {
             return Some(channel);
         }
     }
+}
+
+/// The conversion a call to `endpoint` needs on `channel` (none for the same dialect).
+fn conversion_for(channel: &ChannelInfo, endpoint: Endpoint) -> Option<Conversion> {
+    let dialect = Provider::of(channel.channel_type).adaptor()?.dialect();
+    Conversion::between(endpoint, dialect).ok().flatten()
 }
 
 /// Statuses worth trying on another channel.

@@ -5,6 +5,7 @@
 //! into an error event in the caller's dialect.
 
 use crate::billing::Meter;
+use crate::convert::Reframe;
 use crate::error::RelayError;
 use crate::stream::sse::SseMeter;
 use bytes::Bytes;
@@ -26,6 +27,8 @@ pub struct MeteredStream {
     meter: Option<Meter>,
     /// Output tokens the reservation covers so far (`None`: not counted).
     allowance: Option<i64>,
+    /// Re-frames the upstream's events for a caller of another dialect.
+    reframe: Option<Box<dyn Reframe>>,
     ended: bool,
 }
 
@@ -35,6 +38,7 @@ impl MeteredStream {
         body: Incoming,
         meter: Meter,
         allowance: Option<i64>,
+        reframe: Option<Box<dyn Reframe>>,
     ) -> Self {
         MeteredStream {
             first: Some(first),
@@ -42,6 +46,7 @@ impl MeteredStream {
             sse: Some(SseMeter::default()),
             meter: Some(meter),
             allowance,
+            reframe,
             ended: false,
         }
     }
@@ -54,6 +59,7 @@ impl MeteredStream {
             sse: None,
             meter: None,
             allowance: None,
+            reframe: None,
             ended: false,
         }
     }
@@ -102,7 +108,8 @@ impl Stream for MeteredStream {
                 Poll::Ready(None) => {
                     self.ended = true;
                     self.finish();
-                    return Poll::Ready(None);
+                    let tail = self.reframe.take().map(|mut r| r.finish());
+                    return Poll::Ready(tail.map(|t| Ok(Bytes::from(t))));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
@@ -123,7 +130,10 @@ impl MeteredStream {
     /// A chunk for the caller, or the end of a stream the balance cannot pay for.
     fn pass(&mut self, chunk: Bytes) -> Result<Bytes, RelayError> {
         match self.feed(&chunk) {
-            Ok(()) => Ok(chunk),
+            Ok(()) => Ok(match self.reframe.as_mut() {
+                Some(r) => Bytes::from(r.feed(&chunk)),
+                None => chunk,
+            }),
             Err(e) => {
                 self.ended = true;
                 self.finish();

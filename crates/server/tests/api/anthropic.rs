@@ -154,14 +154,80 @@ async fn errors_are_anthropic_shaped(app: TestApp) {
             "{v}"
         );
     }
-    // A Claude model only an OpenAI channel lists: no channel speaks Messages for it yet.
+}
+
+/// A model only an OpenAI channel serves: the Messages call is converted to a chat completion
+/// and the answer, JSON or stream, back to Anthropic's shape; billed from the chat usage.
+async fn messages_on_an_openai_channel_are_converted(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
     let root = app.root().await;
     app.create_channel(&root, json!({"models": "claude-3-5-haiku"}))
         .await;
-    let request = json!({"model": "claude-3-5-haiku", "max_tokens": 5, "messages": []});
-    let (status, v) = body(post(&app, Some(&key), &request).await).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
-    assert_eq!(v["error"]["type"], "api_error", "{v}");
+    let request = |stream: bool| {
+        json!({"model": "claude-3-5-haiku", "max_tokens": 1024, "stream": stream,
+            "system": "Be brief.",
+            "tools": [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}]})
+    };
+    let (status, v) = body(post(&app, Some(&key), &request(false)).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["model"], "claude-3-5-haiku");
+    assert_eq!(v["content"][0], json!({"type": "text", "text": "Hello"}));
+    assert_eq!(v["stop_reason"], "end_turn");
+    assert_eq!(v["usage"]["input_tokens"], 8);
+    assert_eq!(v["usage"]["output_tokens"], 12);
+
+    let resp = post(&app, Some(&key), &request(true)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| **n == "content_block_delta")
+            .count(),
+        12,
+        "{text}"
+    );
+    assert_eq!(
+        names[names.len() - 2..],
+        ["message_delta", "message_stop"],
+        "{text}"
+    );
+    assert!(text.contains(r#""output_tokens":12"#), "{text}");
+    assert!(
+        !text.contains("[DONE]") && !text.contains("chat.completion"),
+        "{text}"
+    );
+
+    let seen = app.mock.seen();
+    let calls: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path == "/v1/chat/completions")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    for call in &calls {
+        assert_eq!(
+            call.body["messages"][0],
+            json!({"role": "system", "content": "Be brief."})
+        );
+        assert_eq!(call.body["tools"][0]["function"]["name"], "get_weather");
+        assert_eq!(
+            call.anthropic_headers,
+            (None, None),
+            "no Anthropic headers to OpenAI"
+        );
+    }
+    assert_eq!(calls[1].body["stream_options"]["include_usage"], true);
+    // (8 + 12 * 5) * 0.4 = 27.2 a call.
+    let logs = app.consume_logs().await;
+    assert!(logs.iter().all(|l| l["quota"] == 27), "{logs:?}");
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - 2 * 27);
 }
 
 async fn count_tokens_and_the_probe(app: TestApp) {
@@ -186,6 +252,7 @@ async fn count_tokens_and_the_probe(app: TestApp) {
 
 db_tests!(
     native_messages_pass_through_and_bill_the_cache,
+    messages_on_an_openai_channel_are_converted,
     errors_are_anthropic_shaped,
     count_tokens_and_the_probe,
 );

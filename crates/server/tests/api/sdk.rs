@@ -62,19 +62,21 @@ async fn anthropic_python_sdk_works(app: TestApp) {
     }
     let (_, key, _) = app.relay_setup(10_000_000).await;
     let root = app.root().await;
-    let model = "claude-sonnet-4-20250514";
-    let mapping = json!({model: "mock-cached"}).to_string();
-    app.create_channel(
-        &root,
-        json!({"type": 14, "models": model, "model_mapping": mapping}),
-    )
-    .await;
+    // One model on an Anthropic channel, one on an OpenAI channel (converted).
+    let (native, converted) = ("claude-sonnet-4-20250514", "claude-3-5-haiku");
+    for (channel_type, model) in [(14, native), (1, converted)] {
+        let mapping = json!({model: "mock-cached"}).to_string();
+        app.create_channel(
+            &root,
+            json!({"type": channel_type, "models": model, "model_mapping": mapping}),
+        )
+        .await;
+    }
     let base = app.url("");
-    run_script(
-        "sdk_anthropic_check.py",
-        &[base.trim_end_matches('/'), &key, model],
-    )
-    .await;
+    for model in [native, converted] {
+        let args = [base.trim_end_matches('/'), key.as_str(), model];
+        run_script("sdk_anthropic_check.py", &args).await;
+    }
 }
 
 async fn gemini_python_sdk_works(app: TestApp) {

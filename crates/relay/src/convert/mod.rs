@@ -1,0 +1,72 @@
+//! Conversion between dialects, used only when a caller's dialect differs from its channel's
+//! (same-dialect calls stay a pass-through of the caller's bytes). One file per pair for now:
+//! Anthropic Messages callers on OpenAI chat channels. With more pairs this grows an
+//! intermediate form with two converters per dialect rather than a converter per pair.
+
+mod anthropic_openai;
+
+use crate::dialect::{Dialect, Endpoint};
+use crate::error::RelayError;
+use bytes::Bytes;
+
+/// Re-frames a stream chunk by chunk for a caller of another dialect.
+pub(crate) trait Reframe: Send {
+    /// The caller's bytes for an upstream chunk (possibly none yet).
+    fn feed(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// The caller's closing bytes once the upstream stream ended.
+    fn finish(&mut self) -> Vec<u8>;
+}
+
+/// How a call of one dialect is carried by a channel of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conversion {
+    /// Anthropic Messages on an OpenAI chat completions channel.
+    AnthropicToOpenAi,
+}
+
+impl Conversion {
+    /// The conversion a call to `endpoint` needs on a channel speaking `channel`: `Ok(None)`
+    /// for the same dialect, `Err(())` when there is none.
+    pub(crate) fn between(endpoint: Endpoint, channel: Dialect) -> Result<Option<Conversion>, ()> {
+        match (endpoint, channel) {
+            (e, c) if e.dialect() == c => Ok(None),
+            (Endpoint::Messages, Dialect::OpenAi) => Ok(Some(Conversion::AnthropicToOpenAi)),
+            _ => Err(()),
+        }
+    }
+
+    /// The endpoint the channel is called at.
+    pub(crate) fn upstream_endpoint(self) -> Endpoint {
+        match self {
+            Conversion::AnthropicToOpenAi => Endpoint::ChatCompletions,
+        }
+    }
+
+    /// The caller's request body as the channel's, for `model`.
+    pub(crate) fn request(
+        self,
+        body: &[u8],
+        model: &str,
+        stream: bool,
+    ) -> Result<Bytes, RelayError> {
+        match self {
+            Conversion::AnthropicToOpenAi => anthropic_openai::request(body, model, stream),
+        }
+    }
+
+    /// The channel's whole answer as the caller's, named `model`.
+    pub(crate) fn response(self, body: &[u8], model: &str) -> Result<Bytes, RelayError> {
+        match self {
+            Conversion::AnthropicToOpenAi => anthropic_openai::response(body, model),
+        }
+    }
+
+    /// The re-framing of a streamed answer, named `model`.
+    pub(crate) fn stream(self, model: &str) -> Box<dyn Reframe> {
+        match self {
+            Conversion::AnthropicToOpenAi => {
+                Box::new(anthropic_openai::StreamToAnthropic::new(model))
+            }
+        }
+    }
+}
