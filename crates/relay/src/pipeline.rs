@@ -315,10 +315,17 @@ impl Relay {
             .url(channel, &base, endpoint, upstream_model)
             .ok_or_else(|| unavailable("does not serve this endpoint".into()))?;
         let (content_type, body) = match (conversion, &request.payload) {
-            (Some(c), Payload::Json { body, .. }) => (
-                "application/json".to_owned(),
-                c.request(body, upstream_model, request.spec.stream)?,
-            ),
+            (Some(c), Payload::Json { body, .. }) => {
+                let spec = &request.spec;
+                let max_tokens = spec
+                    .output
+                    .and_then(|o| o.limit)
+                    .unwrap_or_else(|| self.prices().max_output(&spec.model));
+                (
+                    "application/json".to_owned(),
+                    c.request(body, upstream_model, spec.stream, max_tokens)?,
+                )
+            }
             _ => request.upstream_body(upstream_model)?,
         };
         let builder = hyper::Request::builder()

@@ -1,9 +1,11 @@
 //! Conversion between dialects, used only when a caller's dialect differs from its channel's
 //! (same-dialect calls stay a pass-through of the caller's bytes). One file per pair for now:
-//! Anthropic Messages callers on OpenAI chat channels. With more pairs this grows an
-//! intermediate form with two converters per dialect rather than a converter per pair.
+//! Anthropic Messages callers on OpenAI chat channels, and OpenAI chat callers on Anthropic
+//! channels. With more pairs this grows an intermediate form with two converters per dialect
+//! rather than a converter per pair.
 
 mod anthropic_openai;
+mod openai_anthropic;
 
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::RelayError;
@@ -22,6 +24,8 @@ pub(crate) trait Reframe: Send {
 pub(crate) enum Conversion {
     /// Anthropic Messages on an OpenAI chat completions channel.
     AnthropicToOpenAi,
+    /// OpenAI chat completions on an Anthropic Messages channel.
+    OpenAiToAnthropic,
 }
 
 impl Conversion {
@@ -31,6 +35,9 @@ impl Conversion {
         match (endpoint, channel) {
             (e, c) if e.dialect() == c => Ok(None),
             (Endpoint::Messages, Dialect::OpenAi) => Ok(Some(Conversion::AnthropicToOpenAi)),
+            (Endpoint::ChatCompletions, Dialect::Anthropic) => {
+                Ok(Some(Conversion::OpenAiToAnthropic))
+            }
             _ => Err(()),
         }
     }
@@ -39,18 +46,24 @@ impl Conversion {
     pub(crate) fn upstream_endpoint(self) -> Endpoint {
         match self {
             Conversion::AnthropicToOpenAi => Endpoint::ChatCompletions,
+            Conversion::OpenAiToAnthropic => Endpoint::Messages,
         }
     }
 
-    /// The caller's request body as the channel's, for `model`.
+    /// The caller's request body as the channel's, for `model`; `max_tokens` is the output
+    /// limit to send when the caller's request names none and the channel requires one.
     pub(crate) fn request(
         self,
         body: &[u8],
         model: &str,
         stream: bool,
+        max_tokens: i64,
     ) -> Result<Bytes, RelayError> {
         match self {
             Conversion::AnthropicToOpenAi => anthropic_openai::request(body, model, stream),
+            Conversion::OpenAiToAnthropic => {
+                openai_anthropic::request(body, model, stream, max_tokens)
+            }
         }
     }
 
@@ -58,6 +71,7 @@ impl Conversion {
     pub(crate) fn response(self, body: &[u8], model: &str) -> Result<Bytes, RelayError> {
         match self {
             Conversion::AnthropicToOpenAi => anthropic_openai::response(body, model),
+            Conversion::OpenAiToAnthropic => openai_anthropic::response(body, model),
         }
     }
 
@@ -67,6 +81,7 @@ impl Conversion {
             Conversion::AnthropicToOpenAi => {
                 Box::new(anthropic_openai::StreamToAnthropic::new(model))
             }
+            Conversion::OpenAiToAnthropic => Box::new(openai_anthropic::StreamToOpenAi::new(model)),
         }
     }
 }

@@ -9,6 +9,7 @@ mod admin_users;
 mod anthropic;
 mod auth;
 mod channels;
+mod conversion;
 mod data;
 mod gemini;
 mod hostile;

@@ -398,14 +398,35 @@ async fn revoked_key_disables_the_channel(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND, "no channel left");
 }
 
-/// Channels that speak another dialect are passed over for OpenAI-format calls.
+/// Channels of a dialect the call cannot be converted to are passed over: chat to Gemini
+/// channels (not converted yet), embeddings to Anthropic channels (no equivalent).
 async fn other_dialect_channels_are_passed_over(app: TestApp) {
     let (user, key, openai) = app.relay_setup(1_000_000).await;
     let root = app.root().await;
-    app.create_channel(&root, json!({"type": 14, "priority": 10}))
-        .await;
     app.create_channel(&root, json!({"type": 24, "priority": 10}))
         .await;
+    app.create_channel(
+        &root,
+        json!({"type": 14, "priority": 10, "models": "text-embedding-3-small"}),
+    )
+    .await;
+    let embeddings = app
+        .create_channel(&root, json!({"models": "text-embedding-3-small"}))
+        .await;
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let embedded = app.consume_logs().await;
+    assert_eq!(
+        embedded[0]["channel_id"].as_i64(),
+        Some(embeddings),
+        "{embedded:?}"
+    );
     for _ in 0..4 {
         let (status, v) = app
             .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
@@ -415,8 +436,10 @@ async fn other_dialect_channels_are_passed_over(app: TestApp) {
     let logs = app.consume_logs().await;
     assert!(
         logs.iter()
+            .filter(|l| l["model_name"] == "gpt-4o")
             .all(|l| l["channel_id"].as_i64() == Some(openai))
     );
+    // The embedding's 8 tokens at ratio 0.01 cost nothing.
     assert_eq!(app.settled_quota(&user).await, 1_000_000 - 4 * GPT4O_CALL);
 }
 

@@ -53,7 +53,10 @@ async fn official_python_sdk_works(app: TestApp) {
         json!({"models": "gpt-3.5-turbo-instruct,text-embedding-3-small,omni-moderation-latest,dall-e-3,dall-e-2,whisper-1,tts-1"}),
     )
     .await;
-    run_script("sdk_check.py", &[&app.url("/v1"), &key]).await;
+    // Chat on a Claude model an Anthropic channel serves is converted.
+    app.create_channel(&root, json!({"type": 14, "models": "claude-3-5-haiku"}))
+        .await;
+    run_script("sdk_check.py", &[&app.url("/v1"), &key, "claude-3-5-haiku"]).await;
 }
 
 async fn anthropic_python_sdk_works(app: TestApp) {
