@@ -3,29 +3,10 @@
 //! prompt, images, tools and tool results (ids kept), stop sequences and usage (cached input
 //! too) carry over; thinking blocks have no chat equivalent and are dropped with a debug log.
 
-use super::Reframe;
+use super::{Reframe, SseData, bad, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-
-fn bad(why: &str) -> RelayError {
-    RelayError::BadRequest(format!(
-        "cannot convert the request for this channel: {why}"
-    ))
-}
-
-/// The text of a string or of text blocks.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
 
 /// An Anthropic image block as an OpenAI image part.
 fn image_part(block: &Value) -> Option<Value> {
@@ -170,9 +151,7 @@ pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, R
         out.insert("stream".into(), json!(true));
         out.insert("stream_options".into(), json!({"include_usage": true}));
     }
-    serde_json::to_vec(&out)
-        .map(Bytes::from)
-        .map_err(|e| RelayError::Internal(e.to_string()))
+    to_bytes(&Value::Object(out))
 }
 
 /// Anthropic's `stop_reason` for an OpenAI `finish_reason`.
@@ -246,9 +225,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
         "stop_sequence": null,
         "usage": usage(answer.get("usage")),
     });
-    serde_json::to_vec(&message)
-        .map(Bytes::from)
-        .map_err(|e| RelayError::Internal(e.to_string()))
+    to_bytes(&message)
 }
 
 /// The block open in a converted stream.
@@ -263,7 +240,7 @@ enum Block {
 /// OpenAI chat chunks re-framed as Anthropic's events.
 pub(crate) struct StreamToAnthropic {
     model: String,
-    partial: Vec<u8>,
+    lines: SseData,
     started: bool,
     block: Block,
     index: usize,
@@ -275,7 +252,7 @@ impl StreamToAnthropic {
     pub(crate) fn new(model: &str) -> Self {
         StreamToAnthropic {
             model: model.to_owned(),
-            partial: Vec::new(),
+            lines: SseData::default(),
             started: false,
             block: Block::None,
             index: 0,
@@ -386,17 +363,8 @@ impl StreamToAnthropic {
 impl Reframe for StreamToAnthropic {
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        self.partial.extend_from_slice(chunk);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let line = line.strip_suffix(b"\n").unwrap_or(&line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(data) = line.strip_prefix(b"data:") {
-                let data = data.strip_prefix(b" ").unwrap_or(data);
-                if data != b"[DONE]" {
-                    self.chunk(data, &mut out);
-                }
-            }
+        for data in self.lines.feed(chunk) {
+            self.chunk(&data, &mut out);
         }
         out
     }

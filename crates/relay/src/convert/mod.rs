@@ -10,6 +10,61 @@ mod openai_anthropic;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::RelayError;
 use bytes::Bytes;
+use serde_json::Value;
+
+/// A request no converter can carry to the channel.
+fn bad(why: &str) -> RelayError {
+    RelayError::BadRequest(format!(
+        "cannot convert the request for this channel: {why}"
+    ))
+}
+
+/// The text of a string, or of the `text` of parts or blocks, joined by newlines.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// A converted body.
+fn to_bytes(value: &Value) -> Result<Bytes, RelayError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| RelayError::Internal(e.to_string()))
+}
+
+/// The `data:` payloads of a server-sent event stream, fed chunk by chunk (lines may break
+/// across chunks).
+#[derive(Default)]
+struct SseData {
+    partial: Vec<u8>,
+}
+
+impl SseData {
+    /// The payloads completed by `chunk` (`[DONE]` left out).
+    fn feed(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        self.partial.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(data) = line.strip_prefix(b"data:") {
+                let data = data.strip_prefix(b" ").unwrap_or(data);
+                if data != b"[DONE]" {
+                    out.push(data.to_vec());
+                }
+            }
+        }
+        out
+    }
+}
 
 /// Re-frames a stream chunk by chunk for a caller of another dialect.
 pub(crate) trait Reframe: Send {

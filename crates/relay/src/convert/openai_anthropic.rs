@@ -4,29 +4,10 @@
 //! messages, images, tools, tool calls and tool results (ids kept), stop sequences, thinking as
 //! `reasoning_content`, and usage (cache reads and writes too) carry over.
 
-use super::Reframe;
+use super::{Reframe, SseData, bad, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-
-fn bad(why: &str) -> RelayError {
-    RelayError::BadRequest(format!(
-        "cannot convert the request for this channel: {why}"
-    ))
-}
-
-/// The text of a string or of text parts.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
 
 /// An OpenAI content part as an Anthropic block.
 fn block_of(part: &Value) -> Option<Value> {
@@ -188,9 +169,7 @@ pub(crate) fn request(
     if stream {
         out.insert("stream".into(), json!(true));
     }
-    serde_json::to_vec(&out)
-        .map(Bytes::from)
-        .map_err(|e| RelayError::Internal(e.to_string()))
+    to_bytes(&Value::Object(out))
 }
 
 /// OpenAI's `finish_reason` for an Anthropic `stop_reason`.
@@ -254,9 +233,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(stop)}],
         "usage": usage(answer.get("usage").unwrap_or(&Value::Null)),
     });
-    serde_json::to_vec(&completion)
-        .map(Bytes::from)
-        .map_err(|e| RelayError::Internal(e.to_string()))
+    to_bytes(&completion)
 }
 
 /// Anthropic's events re-framed as OpenAI chat chunks (a usage chunk before `[DONE]`).
@@ -264,7 +241,7 @@ pub(crate) struct StreamToOpenAi {
     model: String,
     id: String,
     created: i64,
-    partial: Vec<u8>,
+    lines: SseData,
     /// The tool call index of each content block that is a tool call.
     tools: Vec<(u64, usize)>,
     usage: Value,
@@ -277,7 +254,7 @@ impl StreamToOpenAi {
             model: model.to_owned(),
             id: "chatcmpl-gateway".to_owned(),
             created: domain::now_ts(),
-            partial: Vec::new(),
+            lines: SseData::default(),
             tools: Vec::new(),
             usage: json!({}),
             finish: None,
@@ -355,15 +332,8 @@ impl StreamToOpenAi {
 impl Reframe for StreamToOpenAi {
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        self.partial.extend_from_slice(chunk);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let line = line.strip_suffix(b"\n").unwrap_or(&line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(data) = line.strip_prefix(b"data:") {
-                let data = data.strip_prefix(b" ").unwrap_or(data).to_vec();
-                self.event(&data, &mut out);
-            }
+        for data in self.lines.feed(chunk) {
+            self.event(&data, &mut out);
         }
         out
     }
