@@ -3,7 +3,7 @@
 //! prompt, images, tools and tool results (ids kept), stop sequences and usage (cached input
 //! too) carry over; thinking blocks have no chat equivalent and are dropped with a debug log.
 
-use super::{Reframe, SseData, bad, text_of, to_bytes};
+use super::{Reframe, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -40,17 +40,16 @@ fn messages_of(message: &Value, out: &mut Vec<Value>) -> Result<(), RelayError> 
     let mut parts = Vec::new();
     let mut tool_calls = Vec::new();
     for block in blocks {
-        match block.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "text" => parts.push(json!({"type": "text", "text": block.get("text").cloned().unwrap_or_default()})),
+        match block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
+            "text" => parts.push(
+                json!({"type": "text", "text": block.get("text").cloned().unwrap_or_default()}),
+            ),
             "image" => parts.extend(image_part(block)),
-            "tool_use" => tool_calls.push(json!({
-                "id": block.get("id").cloned().unwrap_or_default(),
-                "type": "function",
-                "function": {
-                    "name": block.get("name").cloned().unwrap_or_default(),
-                    "arguments": block.get("input").map_or_else(|| "{}".to_owned(), Value::to_string),
-                }
-            })),
+            "tool_use" => tool_calls.push(tool_call(block)),
             "tool_result" => out.push(json!({
                 "role": "tool",
                 "tool_call_id": block.get("tool_use_id").cloned().unwrap_or_default(),
@@ -201,16 +200,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
         .into_iter()
         .flatten()
     {
-        let arguments = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        content.push(json!({
-            "type": "tool_use",
-            "id": call.get("id").cloned().unwrap_or_default(),
-            "name": call.pointer("/function/name").cloned().unwrap_or_default(),
-            "input": serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({})),
-        }));
+        content.push(tool_use_block(call));
     }
     let finish = choice
         .and_then(|c| c.get("finish_reason"))

@@ -10,7 +10,7 @@ mod openai_anthropic;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::RelayError;
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A request no converter can carry to the channel.
 fn bad(why: &str) -> RelayError {
@@ -30,6 +30,32 @@ fn text_of(content: &Value) -> String {
             .join("\n"),
         _ => String::new(),
     }
+}
+
+/// An OpenAI tool call (`{id, function: {name, arguments}}`) as an Anthropic `tool_use` block.
+fn tool_use_block(call: &Value) -> Value {
+    let arguments = call
+        .pointer("/function/arguments")
+        .and_then(Value::as_str)
+        .unwrap_or("{}");
+    json!({
+        "type": "tool_use",
+        "id": call.get("id").cloned().unwrap_or_default(),
+        "name": call.pointer("/function/name").cloned().unwrap_or_default(),
+        "input": serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({})),
+    })
+}
+
+/// An Anthropic `tool_use` block as an OpenAI tool call.
+fn tool_call(block: &Value) -> Value {
+    json!({
+        "id": block.get("id").cloned().unwrap_or_default(),
+        "type": "function",
+        "function": {
+            "name": block.get("name").cloned().unwrap_or_default(),
+            "arguments": block.get("input").map_or_else(|| "{}".to_owned(), Value::to_string),
+        }
+    })
 }
 
 /// A converted body.

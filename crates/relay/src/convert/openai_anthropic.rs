@@ -4,7 +4,7 @@
 //! messages, images, tools, tool calls and tool results (ids kept), stop sequences, thinking as
 //! `reasoning_content`, and usage (cache reads and writes too) carry over.
 
-use super::{Reframe, SseData, bad, text_of, to_bytes};
+use super::{Reframe, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -88,16 +88,7 @@ pub(crate) fn request(
                     .into_iter()
                     .flatten()
                 {
-                    let arguments = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    blocks.push(json!({
-                        "type": "tool_use",
-                        "id": call.get("id").cloned().unwrap_or_default(),
-                        "name": call.pointer("/function/name").cloned().unwrap_or_default(),
-                        "input": serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| json!({})),
-                    }));
+                    blocks.push(tool_use_block(call));
                 }
                 push(&mut messages, "assistant", blocks);
             }
@@ -205,15 +196,24 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
         .into_iter()
         .flatten()
     {
-        match block.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "text" => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
-            "thinking" => reasoning.push_str(block.get("thinking").and_then(Value::as_str).unwrap_or_default()),
-            "tool_use" => tool_calls.push(json!({
-                "id": block.get("id").cloned().unwrap_or_default(),
-                "type": "function",
-                "function": {"name": block.get("name").cloned().unwrap_or_default(),
-                    "arguments": block.get("input").map_or_else(|| "{}".to_owned(), Value::to_string)},
-            })),
+        match block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
+            "text" => text.push_str(
+                block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            "thinking" => reasoning.push_str(
+                block
+                    .get("thinking")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            "tool_use" => tool_calls.push(tool_call(block)),
             _ => {}
         }
     }
