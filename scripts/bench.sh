@@ -28,8 +28,10 @@ done
 JAR="$WORK/cookies"
 curl -sf -c "$JAR" -H 'content-type: application/json' -d '{"username":"root","password":"benchpass123"}' "http://$GW/api/user/login" >/dev/null
 api() { curl -sf -b "$JAR" -H 'New-Api-User: 1' -H 'content-type: application/json' -X "$1" -d "$3" "http://$GW$2"; }
-api POST /api/channel "{\"name\":\"mock\",\"type\":1,\"key\":\"sk-mock\",\"base_url\":\"http://$MOCK\",\"models\":\"gpt-4o,mock-hold\"}" >/dev/null
-api PUT /api/option '{"ModelRatio":"{\"mock-hold\":1}"}' >/dev/null
+api POST /api/channel "{\"name\":\"mock\",\"type\":1,\"key\":\"sk-mock\",\"base_url\":\"http://$MOCK\",\"models\":\"gpt-4o,mock-hold,claude-on-openai\"}" >/dev/null
+# Anthropic Messages: natively to an Anthropic channel, converted to the OpenAI one.
+api POST /api/channel "{\"name\":\"claude\",\"type\":14,\"key\":\"sk-mock\",\"base_url\":\"http://$MOCK\",\"models\":\"claude-native\"}" >/dev/null
+api PUT /api/option '{"ModelRatio":"{\"mock-hold\":1,\"claude-native\":1,\"claude-on-openai\":1}"}' >/dev/null
 KEY="$(api POST /api/token '{"name":"bench","unlimited_quota":true}' | sed -E 's/.*"key":"([^"]+)".*/\1/')"
 sleep 1
 
@@ -39,17 +41,18 @@ rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/" <<<"$2"; }
 
 declare -A P50 P99
-run() { # name url pid stream connections
-  local before after out reqs cpu
+run() { # name url pid stream connections [mode label] [loadgen arguments]
+  local before after out reqs cpu label="${6:-}"
+  local extra=("${@:7}")
   [ "$3" != - ] && before="$(ticks "$3")"
-  out="$(taskset -c 0 "$BIN/loadgen" --url "http://$2" --key "$KEY" --stream "$4" --connections "$5" --seconds "$SECS")"
+  out="$(taskset -c 0 "$BIN/loadgen" --url "http://$2" --key "$KEY" --stream "$4" --connections "$5" --seconds "$SECS" "${extra[@]}")"
   reqs="$(field requests "$out")"
   cpu="-"
   if [ "$3" != - ] && [ "$reqs" -gt 0 ]; then
     after="$(ticks "$3")"
     cpu="$(awk -v t=$((after - before)) -v r="$reqs" -v h="$TCK" 'BEGIN{printf "%.1f", t * 1e6 / h / r}')"
   fi
-  local key="$4/$5"
+  local key="$4/$5/${label:-openai}"
   local p50 p99 add50="-" add99="-"
   p50="$(field p50_us "$out")"; p99="$(field p99_us "$out")"
   if [ "$1" = mock ]; then P50[$key]=$p50; P99[$key]=$p99; else
@@ -57,6 +60,7 @@ run() { # name url pid stream connections
     add99="$(awk -v a="$p99" -v b="${P99[$key]}" 'BEGIN{printf "%.3f", (a-b)/1000}')"
   fi
   local mode=non-stream; [ "$4" = true ] && mode="stream (12 chunks)"
+  [ -n "$label" ] && mode="$label"
   printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$mode" "$5" "$(field rps "$out")" \
     "$(awk -v a="$p50" 'BEGIN{printf "%.3f", a/1000}')" "$(awk -v a="$p99" 'BEGIN{printf "%.3f", a/1000}')" "$add50" "$add99" "$cpu"
 }
@@ -69,6 +73,17 @@ for mode in "false 1" "false 16" "false 32" "true 1" "true 16" "true 32"; do
   run mock "$MOCK" - "$1" "$2"
   run proxy "$PROXY" "$PROXY_PID" "$1" "$2"
   run gateway "$GW" "$GW_PID" "$1" "$2"
+done
+
+# Anthropic Messages streams: the mock's own, through the bare proxy, through the gateway to an
+# Anthropic channel (pass-through) and to an OpenAI channel (converted both ways). The converted
+# run's added latency is against the Anthropic mock's.
+for conns in 1 16; do
+  label="Anthropic stream"
+  run mock "$MOCK" - true "$conns" "$label" --dialect anthropic --model claude-native
+  run proxy "$PROXY" "$PROXY_PID" true "$conns" "$label" --dialect anthropic --model claude-native
+  run gateway "$GW" "$GW_PID" true "$conns" "$label" --dialect anthropic --model claude-native
+  run "gateway (converted to OpenAI)" "$GW" "$GW_PID" true "$conns" "$label" --dialect anthropic --model claude-on-openai
 done
 
 # 1,000 concurrent slow streams held open through the gateway.

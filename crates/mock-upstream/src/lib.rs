@@ -105,6 +105,9 @@ impl MockUpstream {
         let accept_state = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                // Events are small writes: without this, Nagle's algorithm and the client's
+                // delayed ACK hold an answer's last event for 40 ms.
+                let _ = stream.set_nodelay(true);
                 let state = accept_state.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(state.clone(), req));

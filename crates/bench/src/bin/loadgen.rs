@@ -2,7 +2,8 @@
 //! request as soon as the previous answer has been read whole, for `--seconds`.
 //!
 //! Usage: loadgen --url http://127.0.0.1:3000 --key sk-... --model gpt-4o --stream false
-//!                --connections 16 --seconds 5
+//!                --connections 16 --seconds 5 [--dialect openai|anthropic]
+//! `--dialect anthropic` sends Anthropic Messages calls (`/v1/messages`, `x-api-key`).
 //! Prints one line: `requests=N errors=E rps=R p50_us=X p99_us=Y`.
 //! With `--hold N`, opens N streams instead, reads the first event of each, prints `holding`,
 //! keeps them open for `--seconds`, and exits.
@@ -18,6 +19,7 @@ struct Target {
     addr: String,
     key: String,
     body: Bytes,
+    anthropic: bool,
 }
 
 async fn connect(t: &Target) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
@@ -31,9 +33,15 @@ async fn connect(t: &Target) -> Option<hyper::client::conn::http1::SendRequest<F
 }
 
 fn request(t: &Target) -> Option<Request<Full<Bytes>>> {
-    Request::post("/v1/chat/completions")
+    let builder = if t.anthropic {
+        Request::post("/v1/messages")
+            .header("x-api-key", &t.key)
+            .header("anthropic-version", "2023-06-01")
+    } else {
+        Request::post("/v1/chat/completions").header("authorization", format!("Bearer {}", t.key))
+    };
+    builder
         .header("host", &t.host)
-        .header("authorization", format!("Bearer {}", t.key))
         .header("content-type", "application/json")
         .body(Full::new(t.body.clone()))
         .ok()
@@ -103,14 +111,21 @@ async fn main() {
         .to_owned();
     let stream = arg(&args, "--stream", "false") == "true";
     let model = arg(&args, "--model", "gpt-4o");
+    let anthropic = arg(&args, "--dialect", "openai") == "anthropic";
+    let limit = if anthropic {
+        r#""max_tokens":1024,"#
+    } else {
+        ""
+    };
     let body = format!(
-        r#"{{"model":"{model}","messages":[{{"role":"user","content":"Say hello in one short sentence."}}],"stream":{stream}}}"#
+        r#"{{"model":"{model}",{limit}"messages":[{{"role":"user","content":"Say hello in one short sentence."}}],"stream":{stream}}}"#
     );
     let target = std::sync::Arc::new(Target {
         host: addr.clone(),
         addr,
         key: arg(&args, "--key", "sk-bench"),
         body: Bytes::from(body),
+        anthropic,
     });
     let seconds: u64 = arg(&args, "--seconds", "5").parse().unwrap_or(5);
     let hold_n: usize = arg(&args, "--hold", "0").parse().unwrap_or(0);

@@ -35,11 +35,72 @@ fn count(value: Option<&Value>, name: &str) -> Result<Option<i64>, RelayError> {
         .transpose()
 }
 
+/// Checks that no object in a JSON document names a key twice (which parser's pick the
+/// upstream makes is not ours to guess: a priced field sent twice is refused).
+struct NoDuplicateKeys;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !keys.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the field `{key}` appears twice"
+                )));
+            }
+            map.next_value_seed(NoDuplicateKeys)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(NoDuplicateKeys)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 /// Routes and prices a Gemini generate call of `model`.
 pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, RelayError> {
     if model.is_empty() {
         return Err(RelayError::BadRequest("the path names no model".into()));
     }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::de::DeserializeSeed::deserialize(NoDuplicateKeys, &mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| RelayError::BadRequest(format!("the request body is not valid: {e}")))?;
     let request: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
         RelayError::BadRequest(format!("the request body is not a JSON object: {e}"))
     })?;
@@ -148,6 +209,9 @@ mod tests {
             r#"{"generationConfig":{"candidateCount":1,"candidate_count":8}}"#,
             r#"{"generationConfig":{"candidateCount":9}}"#,
             r#"{"generationConfig":{"maxOutputTokens":-1}}"#,
+            r#"{"generationConfig":{"maxOutputTokens":1},"generationConfig":{"maxOutputTokens":99999}}"#,
+            r#"{"generationConfig":{"maxOutputTokens":1,"maxOutputTokens":99999}}"#,
+            r#"{"contents":[{"parts":[{"text":"a","text":"b"}]}]}"#,
             r#"[]"#,
         ] {
             assert!(read("m", body.as_bytes(), false).is_err(), "{body}");
