@@ -236,6 +236,8 @@ pub(crate) struct StreamToAnthropic {
     index: usize,
     finish: Option<String>,
     usage: Option<Value>,
+    /// The upstream sent an error event: it ended the stream, as Anthropic's does.
+    failed: bool,
 }
 
 impl StreamToAnthropic {
@@ -248,6 +250,7 @@ impl StreamToAnthropic {
             index: 0,
             finish: None,
             usage: None,
+            failed: false,
         }
     }
 
@@ -282,6 +285,21 @@ impl StreamToAnthropic {
         let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
             return;
         };
+        if self.failed {
+            return;
+        }
+        if let Some(error) = chunk.get("error").filter(|e| e.is_object()) {
+            // An error in place of the rest of the stream: Anthropic's error event ends it.
+            self.failed = true;
+            let message = error.get("message").cloned().unwrap_or_default();
+            Self::event(
+                out,
+                "error",
+                &json!({"type": "error",
+                "error": {"type": "api_error", "message": message}}),
+            );
+            return;
+        }
         self.start(out, chunk.get("id").unwrap_or(&json!("msg_gateway")));
         if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.usage = Some(u.clone());
@@ -361,6 +379,9 @@ impl Reframe for StreamToAnthropic {
 
     fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
+        if self.failed {
+            return out;
+        }
         self.start(&mut out, &json!("msg_gateway"));
         self.close_block(&mut out);
         let usage = usage(self.usage.as_ref());
@@ -443,6 +464,25 @@ mod tests {
             v["usage"],
             json!({"input_tokens": 40, "output_tokens": 7,
             "cache_read_input_tokens": 60, "cache_creation_input_tokens": 0})
+        );
+    }
+
+    #[test]
+    fn an_error_mid_stream_ends_it_with_an_error_event() {
+        let mut s = StreamToAnthropic::new("claude-x");
+        let mut out = s.feed(
+            b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        );
+        out.extend(
+            s.feed(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"),
+        );
+        out.extend(s.feed(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}\n\n"));
+        out.extend(s.finish());
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.ends_with("event: error\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":\"api_error\"},\"type\":\"error\"}\n\n"), "{text}");
+        assert!(
+            !text.contains("late") && !text.contains("message_stop"),
+            "{text}"
         );
     }
 

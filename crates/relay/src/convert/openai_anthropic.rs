@@ -246,6 +246,8 @@ pub(crate) struct StreamToOpenAi {
     tools: Vec<(u64, usize)>,
     usage: Value,
     finish: Option<String>,
+    /// The upstream sent an error event, which ended the stream.
+    failed: bool,
 }
 
 impl StreamToOpenAi {
@@ -258,6 +260,7 @@ impl StreamToOpenAi {
             tools: Vec::new(),
             usage: json!({}),
             finish: None,
+            failed: false,
         }
     }
 
@@ -280,6 +283,9 @@ impl StreamToOpenAi {
         let Ok(event) = serde_json::from_slice::<Value>(data) else {
             return;
         };
+        if self.failed {
+            return;
+        }
         let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
         match event
             .get("type")
@@ -318,6 +324,13 @@ impl StreamToOpenAi {
                     _ => {}
                 }
             }
+            "error" => {
+                self.failed = true;
+                let message = event.pointer("/error/message").cloned().unwrap_or_default();
+                let error = json!({"error": {"message": message, "type": "upstream_error",
+                    "param": null, "code": null}});
+                out.extend_from_slice(format!("data: {error}\n\n").as_bytes());
+            }
             "message_delta" => {
                 self.take_usage(event.get("usage"));
                 if let Some(stop) = event.pointer("/delta/stop_reason").and_then(Value::as_str) {
@@ -340,6 +353,9 @@ impl Reframe for StreamToOpenAi {
 
     fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
+        if self.failed {
+            return out;
+        }
         self.chunk(
             &mut out,
             json!({}),
@@ -411,6 +427,16 @@ mod tests {
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(v["usage"]["prompt_tokens"], 100);
         assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 90);
+    }
+
+    #[test]
+    fn an_error_event_ends_the_chunks() {
+        let mut s = StreamToOpenAi::new("claude-x");
+        let mut out = s.feed(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        out.extend(s.finish());
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert!(text.contains(r#""message":"Overloaded""#), "{text}");
+        assert!(!text.contains("[DONE]"), "{text}");
     }
 
     #[test]
