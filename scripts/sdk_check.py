@@ -1,9 +1,9 @@
 """Drives the gateway with the official `openai` Python SDK: every OpenAI endpoint the gateway
 relays, streaming included, and the SDK's parsing of the gateway's errors.
 
-Usage: python3 scripts/sdk_check.py BASE_URL API_KEY [CLAUDE_MODEL]
-(BASE_URL like http://127.0.0.1:3000/v1; CLAUDE_MODEL, when given, is served by an Anthropic
-channel: chat on it is converted.)
+Usage: python3 scripts/sdk_check.py BASE_URL API_KEY [MODEL ...]
+(BASE_URL like http://127.0.0.1:3000/v1; each MODEL given is served by a channel of another
+dialect, Anthropic or Gemini: chat on it is converted.)
 The API test suite runs it against a live app and a mock upstream (tests/api/sdk.rs).
 """
 import io
@@ -54,20 +54,19 @@ def main(base_url: str, key: str) -> None:
     assert deltas.startswith("w0 w1"), deltas
     assert events[-1].response.usage.output_tokens == 12
 
-    if len(sys.argv) > 3:
-        claude = sys.argv[3]
+    for converted in sys.argv[3:]:
         answer = client.chat.completions.create(
-            model=claude, messages=[{"role": "user", "content": "hi"}], max_tokens=64
+            model=converted, messages=[{"role": "user", "content": "hi"}], max_tokens=64
         )
-        assert answer.choices[0].message.content == "Hello", answer
+        assert answer.choices[0].message.content == "Hello", (converted, answer)
         assert answer.usage.completion_tokens == 12, answer.usage
         streamed = list(
             client.chat.completions.create(
-                model=claude, messages=[{"role": "user", "content": "hi"}], stream=True
+                model=converted, messages=[{"role": "user", "content": "hi"}], stream=True
             )
         )
         text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
-        assert text.startswith("w0 w1"), text
+        assert text.startswith("w0 w1"), (converted, text)
         assert streamed[-1].usage.completion_tokens == 12, streamed[-1]
 
     done = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="poem")

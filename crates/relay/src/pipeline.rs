@@ -310,7 +310,9 @@ impl Relay {
         let base = crate::providers::base_url(channel.channel_type, &channel.base_url)
             .ok_or_else(|| unavailable("no base URL".into()))?;
         let upstream_model = channel.upstream_model(&request.spec.model);
-        let endpoint = conversion.map_or(request.endpoint, Conversion::upstream_endpoint);
+        let endpoint = conversion.map_or(request.endpoint, |c| {
+            c.upstream_endpoint(request.spec.stream)
+        });
         let url = adaptor
             .url(channel, &base, endpoint, upstream_model)
             .ok_or_else(|| unavailable("does not serve this endpoint".into()))?;

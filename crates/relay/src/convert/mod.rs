@@ -6,6 +6,7 @@
 
 mod anthropic_openai;
 mod openai_anthropic;
+mod openai_gemini;
 
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::RelayError;
@@ -107,6 +108,8 @@ pub(crate) enum Conversion {
     AnthropicToOpenAi,
     /// OpenAI chat completions on an Anthropic Messages channel.
     OpenAiToAnthropic,
+    /// OpenAI chat completions on a Gemini channel.
+    OpenAiToGemini,
 }
 
 impl Conversion {
@@ -119,15 +122,18 @@ impl Conversion {
             (Endpoint::ChatCompletions, Dialect::Anthropic) => {
                 Ok(Some(Conversion::OpenAiToAnthropic))
             }
+            (Endpoint::ChatCompletions, Dialect::Gemini) => Ok(Some(Conversion::OpenAiToGemini)),
             _ => Err(()),
         }
     }
 
-    /// The endpoint the channel is called at.
-    pub(crate) fn upstream_endpoint(self) -> Endpoint {
+    /// The endpoint the channel is called at, for a streamed call or not.
+    pub(crate) fn upstream_endpoint(self, stream: bool) -> Endpoint {
         match self {
             Conversion::AnthropicToOpenAi => Endpoint::ChatCompletions,
             Conversion::OpenAiToAnthropic => Endpoint::Messages,
+            Conversion::OpenAiToGemini if stream => Endpoint::StreamGenerateContent,
+            Conversion::OpenAiToGemini => Endpoint::GenerateContent,
         }
     }
 
@@ -145,6 +151,7 @@ impl Conversion {
             Conversion::OpenAiToAnthropic => {
                 openai_anthropic::request(body, model, stream, max_tokens)
             }
+            Conversion::OpenAiToGemini => openai_gemini::request(body, max_tokens),
         }
     }
 
@@ -153,6 +160,7 @@ impl Conversion {
         match self {
             Conversion::AnthropicToOpenAi => anthropic_openai::response(body, model),
             Conversion::OpenAiToAnthropic => openai_anthropic::response(body, model),
+            Conversion::OpenAiToGemini => openai_gemini::response(body, model),
         }
     }
 
@@ -163,6 +171,7 @@ impl Conversion {
                 Box::new(anthropic_openai::StreamToAnthropic::new(model))
             }
             Conversion::OpenAiToAnthropic => Box::new(openai_anthropic::StreamToOpenAi::new(model)),
+            Conversion::OpenAiToGemini => Box::new(openai_gemini::StreamToOpenAi::new(model)),
         }
     }
 }

@@ -53,10 +53,18 @@ async fn official_python_sdk_works(app: TestApp) {
         json!({"models": "gpt-3.5-turbo-instruct,text-embedding-3-small,omni-moderation-latest,dall-e-3,dall-e-2,whisper-1,tts-1"}),
     )
     .await;
-    // Chat on a Claude model an Anthropic channel serves is converted.
+    // Chat on a model an Anthropic or a Gemini channel serves is converted.
     app.create_channel(&root, json!({"type": 14, "models": "claude-3-5-haiku"}))
         .await;
-    run_script("sdk_check.py", &[&app.url("/v1"), &key, "claude-3-5-haiku"]).await;
+    app.create_channel(&root, json!({"type": 24, "models": "gemini-2.0-flash"}))
+        .await;
+    let args = [
+        &app.url("/v1"),
+        key.as_str(),
+        "claude-3-5-haiku",
+        "gemini-2.0-flash",
+    ];
+    run_script("sdk_check.py", &args).await;
 }
 
 async fn anthropic_python_sdk_works(app: TestApp) {
