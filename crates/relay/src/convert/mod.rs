@@ -5,6 +5,7 @@
 //! rather than a converter per pair.
 
 mod anthropic_openai;
+mod chat;
 mod openai_anthropic;
 mod openai_gemini;
 

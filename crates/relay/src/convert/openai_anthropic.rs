@@ -4,6 +4,7 @@
 //! messages, images, tools, tool calls and tool results (ids kept), stop sequences, thinking as
 //! `reasoning_content`, and usage (cache reads and writes too) carry over.
 
+use super::chat::{ChunkWriter, output_limit, push_turn, stop_sequences};
 use super::{Reframe, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
@@ -40,20 +41,8 @@ fn blocks_of(content: Option<&Value>) -> Vec<Value> {
     }
 }
 
-/// Appends `blocks` as a message of `role`, merged into the previous one of the same role
-/// (Anthropic wants user and assistant turns to alternate).
 fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut()
-        && last["role"] == role
-        && let Some(content) = last["content"].as_array_mut()
-    {
-        content.extend(blocks);
-        return;
-    }
-    messages.push(json!({"role": role, "content": blocks}));
+    push_turn(messages, role, "content", blocks);
 }
 
 /// An OpenAI chat request as an Anthropic Messages request for `model`, with `max_tokens` as
@@ -104,10 +93,7 @@ pub(crate) fn request(
             other => return Err(bad(&format!("a message has the role `{other}`"))),
         }
     }
-    let limit = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| req.get(*k).and_then(Value::as_i64))
-        .unwrap_or(max_tokens);
+    let limit = output_limit(&req, max_tokens);
     let mut out = Map::new();
     out.insert("model".into(), json!(model));
     out.insert("max_tokens".into(), json!(limit));
@@ -120,14 +106,8 @@ pub(crate) fn request(
             out.insert(key.into(), v.clone());
         }
     }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            out.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            out.insert("stop_sequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(&req) {
+        out.insert("stop_sequences".into(), stop);
     }
     if let Some(user) = req.get("user") {
         out.insert("metadata".into(), json!({"user_id": user}));
@@ -238,9 +218,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
 
 /// Anthropic's events re-framed as OpenAI chat chunks (a usage chunk before `[DONE]`).
 pub(crate) struct StreamToOpenAi {
-    model: String,
-    id: String,
-    created: i64,
+    writer: ChunkWriter,
     lines: SseData,
     /// The tool call index of each content block that is a tool call.
     tools: Vec<(u64, usize)>,
@@ -253,9 +231,7 @@ pub(crate) struct StreamToOpenAi {
 impl StreamToOpenAi {
     pub(crate) fn new(model: &str) -> Self {
         StreamToOpenAi {
-            model: model.to_owned(),
-            id: "chatcmpl-gateway".to_owned(),
-            created: domain::now_ts(),
+            writer: ChunkWriter::new(model),
             lines: SseData::default(),
             tools: Vec::new(),
             usage: json!({}),
@@ -265,9 +241,7 @@ impl StreamToOpenAi {
     }
 
     fn chunk(&self, out: &mut Vec<u8>, delta: Value, finish: Option<&str>) {
-        let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-        out.extend_from_slice(format!("data: {chunk}\n\n").as_bytes());
+        self.writer.chunk(out, delta, finish);
     }
 
     /// Usage reported in parts (the prompt's at the start, the output's at the end).
@@ -294,7 +268,7 @@ impl StreamToOpenAi {
         {
             "message_start" => {
                 if let Some(id) = event.pointer("/message/id").and_then(Value::as_str) {
-                    self.id = id.to_owned();
+                    self.writer.id = id.to_owned();
                 }
                 self.take_usage(event.pointer("/message/usage"));
                 self.chunk(out, json!({"role": "assistant", "content": ""}), None);
@@ -327,9 +301,7 @@ impl StreamToOpenAi {
             "error" => {
                 self.failed = true;
                 let message = event.pointer("/error/message").cloned().unwrap_or_default();
-                let error = json!({"error": {"message": message, "type": "upstream_error",
-                    "param": null, "code": null}});
-                out.extend_from_slice(format!("data: {error}\n\n").as_bytes());
+                self.writer.error(out, message);
             }
             "message_delta" => {
                 self.take_usage(event.get("usage"));
@@ -356,14 +328,8 @@ impl Reframe for StreamToOpenAi {
         if self.failed {
             return out;
         }
-        self.chunk(
-            &mut out,
-            json!({}),
-            Some(finish_reason(self.finish.as_deref())),
-        );
-        let usage = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [], "usage": usage(&self.usage)});
-        out.extend_from_slice(format!("data: {usage}\n\ndata: [DONE]\n\n").as_bytes());
+        let finish = finish_reason(self.finish.as_deref());
+        self.writer.end(&mut out, finish, usage(&self.usage));
         out
     }
 }

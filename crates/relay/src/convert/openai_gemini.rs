@@ -5,6 +5,7 @@
 //! `reasoning_content`, and usage (cached content too) carry over. Gemini gives calls no ids:
 //! they get `call_<n>`.
 
+use super::chat::{ChunkWriter, output_limit, push_turn, stop_sequences};
 use super::{Reframe, SseData, bad, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
@@ -42,19 +43,8 @@ fn parts_of(content: Option<&Value>) -> Vec<Value> {
     }
 }
 
-/// Appends `parts` as a turn of `role`, merged into the previous turn of the same role.
 fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
-    if parts.is_empty() {
-        return;
-    }
-    if let Some(last) = contents.last_mut()
-        && last["role"] == role
-        && let Some(existing) = last["parts"].as_array_mut()
-    {
-        existing.extend(parts);
-        return;
-    }
-    contents.push(json!({"role": role, "parts": parts}));
+    push_turn(contents, role, "parts", parts);
 }
 
 /// An OpenAI chat request as a Gemini `generateContent` request (the model is in the URL).
@@ -120,10 +110,7 @@ pub(crate) fn request(body: &[u8], max_tokens: i64) -> Result<Bytes, RelayError>
             other => return Err(bad(&format!("a message has the role `{other}`"))),
         }
     }
-    let limit = ["max_completion_tokens", "max_tokens"]
-        .iter()
-        .find_map(|k| req.get(*k).and_then(Value::as_i64))
-        .unwrap_or(max_tokens);
+    let limit = output_limit(&req, max_tokens);
     let mut config = Map::new();
     config.insert("maxOutputTokens".into(), json!(limit));
     for (from, to) in [
@@ -135,14 +122,8 @@ pub(crate) fn request(body: &[u8], max_tokens: i64) -> Result<Bytes, RelayError>
             config.insert(to.into(), v.clone());
         }
     }
-    match req.get("stop") {
-        Some(Value::String(s)) => {
-            config.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) => {
-            config.insert("stopSequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(&req) {
+        config.insert("stopSequences".into(), stop);
     }
     let mut out = Map::new();
     out.insert("contents".into(), Value::Array(contents));
@@ -269,8 +250,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
 
 /// Gemini's events re-framed as OpenAI chat chunks (a usage chunk before `[DONE]`).
 pub(crate) struct StreamToOpenAi {
-    model: String,
-    created: i64,
+    writer: ChunkWriter,
     lines: SseData,
     started: bool,
     calls: usize,
@@ -282,8 +262,7 @@ pub(crate) struct StreamToOpenAi {
 impl StreamToOpenAi {
     pub(crate) fn new(model: &str) -> Self {
         StreamToOpenAi {
-            model: model.to_owned(),
-            created: domain::now_ts(),
+            writer: ChunkWriter::new(model),
             lines: SseData::default(),
             started: false,
             calls: 0,
@@ -294,10 +273,7 @@ impl StreamToOpenAi {
     }
 
     fn chunk(&self, out: &mut Vec<u8>, delta: Value, finish: Option<&str>) {
-        let chunk = json!({"id": "chatcmpl-gateway", "object": "chat.completion.chunk",
-            "created": self.created, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-        out.extend_from_slice(format!("data: {chunk}\n\n").as_bytes());
+        self.writer.chunk(out, delta, finish);
     }
 
     fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
@@ -309,9 +285,8 @@ impl StreamToOpenAi {
         }
         if let Some(error) = answer.get("error").filter(|e| e.is_object()) {
             self.failed = true;
-            let error = json!({"error": {"message": error.get("message").cloned().unwrap_or_default(),
-                "type": "upstream_error", "param": null, "code": null}});
-            out.extend_from_slice(format!("data: {error}\n\n").as_bytes());
+            let message = error.get("message").cloned().unwrap_or_default();
+            self.writer.error(out, message);
             return;
         }
         if !self.started {
@@ -356,11 +331,8 @@ impl Reframe for StreamToOpenAi {
             return out;
         }
         let finish = finish_reason(self.finish.as_deref(), self.calls > 0);
-        self.chunk(&mut out, json!({}), Some(finish));
-        let usage = json!({"id": "chatcmpl-gateway", "object": "chat.completion.chunk",
-            "created": self.created, "model": self.model, "choices": [],
-            "usage": usage(self.usage.as_ref())});
-        out.extend_from_slice(format!("data: {usage}\n\ndata: [DONE]\n\n").as_bytes());
+        self.writer
+            .end(&mut out, finish, usage(self.usage.as_ref()));
         out
     }
 }
