@@ -281,7 +281,7 @@ impl StreamToAnthropic {
         }
     }
 
-    fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    fn chunk_data(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
             return;
         };
@@ -369,12 +369,12 @@ impl StreamToAnthropic {
 }
 
 impl Reframe for StreamToAnthropic {
-    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for data in self.lines.feed(chunk) {
-            self.chunk(&data, &mut out);
-        }
-        out
+    fn lines(&mut self) -> &mut SseData {
+        &mut self.lines
+    }
+
+    fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.chunk_data(data, out);
     }
 
     fn finish(&mut self) -> Vec<u8> {

@@ -70,7 +70,7 @@ fn to_bytes(value: &Value) -> Result<Bytes, RelayError> {
 /// The `data:` payloads of a server-sent event stream, fed chunk by chunk (lines may break
 /// across chunks).
 #[derive(Default)]
-struct SseData {
+pub(crate) struct SseData {
     partial: Vec<u8>,
 }
 
@@ -96,10 +96,21 @@ impl SseData {
 
 /// Re-frames a stream chunk by chunk for a caller of another dialect.
 pub(crate) trait Reframe: Send {
-    /// The caller's bytes for an upstream chunk (possibly none yet).
-    fn feed(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// The reader of the upstream's event data.
+    fn lines(&mut self) -> &mut SseData;
+    /// Writes the caller's bytes for one upstream event's data.
+    fn event(&mut self, data: &[u8], out: &mut Vec<u8>);
     /// The caller's closing bytes once the upstream stream ended.
     fn finish(&mut self) -> Vec<u8>;
+
+    /// The caller's bytes for an upstream chunk (possibly none yet).
+    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for data in self.lines().feed(chunk) {
+            self.event(&data, &mut out);
+        }
+        out
+    }
 }
 
 /// How a call of one dialect is carried by a channel of another.

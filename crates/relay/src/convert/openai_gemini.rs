@@ -276,7 +276,7 @@ impl StreamToOpenAi {
         self.writer.chunk(out, delta, finish);
     }
 
-    fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+    fn event_data(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let Ok(answer) = serde_json::from_slice::<Value>(data) else {
             return;
         };
@@ -317,12 +317,12 @@ impl StreamToOpenAi {
 }
 
 impl Reframe for StreamToOpenAi {
-    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for data in self.lines.feed(chunk) {
-            self.event(&data, &mut out);
-        }
-        out
+    fn lines(&mut self) -> &mut SseData {
+        &mut self.lines
+    }
+
+    fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        self.event_data(data, out);
     }
 
     fn finish(&mut self) -> Vec<u8> {
