@@ -176,7 +176,8 @@ impl SseMeter {
         if data == b"[DONE]" {
             return;
         }
-        if (memchr(data, b"\"usage\"") || memchr(data, b"\"usageMetadata\""))
+        // `"usage` finds both `"usage"` and Gemini's `"usageMetadata"` in one scan.
+        if memchr(data, b"\"usage")
             && let Some(u) = usage_of(data)
         {
             self.usage = Some(self.usage.map_or(u, |seen| seen.merge(u)));
