@@ -48,6 +48,7 @@ const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
     ("gemini-1.5-pro", 0.625, 4.0),
     ("gemini-1.5-flash", 0.0375, 4.0),
     ("gemini-pro", 0.25, 3.0),
+    ("gemini-embedding-001", 0.075, 1.0),
 ];
 
 /// Built-in per-call prices in USD.

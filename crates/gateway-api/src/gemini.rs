@@ -58,6 +58,42 @@ pub(crate) async fn stream_generate_content(
     relay_call_with(state, req, payload, shape, framing).await
 }
 
+/// Embed one content.
+#[utoipa::path(post, path = "/v1beta/models/{model}:embedContent", tag = "gemini", operation_id = "gemini_embed_content",
+    params(("model" = String, Path, description = "The model, e.g. `gemini-embedding-001`.")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "Gemini's request body (`content`), passed to Gemini channels untouched; priced by its tokens, counted locally."),
+    responses((status = 200, description = "Gemini's embedding"),
+        (status = 404, body = GeminiError, description = "No enabled channel lists the model.")),
+    security(("api_key" = []), ("goog_api_key" = [])))]
+pub(crate) async fn embed_content(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    model: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let shape = Shape::Gemini(Endpoint::EmbedContent, model.into_inner());
+    relay_call_with(state, req, payload, shape, respond).await
+}
+
+/// Embed several contents.
+#[utoipa::path(post, path = "/v1beta/models/{model}:batchEmbedContents", tag = "gemini", operation_id = "gemini_batch_embed_contents",
+    params(("model" = String, Path, description = "The model, e.g. `gemini-embedding-001`.")),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "Gemini's request body (`requests`), passed to Gemini channels untouched; priced by its tokens, counted locally."),
+    responses((status = 200, description = "Gemini's embeddings"),
+        (status = 404, body = GeminiError, description = "No enabled channel lists the model.")),
+    security(("api_key" = []), ("goog_api_key" = [])))]
+pub(crate) async fn batch_embed_contents(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    model: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let shape = Shape::Gemini(Endpoint::BatchEmbedContents, model.into_inner());
+    relay_call_with(state, req, payload, shape, respond).await
+}
+
 /// Gemini's token count.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -47,6 +47,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(post().to(gemini::stream_generate_content)),
             )
             .service(resource("/models/{model}:countTokens").route(post().to(gemini::count_tokens)))
+            .service(
+                resource("/models/{model}:embedContent").route(post().to(gemini::embed_content)),
+            )
+            .service(
+                resource("/models/{model}:batchEmbedContents")
+                    .route(post().to(gemini::batch_embed_contents)),
+            )
     };
     cfg.service(resource("/").route(web::head().to(anthropic::probe)))
         .service(

@@ -187,6 +187,7 @@ impl Modify for CommonResponses {
         openai::audio_speech, dashboard::billing_subscription, dashboard::billing_usage,
         anthropic::messages, anthropic::count_tokens, anthropic::probe,
         gemini::generate_content, gemini::stream_generate_content, gemini::count_tokens,
+        gemini::embed_content, gemini::batch_embed_contents,
         gemini::list_models,
     )
 )]

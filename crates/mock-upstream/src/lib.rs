@@ -485,6 +485,10 @@ fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
         anthropic::message(model, completion)
     } else if path.ends_with("/v1/responses") {
         responses::answer(model, completion)
+    } else if path.ends_with(":embedContent") {
+        json!({"embedding": {"values": [0.1, 0.2, 0.3]}})
+    } else if path.ends_with(":batchEmbedContents") {
+        json!({"embeddings": [{"values": [0.1, 0.2, 0.3]}, {"values": [0.4, 0.5, 0.6]}]})
     } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
         gemini::answer(model, completion)
     } else if path.ends_with("/chat/completions") {

@@ -64,10 +64,18 @@ impl Request {
         })
     }
 
-    /// A Gemini generate call of `model` (named in the path): its body goes upstream untouched.
+    /// A Gemini call of `model` (named in the path): its body goes upstream untouched.
     pub fn gemini(endpoint: Endpoint, model: &str, body: Bytes) -> Result<Request, RelayError> {
-        let stream = endpoint == Endpoint::StreamGenerateContent;
-        let spec = crate::dialect::gemini::read(model, &body, stream)?;
+        let spec = match endpoint {
+            Endpoint::EmbedContent | Endpoint::BatchEmbedContents => {
+                crate::dialect::gemini::read_embed(model, &body)?
+            }
+            _ => crate::dialect::gemini::read(
+                model,
+                &body,
+                endpoint == Endpoint::StreamGenerateContent,
+            )?,
+        };
         Ok(Request {
             endpoint,
             payload: Payload::Json {

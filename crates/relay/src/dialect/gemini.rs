@@ -92,6 +92,15 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
     }
 }
 
+/// Routes and prices a Gemini embedding call of `model`: its input's tokens only.
+pub(crate) fn read_embed(model: &str, body: &[u8]) -> Result<CallSpec, RelayError> {
+    let spec = read(model, body, false)?;
+    Ok(CallSpec {
+        output: None,
+        ..spec
+    })
+}
+
 /// Routes and prices a Gemini generate call of `model`.
 pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, RelayError> {
     if model.is_empty() {
@@ -156,7 +165,15 @@ pub fn prompt_text(body: &[u8]) -> String {
     }
     let mut text = String::new();
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        for key in ["contents", "systemInstruction", "system_instruction"] {
+        // Generate calls (`contents`, the system instruction) and embedding calls (`content`,
+        // and a batch's `requests`).
+        for key in [
+            "contents",
+            "systemInstruction",
+            "system_instruction",
+            "content",
+            "requests",
+        ] {
             if let Some(part) = v.get(key) {
                 collect(part, &mut text);
             }

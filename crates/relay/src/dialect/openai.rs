@@ -19,6 +19,10 @@ pub enum Endpoint {
     GenerateContent,
     /// Gemini's `models/{model}:streamGenerateContent`, asked for as server-sent events.
     StreamGenerateContent,
+    /// Gemini's `models/{model}:embedContent`.
+    EmbedContent,
+    /// Gemini's `models/{model}:batchEmbedContents`.
+    BatchEmbedContents,
     /// Anthropic's `POST /v1/messages` (its fields read here are named as OpenAI's are).
     Messages,
     ChatCompletions,
@@ -49,6 +53,8 @@ impl Endpoint {
             Endpoint::Responses => "responses",
             Endpoint::GenerateContent => "generateContent",
             Endpoint::StreamGenerateContent => "streamGenerateContent",
+            Endpoint::EmbedContent => "embedContent",
+            Endpoint::BatchEmbedContents => "batchEmbedContents",
             Endpoint::ChatCompletions => "chat/completions",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
@@ -66,7 +72,10 @@ impl Endpoint {
     pub fn dialect(self) -> Dialect {
         match self {
             Endpoint::Messages => Dialect::Anthropic,
-            Endpoint::GenerateContent | Endpoint::StreamGenerateContent => Dialect::Gemini,
+            Endpoint::GenerateContent
+            | Endpoint::StreamGenerateContent
+            | Endpoint::EmbedContent
+            | Endpoint::BatchEmbedContents => Dialect::Gemini,
             _ => Dialect::OpenAi,
         }
     }

@@ -20,6 +20,9 @@ impl Adaptor for Gemini {
             Endpoint::GenerateContent => {
                 Some(format!("{base}/v1beta/models/{model}:generateContent"))
             }
+            Endpoint::EmbedContent | Endpoint::BatchEmbedContents => {
+                Some(format!("{base}/v1beta/models/{model}:{}", endpoint.path()))
+            }
             Endpoint::StreamGenerateContent => Some(format!(
                 "{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
             )),

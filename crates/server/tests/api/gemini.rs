@@ -196,7 +196,48 @@ async fn errors_models_and_counting(app: TestApp) {
     assert_eq!(v["object"], "model");
 }
 
+/// Embeddings pass through untouched and are billed for their input, counted locally (Gemini
+/// reports no usage for them): nothing is reserved for output.
+async fn embeddings_pass_through_and_bill_their_input(app: TestApp) {
+    let (user, key) = setup(&app, "mock-embed").await;
+    let one = json!({"content": {"parts": [{"text": "Hello there, how are you today?"}]}});
+    let path = format!("/v1beta/models/{MODEL}:embedContent");
+    let (status, v) = body(post(&app, &path, Some(&key), &one).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["embedding"]["values"], json!([0.1, 0.2, 0.3]));
+    let batch = json!({"requests": [
+        {"model": format!("models/{MODEL}"), "content": {"parts": [{"text": "first text"}]}},
+        {"model": format!("models/{MODEL}"), "content": {"parts": [{"text": "second text"}]}}]});
+    let path = format!("/v1/models/{MODEL}:batchEmbedContents");
+    let (status, v) = body(post(&app, &path, Some(&key), &batch).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["embeddings"].as_array().map(Vec::len), Some(2));
+    let seen = app.mock.seen();
+    let calls: Vec<_> = seen
+        .iter()
+        .filter(|s| s.path.contains("Embed") || s.path.contains("embed"))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].path, "/v1beta/models/mock-embed:embedContent");
+    assert_eq!(calls[0].body, one, "untouched");
+    assert_eq!(
+        calls[1].path,
+        "/v1beta/models/mock-embed:batchEmbedContents"
+    );
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 2);
+    for log in &logs {
+        let prompt = log["prompt_tokens"].as_i64().unwrap();
+        assert!(prompt > 0, "counted locally: {log}");
+        assert_eq!(log["completion_tokens"], 0, "{log}");
+        assert_eq!(log["quota"], prompt, "ratio 1, input only: {log}");
+    }
+    let spent: i64 = logs.iter().map(|l| l["quota"].as_i64().unwrap()).sum();
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - spent);
+}
+
 db_tests!(
+    embeddings_pass_through_and_bill_their_input,
     native_calls_pass_through_and_bill,
     thinking_is_billed_as_output,
     errors_models_and_counting,
