@@ -1,6 +1,7 @@
-//! Relay errors in OpenAI's dialect, which the official SDKs parse: the status, the body
-//! `{"error": {"message", "type", "param", "code"}}` with the request id in the message, and the
-//! same object as a stream's closing error event. Messages are Chinese by default and English
+//! Relay errors in the dialect of the route called, which the official SDKs parse: OpenAI's
+//! `{"error": {"message", "type", "param", "code"}}`, Anthropic's `{"type": "error", "error":
+//! {...}}` or Google's `{"error": {"code", "message", "status"}}`, with the request id in the
+//! message, and the same object as a stream's closing error event. Messages are Chinese by default and English
 //! with `Accept-Language: en`.
 
 use crate::extract::{Lang, request_id};

@@ -6,7 +6,7 @@
 //! `{"error":{"code","message","status"}}`.
 
 use crate::GatewayState;
-use crate::call::{Shape, relay_call_with, respond};
+use crate::call::{Shape, relay_call, relay_call_with, respond};
 use crate::error::{GeminiError, error_event, relay_error};
 use crate::extract::{caller, read_body};
 use actix_web::http::StatusCode;
@@ -31,8 +31,13 @@ pub(crate) async fn generate_content(
     model: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let shape = Shape::Gemini(Endpoint::GenerateContent, model.into_inner());
-    relay_call_with(state, req, payload, shape, respond).await
+    relay_call(
+        state,
+        req,
+        payload,
+        Shape::Gemini(Endpoint::GenerateContent, model.into_inner()),
+    )
+    .await
 }
 
 /// Stream generated content: server-sent events with `?alt=sse`, else a JSON array.
@@ -72,8 +77,13 @@ pub(crate) async fn embed_content(
     model: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let shape = Shape::Gemini(Endpoint::EmbedContent, model.into_inner());
-    relay_call_with(state, req, payload, shape, respond).await
+    relay_call(
+        state,
+        req,
+        payload,
+        Shape::Gemini(Endpoint::EmbedContent, model.into_inner()),
+    )
+    .await
 }
 
 /// Embed several contents.
@@ -90,8 +100,13 @@ pub(crate) async fn batch_embed_contents(
     model: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let shape = Shape::Gemini(Endpoint::BatchEmbedContents, model.into_inner());
-    relay_call_with(state, req, payload, shape, respond).await
+    relay_call(
+        state,
+        req,
+        payload,
+        Shape::Gemini(Endpoint::BatchEmbedContents, model.into_inner()),
+    )
+    .await
 }
 
 /// Gemini's token count.

@@ -1,6 +1,6 @@
-//! The relay API: OpenAI-compatible `/v1/*` and the billing dashboard, answering errors in
-//! OpenAI's dialect, which the official SDKs parse. One file per dialect; this one holds the
-//! route table and the OpenAPI document.
+//! The relay API: OpenAI's `/v1/*` (and the billing dashboard), Anthropic's Messages and
+//! Gemini's `/v1beta`, each answering errors in its own dialect, which the official SDKs parse.
+//! One file per dialect; this one holds the route table.
 
 mod anthropic;
 mod call;

@@ -1,5 +1,6 @@
-//! The OpenAPI document of the relay routes. Bodies are OpenAI's own; every error is
-//! [`OpenAiError`]. [`CommonResponses`] adds what every relay operation answers: 401 for a
+//! The OpenAPI document of the relay routes. Bodies are the providers' own; every error is the
+//! route's dialect's (OpenAI's, Anthropic's or Google's). [`CommonResponses`] adds what every
+//! authenticated relay operation answers: 401 for a
 //! missing or bad key, 403 for a refused one, 500, and on calls that reach an upstream any other
 //! status that upstream answered.
 
