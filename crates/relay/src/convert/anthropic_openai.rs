@@ -3,7 +3,7 @@
 //! prompt, images, tools and tool results (ids kept), stop sequences and usage (cached input
 //! too) carry over; thinking blocks have no chat equivalent and are dropped with a debug log.
 
-use super::{Reframe, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
+use super::{Events, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -368,7 +368,7 @@ impl StreamToAnthropic {
     }
 }
 
-impl Reframe for StreamToAnthropic {
+impl Events for StreamToAnthropic {
     fn lines(&mut self) -> &mut SseData {
         &mut self.lines
     }
@@ -377,7 +377,7 @@ impl Reframe for StreamToAnthropic {
         self.chunk_data(data, out);
     }
 
-    fn finish(&mut self) -> Vec<u8> {
+    fn end(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.failed {
             return out;
@@ -400,6 +400,7 @@ impl Reframe for StreamToAnthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::Reframe;
 
     #[test]
     fn a_request_with_system_images_tools_and_results() {

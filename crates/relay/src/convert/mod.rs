@@ -1,13 +1,16 @@
 //! Conversion between dialects, used only when a caller's dialect differs from its channel's
-//! (same-dialect calls stay a pass-through of the caller's bytes). One file per pair for now:
-//! Anthropic Messages callers on OpenAI chat channels, and OpenAI chat callers on Anthropic
-//! channels. With more pairs this grows an intermediate form with two converters per dialect
-//! rather than a converter per pair.
+//! (same-dialect calls stay a pass-through of the caller's bytes). OpenAI chat completions are
+//! the intermediate form: each dialect has one converter taking its callers to chat and back
+//! (`<dialect>_openai.rs`) and, for the families channels speak, one taking chat to its
+//! channels and back (`openai_<family>.rs`). A call whose caller and channel both differ from
+//! chat goes through both; a stream is re-framed twice.
 
 mod anthropic_openai;
 mod chat;
+mod gemini_openai;
 mod openai_anthropic;
 mod openai_gemini;
+mod responses_openai;
 
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::RelayError;
@@ -96,14 +99,24 @@ impl SseData {
 
 /// Re-frames a stream chunk by chunk for a caller of another dialect.
 pub(crate) trait Reframe: Send {
+    /// The caller's bytes for an upstream chunk (possibly none yet).
+    fn feed(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// The caller's closing bytes once the upstream stream ended.
+    fn finish(&mut self) -> Vec<u8>;
+}
+
+/// A re-framing event by event: the upstream's server-sent events, one `data:` payload at a
+/// time.
+pub(crate) trait Events: Send {
     /// The reader of the upstream's event data.
     fn lines(&mut self) -> &mut SseData;
     /// Writes the caller's bytes for one upstream event's data.
     fn event(&mut self, data: &[u8], out: &mut Vec<u8>);
     /// The caller's closing bytes once the upstream stream ended.
-    fn finish(&mut self) -> Vec<u8>;
+    fn end(&mut self) -> Vec<u8>;
+}
 
-    /// The caller's bytes for an upstream chunk (possibly none yet).
+impl<T: Events> Reframe for T {
     fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         for data in self.lines().feed(chunk) {
@@ -111,41 +124,90 @@ pub(crate) trait Reframe: Send {
         }
         out
     }
+
+    fn finish(&mut self) -> Vec<u8> {
+        self.end()
+    }
 }
 
-/// How a call of one dialect is carried by a channel of another.
+/// Re-framings one after the other: the channel's stream to the hub's (OpenAI chat chunks),
+/// then the hub's to the caller's.
+struct Chain(Vec<Box<dyn Reframe>>);
+
+impl Reframe for Chain {
+    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut bytes = chunk.to_vec();
+        for step in &mut self.0 {
+            bytes = step.feed(&bytes);
+        }
+        bytes
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for step in &mut self.0 {
+            let mut out = step.feed(&bytes);
+            out.extend(step.finish());
+            bytes = out;
+        }
+        bytes
+    }
+}
+
+/// A caller's dialect, as the hub sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Conversion {
-    /// Anthropic Messages on an OpenAI chat completions channel.
-    AnthropicToOpenAi,
-    /// OpenAI chat completions on an Anthropic Messages channel.
-    OpenAiToAnthropic,
-    /// OpenAI chat completions on a Gemini channel.
-    OpenAiToGemini,
+enum Inbound {
+    Chat,
+    Messages,
+    Gemini,
+    Responses,
+}
+
+/// A channel's dialect, as the hub sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outbound {
+    Chat,
+    Anthropic,
+    Gemini,
+}
+
+/// How a call of one dialect is carried by a channel of another: the caller's side to the hub
+/// and the hub to the channel's side (either may be the hub itself, not both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Conversion {
+    inbound: Inbound,
+    outbound: Outbound,
 }
 
 impl Conversion {
     /// The conversion a call to `endpoint` needs on a channel speaking `channel`: `Ok(None)`
     /// for the same dialect, `Err(())` when there is none.
     pub(crate) fn between(endpoint: Endpoint, channel: Dialect) -> Result<Option<Conversion>, ()> {
-        match (endpoint, channel) {
-            (e, c) if e.dialect() == c => Ok(None),
-            (Endpoint::Messages, Dialect::OpenAi) => Ok(Some(Conversion::AnthropicToOpenAi)),
-            (Endpoint::ChatCompletions, Dialect::Anthropic) => {
-                Ok(Some(Conversion::OpenAiToAnthropic))
-            }
-            (Endpoint::ChatCompletions, Dialect::Gemini) => Ok(Some(Conversion::OpenAiToGemini)),
-            _ => Err(()),
+        if endpoint.dialect() == channel {
+            return Ok(None);
         }
+        let inbound = match endpoint {
+            Endpoint::ChatCompletions => Inbound::Chat,
+            Endpoint::Messages => Inbound::Messages,
+            Endpoint::GenerateContent | Endpoint::StreamGenerateContent => Inbound::Gemini,
+            Endpoint::Responses => Inbound::Responses,
+            _ => return Err(()),
+        };
+        let outbound = match channel {
+            Dialect::OpenAi => Outbound::Chat,
+            Dialect::Anthropic => Outbound::Anthropic,
+            Dialect::Gemini => Outbound::Gemini,
+        };
+        Ok(Some(Conversion { inbound, outbound }))
     }
 
     /// The endpoint the channel is called at, for a streamed call or not.
     pub(crate) fn upstream_endpoint(self, stream: bool) -> Endpoint {
-        match self {
-            Conversion::AnthropicToOpenAi => Endpoint::ChatCompletions,
-            Conversion::OpenAiToAnthropic => Endpoint::Messages,
-            Conversion::OpenAiToGemini if stream => Endpoint::StreamGenerateContent,
-            Conversion::OpenAiToGemini => Endpoint::GenerateContent,
+        match self.outbound {
+            Outbound::Chat => Endpoint::ChatCompletions,
+            Outbound::Anthropic => Endpoint::Messages,
+            Outbound::Gemini if stream => Endpoint::StreamGenerateContent,
+            Outbound::Gemini => Endpoint::GenerateContent,
         }
     }
 
@@ -158,32 +220,53 @@ impl Conversion {
         stream: bool,
         max_tokens: i64,
     ) -> Result<Bytes, RelayError> {
-        match self {
-            Conversion::AnthropicToOpenAi => anthropic_openai::request(body, model, stream),
-            Conversion::OpenAiToAnthropic => {
-                openai_anthropic::request(body, model, stream, max_tokens)
-            }
-            Conversion::OpenAiToGemini => openai_gemini::request(body, max_tokens),
+        let chat = match self.inbound {
+            Inbound::Chat => Bytes::copy_from_slice(body),
+            Inbound::Messages => anthropic_openai::request(body, model, stream)?,
+            Inbound::Gemini => gemini_openai::request(body, model, stream)?,
+            Inbound::Responses => responses_openai::request(body, model, stream)?,
+        };
+        match self.outbound {
+            Outbound::Chat => Ok(chat),
+            Outbound::Anthropic => openai_anthropic::request(&chat, model, stream, max_tokens),
+            Outbound::Gemini => openai_gemini::request(&chat, max_tokens),
         }
     }
 
     /// The channel's whole answer as the caller's, named `model`.
     pub(crate) fn response(self, body: &[u8], model: &str) -> Result<Bytes, RelayError> {
-        match self {
-            Conversion::AnthropicToOpenAi => anthropic_openai::response(body, model),
-            Conversion::OpenAiToAnthropic => openai_anthropic::response(body, model),
-            Conversion::OpenAiToGemini => openai_gemini::response(body, model),
+        let chat = match self.outbound {
+            Outbound::Chat => Bytes::copy_from_slice(body),
+            Outbound::Anthropic => openai_anthropic::response(body, model)?,
+            Outbound::Gemini => openai_gemini::response(body, model)?,
+        };
+        match self.inbound {
+            Inbound::Chat => Ok(chat),
+            Inbound::Messages => anthropic_openai::response(&chat, model),
+            Inbound::Gemini => gemini_openai::response(&chat, model),
+            Inbound::Responses => responses_openai::response(&chat, model),
         }
     }
 
     /// The re-framing of a streamed answer, named `model`.
     pub(crate) fn stream(self, model: &str) -> Box<dyn Reframe> {
-        match self {
-            Conversion::AnthropicToOpenAi => {
-                Box::new(anthropic_openai::StreamToAnthropic::new(model))
-            }
-            Conversion::OpenAiToAnthropic => Box::new(openai_anthropic::StreamToOpenAi::new(model)),
-            Conversion::OpenAiToGemini => Box::new(openai_gemini::StreamToOpenAi::new(model)),
+        let to_hub: Option<Box<dyn Reframe>> = match self.outbound {
+            Outbound::Chat => None,
+            Outbound::Anthropic => Some(Box::new(openai_anthropic::StreamToOpenAi::new(model))),
+            Outbound::Gemini => Some(Box::new(openai_gemini::StreamToOpenAi::new(model))),
+        };
+        let to_caller: Option<Box<dyn Reframe>> = match self.inbound {
+            Inbound::Chat => None,
+            Inbound::Messages => Some(Box::new(anthropic_openai::StreamToAnthropic::new(model))),
+            Inbound::Gemini => Some(Box::new(gemini_openai::StreamToGemini::new(model))),
+            Inbound::Responses => Some(Box::new(responses_openai::StreamToResponses::new(model))),
+        };
+        let mut steps: Vec<Box<dyn Reframe>> = to_hub.into_iter().chain(to_caller).collect();
+        if steps.len() == 1
+            && let Some(one) = steps.pop()
+        {
+            return one;
         }
+        Box::new(Chain(steps))
     }
 }

@@ -5,7 +5,7 @@
 //! `reasoning_content`, and usage (cache reads and writes too) carry over.
 
 use super::chat::{ChunkWriter, output_limit, push_turn, stop_sequences};
-use super::{Reframe, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
+use super::{Events, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -314,7 +314,7 @@ impl StreamToOpenAi {
     }
 }
 
-impl Reframe for StreamToOpenAi {
+impl Events for StreamToOpenAi {
     fn lines(&mut self) -> &mut SseData {
         &mut self.lines
     }
@@ -323,7 +323,7 @@ impl Reframe for StreamToOpenAi {
         self.event_data(data, out);
     }
 
-    fn finish(&mut self) -> Vec<u8> {
+    fn end(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.failed {
             return out;
@@ -337,6 +337,7 @@ impl Reframe for StreamToOpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::Reframe;
 
     #[test]
     fn a_chat_request_with_tools_history_and_images() {

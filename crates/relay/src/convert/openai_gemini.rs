@@ -6,7 +6,7 @@
 //! they get `call_<n>`.
 
 use super::chat::{ChunkWriter, output_limit, push_turn, stop_sequences};
-use super::{Reframe, SseData, bad, text_of, to_bytes};
+use super::{Events, SseData, bad, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -316,7 +316,7 @@ impl StreamToOpenAi {
     }
 }
 
-impl Reframe for StreamToOpenAi {
+impl Events for StreamToOpenAi {
     fn lines(&mut self) -> &mut SseData {
         &mut self.lines
     }
@@ -325,7 +325,7 @@ impl Reframe for StreamToOpenAi {
         self.event_data(data, out);
     }
 
-    fn finish(&mut self) -> Vec<u8> {
+    fn end(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         if self.failed {
             return out;
@@ -340,6 +340,7 @@ impl Reframe for StreamToOpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::Reframe;
 
     #[test]
     fn a_chat_request_with_a_tool_round_trip() {
