@@ -38,6 +38,12 @@ pub fn answer(model: &str, completion: usize) -> Value {
         "modelVersion": model})
 }
 
+/// A complete answer of one output token whose content is `parts`.
+pub fn answer_with(model: &str, parts: Value) -> Value {
+    json!({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0,
+        "finishReason": "STOP"}], "usageMetadata": usage(model, 1), "modelVersion": model})
+}
+
 /// The events of a streamed answer with `chunks` text chunks.
 pub fn events(model: &str, chunks: usize) -> Vec<String> {
     (0..chunks)

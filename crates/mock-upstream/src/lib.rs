@@ -9,10 +9,10 @@
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
 //! headers), `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
 //! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
-//! in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
+//! (in the path's format) in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
-//! repeats the credential it was sent, its own host and an IP address. `mock-cached` reports
+//! repeats the credential it was sent, its own host and an IP address. `mock-tool` calls a tool (see [`tools`]). `mock-cached` reports
 //! [`CACHED_TOKENS`] of its prompt tokens as cached (OpenAI's
 //! `prompt_tokens_details.cached_tokens`). Chat requests with a
 //! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
@@ -22,6 +22,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod responses;
+pub mod tools;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -212,7 +213,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             &openai_error(&message, "invalid_request_error", ""),
         ));
     }
-    let (status, answer) = answer(&path, &model, &body);
+    let call = tools::call(&model, &body);
+    let (status, answer) = match &call {
+        Some(call) => (StatusCode::OK, tools::answer(&path, &model, call)),
+        None => answer(&path, &model, &body),
+    };
     if path.ends_with("/audio/speech") && status == StatusCode::OK {
         let audio = Response::builder()
             .header("content-type", "audio/mpeg")
@@ -220,7 +225,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(audio.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
     }
     if model == "mock-stream-error" {
-        let event = Bytes::from_static(b"data: {\"error\":{\"message\":\"The engine is overloaded\",\"type\":\"server_error\"}}\n\n");
+        let event = Bytes::from(stream_error(&path));
         let resp = Response::builder()
             .header("content-type", "text/event-stream")
             .body(Full::new(event).boxed());
@@ -253,13 +258,33 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     let resp = Response::builder()
         .status(status)
         .header("content-type", "text/event-stream")
-        .body(sse_body(
-            &path,
-            &model,
-            usage,
-            completion_tokens(&model, &body),
-        ));
+        .body(match &call {
+            Some(call) => events_body(tools::events(&path, &model, call, usage), None),
+            None => sse_body(&path, &model, usage, completion_tokens(&model, &body)),
+        });
     Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
+}
+
+/// The error event a `mock-stream-error` stream holds, in the format `path` speaks.
+fn stream_error(path: &str) -> String {
+    let message = "The engine is overloaded";
+    if path.ends_with("/v1/messages") {
+        let data =
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": message}});
+        format!("event: error\ndata: {data}\n\n")
+    } else if path.ends_with("/v1/responses") {
+        let mut response = responses::answer_with("mock-stream-error", vec![], 0);
+        response["status"] = json!("failed");
+        response["error"] = json!({"code": "server_error", "message": message});
+        let data = json!({"type": "response.failed", "sequence_number": 0, "response": response});
+        format!("event: response.failed\ndata: {data}\n\n")
+    } else if path.contains(":streamGenerateContent") {
+        let data = json!({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}});
+        format!("data: {data}\r\n\r\n")
+    } else {
+        let data = json!({"error": {"message": message, "type": "server_error"}});
+        format!("data: {data}\n\n")
+    }
 }
 
 /// The top-level fields of an OpenAI chat request the mock accepts.
@@ -348,7 +373,7 @@ fn completion_tokens(model: &str, body: &Value) -> usize {
     CHUNKS.min(limit)
 }
 
-fn usage_json(model: &str, completion: usize) -> Value {
+pub(crate) fn usage_json(model: &str, completion: usize) -> Value {
     let completion = if model == "mock-long" {
         LONG_COMPLETION
     } else {
@@ -378,6 +403,11 @@ fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
         "mock-hold" => Some(HOLD_DELAY),
         _ => None,
     };
+    events_body(events, delay)
+}
+
+/// A body of `events`, each after `delay`.
+fn events_body(events: Vec<String>, delay: Option<std::time::Duration>) -> Body {
     let stream = futures_util::stream::iter(events).then(move |e| async move {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;

@@ -36,12 +36,15 @@ fn response(model: &str, status: &str, output: Vec<Value>, usage: Value) -> Valu
 
 /// A complete Responses answer of `completion` output tokens.
 pub fn answer(model: &str, completion: usize) -> Value {
-    response(
-        model,
-        "completed",
-        vec![message_item("Hello", "completed")],
-        usage(model, completion),
-    )
+    answer_with(model, vec![message_item("Hello", "completed")], completion)
+}
+
+/// A Responses answer holding `output`, of `completion` output tokens (none: in progress).
+pub fn answer_with(model: &str, output: Vec<Value>, completion: usize) -> Value {
+    if completion == 0 {
+        return response(model, "in_progress", output, Value::Null);
+    }
+    response(model, "completed", output, usage(model, completion))
 }
 
 /// The events of a streamed Responses answer with `chunks` text deltas.

@@ -17,6 +17,7 @@ pub(crate) fn error_message(body: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let message = value
         .pointer("/error/message")
+        .or_else(|| value.pointer("/response/error/message"))
         .or_else(|| value.get("message"))
         .or_else(|| value.get("error"))
         .and_then(Value::as_str)?;

@@ -14,6 +14,7 @@ mod data;
 mod gemini;
 mod hostile;
 mod logs;
+mod matrix;
 mod openapi;
 mod options;
 mod redemptions;
