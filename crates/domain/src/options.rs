@@ -66,6 +66,11 @@ pub const CACHE_RATIO: &str = "CacheRatio";
 /// Per model: what a prompt token written to the provider's cache costs, as a share of an
 /// input token.
 pub const CREATE_CACHE_RATIO: &str = "CreateCacheRatio";
+/// Per model: what an audio input token costs, as a share of a text input token (new-api's
+/// name; realtime sessions).
+pub const AUDIO_RATIO: &str = "AudioRatio";
+/// Per model: what an audio output token costs, as a share of an audio input token.
+pub const AUDIO_COMPLETION_RATIO: &str = "AudioCompletionRatio";
 pub const MODEL_PRICE: &str = "ModelPrice";
 pub const GROUP_RATIO: &str = "GroupRatio";
 pub const QUOTA_FOR_NEW_USER: &str = "QuotaForNewUser";
@@ -101,6 +106,8 @@ pub const DEFS: &[OptionDef] = &[
     def(COMPLETION_RATIO, "{}", RATIOS, None),
     def(CACHE_RATIO, "{}", RATIOS, None),
     def(CREATE_CACHE_RATIO, "{}", RATIOS, None),
+    def(AUDIO_RATIO, "{}", RATIOS, None),
+    def(AUDIO_COMPLETION_RATIO, "{}", RATIOS, None),
     def(MODEL_PRICE, "{}", RATIOS, None),
     def(
         GROUP_RATIO,

@@ -98,9 +98,21 @@ const DEFAULT_CACHE_RATIOS: &[(&str, f64, f64)] = &[
     ("o3", 0.25, 1.0),
     ("o4-mini", 0.25, 1.0),
     ("gpt-5", 0.1, 1.0),
+    ("gpt-realtime", 0.1, 1.0),
     ("gemini-2.5", 0.25, 1.0),
     ("gemini-2.0", 0.25, 1.0),
     ("deepseek", 0.1, 1.0),
+];
+
+/// Built-in audio ratios per model family (longest matching prefix wins): an audio input token
+/// as a share of a text input token, and an audio output token as a share of an audio input
+/// token, as OpenAI prices its realtime models. A model in no family pays text prices for
+/// audio. The `AudioRatio` and `AudioCompletionRatio` options override them per model.
+const DEFAULT_AUDIO_RATIOS: &[(&str, f64, f64)] = &[
+    ("gpt-realtime", 8.0, 2.0),
+    ("gpt-realtime-mini", 16.67, 2.0),
+    ("gpt-4o-realtime", 8.0, 2.0),
+    ("gpt-4o-mini-realtime", 16.67, 2.0),
 ];
 
 /// Output tokens reserved for a model found nowhere in the table or the option.
@@ -189,6 +201,51 @@ impl Price {
     }
 }
 
+/// The tokens of one realtime response, by modality. `cached` input tokens (of either
+/// modality) are priced at the cache ratio of a text input token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Modal {
+    pub text_in: i64,
+    pub audio_in: i64,
+    pub cached_text_in: i64,
+    pub cached_audio_in: i64,
+    pub text_out: i64,
+    pub audio_out: i64,
+}
+
+/// What audio costs for a model: an input token as a share of a text input token, an output
+/// token as a share of an audio input token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioRatios {
+    pub input: f64,
+    pub completion: f64,
+}
+
+impl Price {
+    /// The quota of a realtime response that used `tokens`.
+    pub fn quota_modal(&self, tokens: Modal, audio: AudioRatios) -> i64 {
+        let Price::PerToken {
+            model_ratio,
+            completion_ratio,
+            group_ratio,
+            cache_ratio,
+            ..
+        } = *self
+        else {
+            return self.quota(0, 0);
+        };
+        let n = |x: i64| x.max(0) as f64;
+        let cached_text = tokens.cached_text_in.clamp(0, tokens.text_in.max(0));
+        let cached_audio = tokens.cached_audio_in.clamp(0, tokens.audio_in.max(0));
+        let input = n(tokens.text_in - cached_text)
+            + n(tokens.audio_in - cached_audio) * audio.input
+            + n(cached_text + cached_audio) * cache_ratio;
+        let output = n(tokens.text_out) * completion_ratio
+            + n(tokens.audio_out) * audio.input * audio.completion;
+        round_quota((input + output) * model_ratio * group_ratio)
+    }
+}
+
 /// Prompt tokens a provider served from its cache (`read`) or wrote to it (`written`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cached {
@@ -205,6 +262,8 @@ pub struct PriceTable {
     completion_ratio: HashMap<String, f64>,
     cache_ratio: HashMap<String, f64>,
     create_cache_ratio: HashMap<String, f64>,
+    audio_ratio: HashMap<String, f64>,
+    audio_completion_ratio: HashMap<String, f64>,
     model_price: HashMap<String, f64>,
     group_ratio: HashMap<String, f64>,
     max_output: HashMap<String, i64>,
@@ -242,6 +301,8 @@ impl PriceTable {
         t.completion_ratio.extend(map(opt::COMPLETION_RATIO));
         t.cache_ratio = map(opt::CACHE_RATIO);
         t.create_cache_ratio = map(opt::CREATE_CACHE_RATIO);
+        t.audio_ratio = map(opt::AUDIO_RATIO);
+        t.audio_completion_ratio = map(opt::AUDIO_COMPLETION_RATIO);
         t.model_price.extend(map(opt::MODEL_PRICE));
         t.group_ratio = map(opt::GROUP_RATIO);
         t.max_output = map(opt::MODEL_MAX_OUTPUT)
@@ -262,6 +323,20 @@ impl PriceTable {
                 .copied()
                 .unwrap_or(builtin.1),
         )
+    }
+
+    /// What audio costs for `model`: the options', else the built-in family's, else text
+    /// prices.
+    pub fn audio_ratios(&self, model: &str) -> AudioRatios {
+        let builtin = family(DEFAULT_AUDIO_RATIOS, model).map_or((1.0, 1.0), |(_, i, c)| (*i, *c));
+        AudioRatios {
+            input: self.audio_ratio.get(model).copied().unwrap_or(builtin.0),
+            completion: self
+                .audio_completion_ratio
+                .get(model)
+                .copied()
+                .unwrap_or(builtin.1),
+        }
     }
 
     /// The most output tokens `model` can produce in one answer: the option's value, else the
@@ -475,6 +550,49 @@ mod tests {
         assert_eq!(
             one.price("m", "default").map(|p| p.quota(1_000_000, 0)),
             Some(1_000_000)
+        );
+    }
+
+    #[test]
+    fn realtime_audio_is_priced_apart() {
+        use crate::options as opt;
+        let table = table_of(&[
+            (opt::MODEL_RATIO, r#"{"gpt-realtime": 2, "voice-x": 1}"#),
+            (
+                opt::COMPLETION_RATIO,
+                r#"{"gpt-realtime": 4, "voice-x": 2}"#,
+            ),
+            (opt::AUDIO_RATIO, r#"{"voice-x": 3}"#),
+        ]);
+        let tokens = Modal {
+            text_in: 100,
+            audio_in: 50,
+            cached_text_in: 20,
+            cached_audio_in: 10,
+            text_out: 10,
+            audio_out: 40,
+        };
+        // Built-in: audio in 8x, audio out 2x that, cached at 0.1.
+        let price = table
+            .price("gpt-realtime", "default")
+            .unwrap_or(PriceTable::free());
+        let audio = table.audio_ratios("gpt-realtime");
+        assert_eq!(
+            audio,
+            AudioRatios {
+                input: 8.0,
+                completion: 2.0
+            }
+        );
+        // (80 + 40 * 8 + 30 * 0.1 + 10 * 4 + 40 * 16) * 2 = 2166.
+        assert_eq!(price.quota_modal(tokens, audio), 2166);
+        // The option over text prices: (80 + 40 * 3 + 30 + 10 * 2 + 40 * 3) * 1 = 370.
+        let price = table
+            .price("voice-x", "default")
+            .unwrap_or(PriceTable::free());
+        assert_eq!(
+            price.quota_modal(tokens, table.audio_ratios("voice-x")),
+            370
         );
     }
 }

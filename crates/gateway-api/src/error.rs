@@ -277,6 +277,14 @@ pub fn error_event(err: &RelayError, req: &HttpRequest) -> bytes::Bytes {
     bytes::Bytes::from(format!("{event}data: {json}\n\n"))
 }
 
+/// `err` as a realtime session's `error` event (OpenAI's error object under `error`).
+pub(crate) fn realtime_error_event(err: &RelayError, req: &HttpRequest) -> String {
+    let mut event = body(err, req, None);
+    event["type"] = serde_json::json!("error");
+    event["event_id"] = serde_json::json!(format!("event_{}", request_id(req)));
+    event.to_string()
+}
+
 /// The answer for a path the relay does not serve.
 pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
     let text = format!("Invalid URL ({} {})", req.method(), req.path());

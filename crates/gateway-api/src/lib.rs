@@ -10,6 +10,7 @@ mod extract;
 mod gemini;
 mod openai;
 mod openapi;
+mod realtime;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
                 .service(resource("/chat/completions").route(post().to(openai::chat_completions)))
                 .service(resource("/responses").route(post().to(openai::responses)))
+                .service(resource("/realtime").route(get().to(realtime::realtime)))
                 .service(resource("/messages").route(post().to(anthropic::messages)))
                 .service(
                     resource("/messages/count_tokens").route(post().to(anthropic::count_tokens)),

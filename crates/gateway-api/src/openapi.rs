@@ -4,7 +4,7 @@
 //! missing or bad key, 403 for a refused one, 500, and on calls that reach an upstream any other
 //! status that upstream answered.
 
-use crate::{anthropic, dashboard, gemini, openai};
+use crate::{anthropic, dashboard, gemini, openai, realtime};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
@@ -182,6 +182,7 @@ impl Modify for CommonResponses {
     modifiers(&ApiKeyScheme, &V1Aliases, &CommonResponses),
     paths(
         openai::list_models, openai::get_model, openai::chat_completions, openai::responses,
+        realtime::realtime,
         openai::completions,
         openai::embeddings, openai::moderations, openai::image_generations, openai::image_edits,
         openai::image_variations, openai::audio_transcriptions, openai::audio_translations,

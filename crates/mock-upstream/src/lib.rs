@@ -21,6 +21,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod realtime;
 pub mod responses;
 pub mod tools;
 
@@ -78,6 +79,8 @@ pub struct Seen {
 struct State {
     calls: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// Realtime sockets open now.
+    realtime_open: AtomicUsize,
     /// Benchmarks turn recording off.
     quiet: bool,
 }
@@ -114,6 +117,7 @@ impl MockUpstream {
                     let svc = service_fn(move |req| handle(state.clone(), req));
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -131,6 +135,11 @@ impl MockUpstream {
         self.state.calls.load(Ordering::SeqCst)
     }
 
+    /// Realtime sockets open now.
+    pub fn realtime_open(&self) -> usize {
+        self.state.realtime_open.load(Ordering::SeqCst)
+    }
+
     /// The requests received, oldest first.
     pub fn seen(&self) -> Vec<Seen> {
         self.state
@@ -138,6 +147,16 @@ impl MockUpstream {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+}
+
+impl State {
+    fn record(&self, seen: Seen) {
+        if !self.quiet
+            && let Ok(mut all) = self.seen.lock()
+        {
+            all.push(seen);
+        }
     }
 }
 
@@ -151,6 +170,9 @@ fn credential(req: &Request<Incoming>) -> Option<String> {
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
     state.calls.fetch_add(1, Ordering::SeqCst);
+    if realtime::is_upgrade(&req) {
+        return Ok(realtime::accept(state, req));
+    }
     let path = req.uri().path().to_owned();
     let cred = credential(&req);
     let header = |name: &str| {
@@ -179,18 +201,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Some(boundary) => form_fields(bytes.clone(), boundary).await,
         None => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     };
-    if !state.quiet
-        && let Ok(mut seen) = state.seen.lock()
-    {
-        seen.push(Seen {
-            path: path.clone(),
-            credential: cred.clone(),
-            body: body.clone(),
-            bytes: bytes.len(),
-            content_type,
-            anthropic_headers,
-        });
-    }
+    state.record(Seen {
+        path: path.clone(),
+        credential: cred.clone(),
+        body: body.clone(),
+        bytes: bytes.len(),
+        content_type,
+        anthropic_headers,
+    });
     let model = model_of(&path, &body);
     if model == "mock-leak" {
         let message = format!(

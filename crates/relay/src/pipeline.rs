@@ -9,7 +9,7 @@ use crate::billing::{Meter, Session, Shortfall};
 use crate::client::{UpstreamBody, full_body};
 use crate::convert::Conversion;
 use crate::dialect::{CallSpec, Dialect, Endpoint, openai};
-use crate::error::{Holder, Refusal, RelayError, UpstreamError, UpstreamKind};
+use crate::error::{Refusal, RelayError, UpstreamError, UpstreamKind};
 use crate::health::{classify, error_codes, error_message};
 use crate::mask::mask;
 use crate::providers::Provider;
@@ -257,20 +257,8 @@ impl Relay {
         spec: &CallSpec,
     ) -> Result<Priced, RelayError> {
         let model = &spec.model;
-        if !caller.token.allows_model(model) {
-            return Err(RelayError::Refused(Refusal::ModelNotAllowed(model.clone())));
-        }
-        // A model no channel of the group lists does not exist for this caller (OpenAI's 404);
-        // 503 is left for a served model whose channels all failed or are busy.
-        if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
-            return Err(RelayError::ModelNotFound(model.clone()));
-        }
+        let price = self.price_of(snapshot, caller, model)?;
         let prices = self.prices();
-        let price = match prices.price(model, &caller.group) {
-            Some(p) => p,
-            None if self.s.options.get_bool(opt::SELF_USE_MODE_ENABLED) => PriceTable::free(),
-            None => return Err(RelayError::NoPrice(model.clone())),
-        };
         let output_tokens = spec.output.map_or(0, |o| {
             o.limit
                 .unwrap_or_else(|| prices.max_output(model))
@@ -279,14 +267,8 @@ impl Relay {
         let worst = price
             .quota(spec.prompt_estimate, output_tokens)
             .saturating_mul(spec.count);
-        let paid = price.quota(1_000_000, 1_000_000) > 0;
-        let token = (!caller.token.unlimited).then_some(caller.token.id);
-        let session = Session::reserve(self.s.ledger.clone(), caller.user.id, token, worst, paid)
-            .map_err(|short| {
-            let (holder, available) = match short {
-                Shortfall::User { available } => (Holder::User, available),
-                Shortfall::Token { available } => (Holder::Key, available),
-            };
+        let session = self.hold(caller, price, worst).map_err(|short| {
+            let (holder, available) = short.holder();
             RelayError::Insufficient {
                 holder,
                 model: model.clone(),
@@ -301,6 +283,42 @@ impl Relay {
             session,
             allowance: (per_token && spec.output.is_some()).then_some(output_tokens),
         })
+    }
+
+    /// The price of `model` for `caller`; refused when the key may not use the model, no
+    /// channel of the caller's group serves it, or it has no price.
+    pub(crate) fn price_of(
+        &self,
+        snapshot: &Snapshot,
+        caller: &Caller,
+        model: &str,
+    ) -> Result<Price, RelayError> {
+        if !caller.token.allows_model(model) {
+            return Err(RelayError::Refused(Refusal::ModelNotAllowed(model.to_owned())));
+        }
+        // A model no channel of the group lists does not exist for this caller (OpenAI's 404);
+        // 503 is left for a served model whose channels all failed or are busy.
+        if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
+            return Err(RelayError::ModelNotFound(model.to_owned()));
+        }
+        match self.prices().price(model, &caller.group) {
+            Some(p) => Ok(p),
+            None if self.s.options.get_bool(opt::SELF_USE_MODE_ENABLED) => Ok(PriceTable::free()),
+            None => Err(RelayError::NoPrice(model.to_owned())),
+        }
+    }
+
+    /// Reserves `amount` of the caller's balances (and its key's, when limited); a paid price
+    /// needs a positive balance even when the amount rounds to nothing.
+    pub(crate) fn hold(
+        &self,
+        caller: &Caller,
+        price: Price,
+        amount: i64,
+    ) -> Result<Session, Shortfall> {
+        let paid = price.quota(1_000_000, 1_000_000) > 0;
+        let token = (!caller.token.unlimited).then_some(caller.token.id);
+        Session::reserve(self.s.ledger.clone(), caller.user.id, token, amount, paid)
     }
 
     /// Shapes the request for the channel's provider and sends it.

@@ -27,6 +27,16 @@ pub enum Shortfall {
     Token { available: i64 },
 }
 
+impl Shortfall {
+    /// Whose balance fell short, and what it held.
+    pub fn holder(self) -> (crate::error::Holder, i64) {
+        match self {
+            Shortfall::User { available } => (crate::error::Holder::User, available),
+            Shortfall::Token { available } => (crate::error::Holder::Key, available),
+        }
+    }
+}
+
 impl Balances {
     /// Moves `delta` (positive: more quota) on the user and the limited token.
     fn shift(&mut self, user: i32, token: Option<i32>, delta: i64) {

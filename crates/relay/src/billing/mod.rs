@@ -5,7 +5,7 @@
 pub mod ledger;
 
 use crate::auth::Caller;
-use crate::error::{Holder, RelayError};
+use crate::error::RelayError;
 use crate::stream::sse::{SseMeter, Usage};
 use crate::tokenizer;
 use bytes::Bytes;
@@ -102,8 +102,7 @@ impl Meter {
         let amount = self.price.quota(0, tokens).saturating_mul(self.count);
         let holder = match self.session.as_mut().map(|s| s.extend(amount)) {
             None | Some(Ok(())) => return Ok(()),
-            Some(Err(Shortfall::User { .. })) => Holder::User,
-            Some(Err(Shortfall::Token { .. })) => Holder::Key,
+            Some(Err(short)) => short.holder().0,
         };
         Err(RelayError::Insufficient {
             holder,
@@ -173,6 +172,13 @@ impl Meter {
         if quota < cost {
             content.push_str(&format!("；余额不足，按余额扣费 {quota}（应扣 {cost}）"));
         }
+        self.record(usage.prompt_tokens, usage.completion_tokens, quota, content);
+    }
+}
+
+impl Meter {
+    /// Queues the billing record of `quota` charged for these tokens.
+    pub(crate) fn record(&self, prompt: i64, completion: i64, quota: i64, content: String) {
         self.billing.submit(BillingRecord {
             user_id: self.caller.user.id,
             username: self.caller.user.username.clone(),
@@ -181,8 +187,8 @@ impl Meter {
             token_unlimited: self.caller.token.unlimited,
             channel_id: self.channel_id,
             model_name: self.model.clone(),
-            prompt_tokens: i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX),
-            completion_tokens: i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX),
+            prompt_tokens: i32::try_from(prompt).unwrap_or(i32::MAX),
+            completion_tokens: i32::try_from(completion).unwrap_or(i32::MAX),
             quota,
             group: self.caller.group.clone(),
             is_stream: self.stream,

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin_users;
+mod agents;
 mod anthropic;
 mod auth;
 mod channels;
@@ -17,6 +18,7 @@ mod logs;
 mod matrix;
 mod openapi;
 mod options;
+mod realtime;
 mod redemptions;
 mod relay;
 mod relay_billing;

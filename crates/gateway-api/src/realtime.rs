@@ -1,0 +1,181 @@
+//! OpenAI's Realtime API, `GET /v1/realtime?model=...` (WebSocket): the key from the
+//! `openai-insecure-api-key.<key>` entry of `Sec-WebSocket-Protocol` (browsers) or the usual
+//! headers; the session is refused in an HTTP error before the upgrade when the key, model,
+//! balance or every channel fails. Then frames pass both ways untouched; every server event
+//! goes through the relay's meter, which bills each `response.done`. When the balance cannot
+//! hold the next response the caller gets an `error` event and the session ends. A caller that
+//! leaves mid-response has that response cancelled upstream and billed from its final usage
+//! (waited for a few seconds), then the upstream socket is closed.
+
+use crate::GatewayState;
+use crate::error::{OpenAiError, realtime_error_event, relay_error};
+use crate::extract::meta;
+use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::{SinkExt, StreamExt};
+use relay::{Realtime, RelayError};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message as Upstream;
+
+/// How long a response the caller left is waited for, to bill it.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// The protocol entry browsers carry the key in.
+const KEY_PROTOCOL: &str = "openai-insecure-api-key.";
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RealtimeQuery {
+    /// The realtime model.
+    model: Option<String>,
+}
+
+/// The entries of `Sec-WebSocket-Protocol`.
+fn protocols(req: &HttpRequest) -> Vec<String> {
+    req.headers()
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .collect()
+}
+
+/// Open a realtime session.
+#[utoipa::path(get, path = "/v1/realtime", tag = "openai", params(RealtimeQuery),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol; events pass as OpenAI's Realtime API defines them. Each `response.done` is billed from its usage (text and audio priced apart); when the balance cannot hold the next response an `error` event ends the session."),
+        (status = 400, body = OpenAiError, description = "No `model`, or not a WebSocket handshake."),
+        (status = 401, body = OpenAiError), (status = 403, body = OpenAiError),
+        (status = 404, body = OpenAiError, description = "No enabled channel lists the model."),
+        (status = 503, body = OpenAiError, description = "No OpenAI channel serving the model could be reached.")),
+    security(("api_key" = [])))]
+pub(crate) async fn realtime(
+    state: web::Data<GatewayState>,
+    req: HttpRequest,
+    query: web::Query<RealtimeQuery>,
+    body: web::Payload,
+) -> HttpResponse {
+    let offered = protocols(&req);
+    let key = offered
+        .iter()
+        .find_map(|p| p.strip_prefix(KEY_PROTOCOL))
+        .map(|k| format!("Bearer {k}"));
+    let caller = match key {
+        Some(key) => state
+            .relay
+            .authenticate(Some(&key), req.peer_addr().map(|a| a.ip()))
+            .await
+            .map_err(|e| relay_error(&e, &req)),
+        None => crate::extract::caller(&state, &req).await,
+    };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    if let Err(e) = state.relay.admits(&caller).await {
+        return relay_error(&e, &req);
+    }
+    let Some(model) = query.model.as_deref().filter(|m| !m.is_empty()) else {
+        let err = RelayError::BadRequest("the `model` query parameter is required".into());
+        return relay_error(&err, &req);
+    };
+    let upgrade = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        let err = RelayError::BadRequest("not a WebSocket handshake".into());
+        return relay_error(&err, &req);
+    }
+    let beta = req.headers().get("openai-beta").and_then(|v| v.to_str().ok());
+    let session = match state.relay.realtime(&caller, model, beta, &meta(&req)).await {
+        Ok(s) => s,
+        Err(e) => return relay_error(&e, &req),
+    };
+    let (mut resp, client, incoming) = match actix_ws::handle(&req, body) {
+        Ok(parts) => parts,
+        Err(e) => {
+            let err = RelayError::BadRequest(format!("not a WebSocket handshake: {e}"));
+            return relay_error(&err, &req);
+        }
+    };
+    if offered.iter().any(|p| p == "realtime") {
+        resp.headers_mut()
+            .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("realtime"));
+    }
+    actix_web::rt::spawn(relay_frames(client, incoming, session, req));
+    resp
+}
+
+/// Passes frames both ways until either side ends or the balance runs out.
+async fn relay_frames(
+    mut client: actix_ws::Session,
+    mut incoming: actix_ws::MessageStream,
+    session: Realtime,
+    req: HttpRequest,
+) {
+    let Realtime { upstream, mut meter } = session;
+    let (mut up_tx, mut up_rx) = upstream.split();
+    loop {
+        tokio::select! {
+            from_client = incoming.next() => {
+                let sent = match from_client {
+                    Some(Ok(actix_ws::Message::Text(text))) => up_tx.send(Upstream::text(text.to_string())).await,
+                    Some(Ok(actix_ws::Message::Binary(bytes))) => up_tx.send(Upstream::binary(bytes)).await,
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
+                        let _ = client.pong(&bytes).await;
+                        Ok(())
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => Ok(()),
+                };
+                if sent.is_err() {
+                    let _ = client.close(None).await;
+                    return;
+                }
+            }
+            from_upstream = up_rx.next() => {
+                let ok = match from_upstream {
+                    Some(Ok(Upstream::Text(text))) => {
+                        let delivered = client.text(text.as_str().to_owned()).await.is_ok();
+                        if let Err(e) = meter.server_event(text.as_str()) {
+                            let _ = client.text(realtime_error_event(&e, &req)).await;
+                            let _ = client.close(None).await;
+                            let _ = up_tx.close().await;
+                            return;
+                        }
+                        delivered
+                    }
+                    Some(Ok(Upstream::Binary(bytes))) => client.binary(bytes).await.is_ok(),
+                    Some(Ok(Upstream::Close(_))) | Some(Err(_)) | None => {
+                        let _ = client.close(None).await;
+                        return;
+                    }
+                    Some(Ok(_)) => true,
+                };
+                if !ok {
+                    break;
+                }
+            }
+        }
+    }
+    // The caller left: a response under way is cancelled and billed from its final usage.
+    if meter.responding() {
+        let cancel = Upstream::text(r#"{"type":"response.cancel"}"#);
+        if up_tx.send(cancel).await.is_ok() {
+            let _ = tokio::time::timeout(CANCEL_GRACE, async {
+                while let Some(Ok(frame)) = up_rx.next().await {
+                    if let Upstream::Text(text) = frame {
+                        let _ = meter.server_event(text.as_str());
+                        if !meter.responding() {
+                            break;
+                        }
+                    }
+                }
+            })
+            .await;
+        }
+    }
+    let _ = up_tx.close().await;
+}

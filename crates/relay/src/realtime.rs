@@ -1,0 +1,284 @@
+//! Realtime sessions (OpenAI's `GET /v1/realtime` WebSocket): the relay picks a channel, holds
+//! the worst case of one response, and opens the channel's upstream socket; the caller's
+//! framework relays the frames both ways and hands each server event to [`RealtimeMeter`],
+//! which bills every `response.done` from its usage (text and audio tokens priced apart,
+//! cached input at the cache ratio) and holds the next response's worst case. When that hold
+//! fails the session must end: the balance never covers less than the response under way.
+
+use crate::auth::Caller;
+use crate::billing::Meter;
+use crate::dialect::Dialect;
+use crate::error::RelayError;
+use crate::pipeline::CallMeta;
+use crate::providers::{Provider, base_url};
+use crate::relay::Relay;
+use crate::routing::ChannelInfo;
+use domain::pricing::{AudioRatios, Modal, Price};
+use serde_json::Value;
+use std::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The upstream socket of a realtime session.
+pub type RealtimeUpstream = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Output tokens one response is held for, priced as audio (the dearer modality).
+pub const RESPONSE_HOLD_TOKENS: i64 = 4_096;
+
+/// An open realtime session: the upstream socket and the meter of its server events.
+pub struct Realtime {
+    pub upstream: RealtimeUpstream,
+    pub meter: RealtimeMeter,
+}
+
+/// Bills a realtime session response by response.
+pub struct RealtimeMeter {
+    relay: Relay,
+    meter: Meter,
+    audio: AudioRatios,
+    hold: i64,
+    /// A response is under way (created, not yet done).
+    responding: bool,
+}
+
+/// The tokens of a `response.done` event's usage, by modality.
+fn modal_usage(usage: &Value) -> Modal {
+    let get = |p: &str| usage.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let text_in = get("/input_token_details/text_tokens");
+    let audio_in = get("/input_token_details/audio_tokens");
+    let text_out = get("/output_token_details/text_tokens");
+    let audio_out = get("/output_token_details/audio_tokens");
+    // Totals without a breakdown count as text.
+    let or_total = |part: i64, other: i64, total: &str| {
+        if part + other == 0 { get(total) } else { part }
+    };
+    Modal {
+        text_in: or_total(text_in, audio_in, "/input_tokens"),
+        audio_in,
+        cached_text_in: get("/input_token_details/cached_tokens_details/text_tokens"),
+        cached_audio_in: get("/input_token_details/cached_tokens_details/audio_tokens"),
+        text_out: or_total(text_out, audio_out, "/output_tokens"),
+        audio_out,
+    }
+}
+
+impl RealtimeMeter {
+    /// Whether a response is under way.
+    pub fn responding(&self) -> bool {
+        self.responding
+    }
+
+    /// Reads one server event. A `response.done` is billed and the next response held; an
+    /// `Err` (the hold failed) means the session must end with that error.
+    pub fn server_event(&mut self, text: &str) -> Result<(), RelayError> {
+        if !text.contains("\"response.") {
+            return Ok(());
+        }
+        let Ok(event) = serde_json::from_str::<Value>(text) else {
+            return Ok(());
+        };
+        match event.get("type").and_then(Value::as_str) {
+            Some("response.created") => {
+                self.responding = true;
+                return Ok(());
+            }
+            Some("response.done") => self.responding = false,
+            _ => return Ok(()),
+        }
+        let usage = event
+            .pointer("/response/usage")
+            .cloned()
+            .unwrap_or_default();
+        let tokens = modal_usage(&usage);
+        let cost = self.meter.price.quota_modal(tokens, self.audio);
+        let quota = self.meter.session.take().map_or(0, |s| s.settle(cost));
+        let mut content = match self.meter.price {
+            Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                group_ratio,
+                ..
+            } => format!(
+                "模型倍率 {model_ratio}，补全倍率 {completion_ratio}，音频倍率 {}，音频补全倍率 {}，分组倍率 {group_ratio}",
+                self.audio.input, self.audio.completion
+            ),
+            Price::PerCall { usd, group_ratio } => {
+                format!("模型价格 {usd}，分组倍率 {group_ratio}")
+            }
+        };
+        if quota < cost {
+            content.push_str(&format!("；余额不足，按余额扣费 {quota}（应扣 {cost}）"));
+        }
+        let input = tokens.text_in + tokens.audio_in;
+        let output = tokens.text_out + tokens.audio_out;
+        self.meter.record(input, output, quota, content);
+        let session = self
+            .relay
+            .hold(&self.meter.caller, self.meter.price, self.hold)
+            .map_err(|short| RelayError::Insufficient {
+                holder: short.holder().0,
+                model: self.meter.model.clone(),
+                affordable_output: None,
+            })?;
+        self.meter.session = Some(session);
+        Ok(())
+    }
+}
+
+/// The realtime URL of a channel for `model`: its base with a WebSocket scheme.
+fn upstream_url(channel: &ChannelInfo, model: &str) -> Option<String> {
+    let base = base_url(channel.channel_type, &channel.base_url)?;
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", base.strip_prefix("http://")?)
+    };
+    let model: String = model
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Some(format!("{base}/v1/realtime?model={model}"))
+}
+
+impl Relay {
+    /// Opens a realtime session on `model` for `caller`: an OpenAI channel serving it, the
+    /// first response's worst case held, the upstream socket connected (with `beta`, the
+    /// caller's `OpenAI-Beta` header, passed on). Channels that fail to connect are passed
+    /// over like failed calls.
+    pub async fn realtime(
+        &self,
+        caller: &Caller,
+        model: &str,
+        beta: Option<&str>,
+        meta: &CallMeta,
+    ) -> Result<Realtime, RelayError> {
+        self.ensure_balances(caller).await?;
+        let snapshot = self.s.router.snapshot();
+        let price = self.price_of(&snapshot, caller, model)?;
+        let audio = self.prices().audio_ratios(model);
+        let hold = price.quota_modal(
+            Modal {
+                audio_out: RESPONSE_HOLD_TOKENS,
+                ..Modal::default()
+            },
+            audio,
+        );
+        let insufficient = |short: crate::billing::Shortfall| RelayError::Insufficient {
+            holder: short.holder().0,
+            model: model.to_owned(),
+            affordable_output: None,
+        };
+        let mut session = Some(self.hold(caller, price, hold).map_err(insufficient)?);
+        let mut tried = Vec::new();
+        let mut last_error = RelayError::NoChannel(model.to_owned());
+        while let Some(channel) = snapshot.pick(&caller.group, model, &tried) {
+            tried.push(channel.id);
+            let openai = Provider::of(channel.channel_type)
+                .adaptor()
+                .is_some_and(|a| a.dialect() == Dialect::OpenAi);
+            let Some(url) =
+                upstream_url(&channel, channel.upstream_model(model)).filter(|_| openai)
+            else {
+                continue;
+            };
+            let mut request = match url.into_client_request() {
+                Ok(r) => r,
+                Err(e) => {
+                    last_error = RelayError::Unavailable(format!("channel {}: {e}", channel.id));
+                    continue;
+                }
+            };
+            let headers = request.headers_mut();
+            let values = [
+                ("authorization", Some(format!("Bearer {}", channel.key))),
+                (
+                    "openai-organization",
+                    Some(channel.organization.clone()).filter(|o| !o.is_empty()),
+                ),
+                ("openai-beta", beta.map(str::to_owned)),
+            ];
+            for (name, value) in values {
+                if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    headers.insert(name, v);
+                }
+            }
+            match tokio_tungstenite::connect_async(request).await {
+                Ok((upstream, _)) => {
+                    let meter = Meter {
+                        session: session.take(),
+                        billing: self.s.billing.clone(),
+                        caller: caller.clone(),
+                        channel_id: channel.id,
+                        model: model.to_owned(),
+                        price,
+                        count: 1,
+                        prompt_estimate: 0,
+                        request: bytes::Bytes::new(),
+                        started: Instant::now(),
+                        request_id: meta.request_id.clone(),
+                        ip: meta.ip.map(|i| i.to_string()).unwrap_or_default(),
+                        stream: true,
+                    };
+                    return Ok(Realtime {
+                        upstream,
+                        meter: RealtimeMeter {
+                            relay: self.clone(),
+                            meter,
+                            audio,
+                            hold,
+                            responding: false,
+                        },
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(channel = channel.id, request_id = %meta.request_id, "realtime upstream: {e}");
+                    last_error = RelayError::Unavailable(format!(
+                        "channel {}: could not connect",
+                        channel.id
+                    ));
+                }
+            }
+        }
+        Err(last_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn usage_by_modality() {
+        let usage = json!({"total_tokens": 75, "input_tokens": 30, "output_tokens": 45,
+            "input_token_details": {"text_tokens": 10, "audio_tokens": 20, "cached_tokens": 4,
+                "cached_tokens_details": {"text_tokens": 3, "audio_tokens": 1}},
+            "output_token_details": {"text_tokens": 5, "audio_tokens": 40}});
+        assert_eq!(
+            modal_usage(&usage),
+            Modal {
+                text_in: 10,
+                audio_in: 20,
+                cached_text_in: 3,
+                cached_audio_in: 1,
+                text_out: 5,
+                audio_out: 40
+            }
+        );
+        let bare = json!({"input_tokens": 7, "output_tokens": 9});
+        assert_eq!(
+            modal_usage(&bare),
+            Modal {
+                text_in: 7,
+                text_out: 9,
+                ..Modal::default()
+            }
+        );
+    }
+}
