@@ -88,8 +88,15 @@ pub(crate) async fn realtime(
         let err = RelayError::BadRequest("not a WebSocket handshake".into());
         return relay_error(&err, &req);
     }
-    let beta = req.headers().get("openai-beta").and_then(|v| v.to_str().ok());
-    let session = match state.relay.realtime(&caller, model, beta, &meta(&req)).await {
+    let beta = req
+        .headers()
+        .get("openai-beta")
+        .and_then(|v| v.to_str().ok());
+    let session = match state
+        .relay
+        .realtime(&caller, model, beta, &meta(&req))
+        .await
+    {
         Ok(s) => s,
         Err(e) => return relay_error(&e, &req),
     };
@@ -115,7 +122,10 @@ async fn relay_frames(
     session: Realtime,
     req: HttpRequest,
 ) {
-    let Realtime { upstream, mut meter } = session;
+    let Realtime {
+        upstream,
+        mut meter,
+    } = session;
     let (mut up_tx, mut up_rx) = upstream.split();
     loop {
         tokio::select! {
