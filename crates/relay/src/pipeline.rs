@@ -294,7 +294,9 @@ impl Relay {
         model: &str,
     ) -> Result<Price, RelayError> {
         if !caller.token.allows_model(model) {
-            return Err(RelayError::Refused(Refusal::ModelNotAllowed(model.to_owned())));
+            return Err(RelayError::Refused(Refusal::ModelNotAllowed(
+                model.to_owned(),
+            )));
         }
         // A model no channel of the group lists does not exist for this caller (OpenAI's 404);
         // 503 is left for a served model whose channels all failed or are busy.

@@ -218,15 +218,14 @@ pub(crate) async fn first_event(body: &mut Incoming, timeout: Duration) -> First
                     }
                     let first = sse_data(&data);
                     let is_error = memchr(first, b"\"error\"")
-                        && serde_json::from_slice::<serde_json::Value>(first)
-                            .is_ok_and(|v| {
-                                // OpenAI's and Gemini's `error`, Anthropic's error event, and
-                                // a Responses stream's `response.failed`.
-                                [v.get("error"), v.pointer("/response/error")]
-                                    .into_iter()
-                                    .flatten()
-                                    .any(|e| !e.is_null())
-                            });
+                        && serde_json::from_slice::<serde_json::Value>(first).is_ok_and(|v| {
+                            // OpenAI's and Gemini's `error`, Anthropic's error event, and
+                            // a Responses stream's `response.failed`.
+                            [v.get("error"), v.pointer("/response/error")]
+                                .into_iter()
+                                .flatten()
+                                .any(|e| !e.is_null())
+                        });
                     return if is_error {
                         FirstEvent::Error(data)
                     } else {
