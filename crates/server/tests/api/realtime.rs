@@ -231,7 +231,45 @@ async fn a_response_the_caller_leaves_is_cancelled_and_billed(app: TestApp) {
     assert_eq!(app.settled_quota(&user).await, 1_000_000 - cost);
 }
 
+/// The `openai` SDK's realtime client (`scripts/sdk_realtime_check.py`): two responses, each
+/// billed; an unknown key refused.
+async fn the_openai_sdk_realtime_client_works(app: TestApp) {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import openai, websockets"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(
+            std::env::var("TEST_OPENAI_SDK").is_err(),
+            "TEST_OPENAI_SDK is set but python3 cannot import openai and websockets"
+        );
+        eprintln!("openai or websockets not installed; realtime SDK check skipped");
+        return;
+    }
+    let (user, key) = setup(&app, 1_000_000, "gpt-realtime").await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/sdk_realtime_check.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .args([&app.url("/v1"), &key, "gpt-realtime"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(upstream_closed(&app).await);
+    assert_eq!(
+        app.settled_quota(&user).await,
+        1_000_000 - 2 * RESPONSE_QUOTA
+    );
+}
+
 db_tests!(
+    the_openai_sdk_realtime_client_works,
     a_session_relays_and_bills_each_response,
     sessions_are_refused_before_the_upgrade,
     a_session_ends_when_the_balance_cannot_hold_a_response,
