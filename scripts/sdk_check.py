@@ -3,7 +3,7 @@ relays, streaming included, and the SDK's parsing of the gateway's errors.
 
 Usage: python3 scripts/sdk_check.py BASE_URL API_KEY [MODEL ...]
 (BASE_URL like http://127.0.0.1:3000/v1; each MODEL given is served by a channel of another
-dialect, Anthropic or Gemini: chat on it is converted.)
+dialect, Anthropic or Gemini: chat and Responses on it are converted.)
 The API test suite runs it against a live app and a mock upstream (tests/api/sdk.rs).
 """
 import io
@@ -68,6 +68,21 @@ def main(base_url: str, key: str) -> None:
         text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
         assert text.startswith("w0 w1"), (converted, text)
         assert streamed[-1].usage.completion_tokens == 12, streamed[-1]
+
+        # Responses on a channel of another dialect: converted both ways.
+        resp = client.responses.create(
+            model=converted, instructions="Be brief.", input="hi", max_output_tokens=64
+        )
+        assert resp.output_text == "Hello", (converted, resp)
+        assert resp.usage.output_tokens == 12, resp.usage
+        events = list(client.responses.create(model=converted, input="hi", stream=True))
+        kinds = [e.type for e in events]
+        assert kinds[0] == "response.created", kinds
+        assert kinds[-1] == "response.completed", kinds
+        deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        assert deltas.startswith("w0 w1"), (converted, deltas)
+        assert events[-1].response.output_text == deltas, events[-1]
+        assert events[-1].response.usage.output_tokens == 12
 
     done = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="poem")
     assert done.choices[0].text == "poem"

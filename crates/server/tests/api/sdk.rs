@@ -67,48 +67,56 @@ async fn official_python_sdk_works(app: TestApp) {
     run_script("sdk_check.py", &args).await;
 }
 
+/// A channel of each type serving `{prefix}-{type}` (as `mock-cached`) and
+/// `{prefix}-{type}-tool` (as `mock-tool`); the model pairs, one per channel type.
+async fn channel_of_each_type(app: &TestApp, prefix: &str) -> Vec<(String, String)> {
+    let root = app.root().await;
+    let mut pairs = Vec::new();
+    let mut ratios = serde_json::Map::new();
+    for channel_type in [14, 1, 24] {
+        let model = format!("{prefix}-{channel_type}");
+        let tool = format!("{model}-tool");
+        let mapping = json!({&model: "mock-cached", &tool: "mock-tool"}).to_string();
+        app.create_channel(
+            &root,
+            json!({"type": channel_type, "models": format!("{model},{tool}"), "model_mapping": mapping}),
+        )
+        .await;
+        ratios.insert(model.clone(), json!(1));
+        ratios.insert(tool.clone(), json!(1));
+        pairs.push((model, tool));
+    }
+    let ratios = serde_json::Value::Object(ratios).to_string();
+    app.set_option(&root, "ModelRatio", &ratios).await;
+    pairs
+}
+
+/// The `anthropic` SDK on an Anthropic channel (native) and on OpenAI and Gemini channels
+/// (converted), tools included.
 async fn anthropic_python_sdk_works(app: TestApp) {
     if !sdk_available("anthropic", "TEST_ANTHROPIC_SDK") {
         return;
     }
     let (_, key, _) = app.relay_setup(10_000_000).await;
-    let root = app.root().await;
-    // One model on an Anthropic channel, one on an OpenAI channel (converted).
-    let (native, converted) = ("claude-sonnet-4-20250514", "claude-3-5-haiku");
-    for (channel_type, model) in [(14, native), (1, converted)] {
-        let mapping = json!({model: "mock-cached"}).to_string();
-        app.create_channel(
-            &root,
-            json!({"type": channel_type, "models": model, "model_mapping": mapping}),
-        )
-        .await;
-    }
     let base = app.url("");
-    for model in [native, converted] {
-        let args = [base.trim_end_matches('/'), key.as_str(), model];
+    for (model, tool) in channel_of_each_type(&app, "claude").await {
+        let args = [base.trim_end_matches('/'), key.as_str(), &model, &tool];
         run_script("sdk_anthropic_check.py", &args).await;
     }
 }
 
+/// The `google-genai` SDK on a Gemini channel (native) and on Anthropic and OpenAI channels
+/// (converted), function calling included.
 async fn gemini_python_sdk_works(app: TestApp) {
     if !sdk_available("google.genai", "TEST_GEMINI_SDK") {
         return;
     }
     let (_, key, _) = app.relay_setup(10_000_000).await;
-    let root = app.root().await;
-    let model = "gemini-2.5-flash";
-    let mapping = json!({model: "mock-cached"}).to_string();
-    app.create_channel(
-        &root,
-        json!({"type": 24, "models": model, "model_mapping": mapping}),
-    )
-    .await;
     let base = app.url("");
-    run_script(
-        "sdk_gemini_check.py",
-        &[base.trim_end_matches('/'), &key, model],
-    )
-    .await;
+    for (model, tool) in channel_of_each_type(&app, "gemini").await {
+        let args = [base.trim_end_matches('/'), key.as_str(), &model, &tool];
+        run_script("sdk_gemini_check.py", &args).await;
+    }
 }
 
 db_tests!(
