@@ -12,7 +12,8 @@
 //! (in the path's format) in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
-//! repeats the credential it was sent, its own host and an IP address. `mock-tool` calls a tool (see [`tools`]). `mock-cached` reports
+//! repeats the credential it was sent, its own host and an IP address; `mock-leak-stream` sends
+//! two content events and then such a message as an error event. `mock-tool` calls a tool (see [`tools`]). `mock-cached` reports
 //! [`CACHED_TOKENS`] of its prompt tokens as cached (OpenAI's
 //! `prompt_tokens_details.cached_tokens`). Chat requests with a
 //! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
@@ -241,6 +242,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .header("content-type", "audio/mpeg")
             .body(Full::new(Bytes::from(vec![0x49u8; SPEECH_BYTES])).boxed());
         return Ok(audio.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
+    }
+    if model == "mock-leak-stream" {
+        // Two content events, then an error repeating the credential, host and an address.
+        let message = format!(
+            "key {} rejected by {host} (upstream 10.20.30.40)",
+            cred.as_deref().unwrap_or_default()
+        );
+        let mut events = openai_events(&path, &model, false, 2);
+        events.pop();
+        let error = openai_error(&message, "server_error", "");
+        events.push(format!("data: {error}\n\n"));
+        let resp = Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(events_body(events, None));
+        return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
     }
     if model == "mock-stream-error" {
         let event = Bytes::from(stream_error(&path));

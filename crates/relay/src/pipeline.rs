@@ -241,6 +241,7 @@ impl Relay {
                 endpoint: request.endpoint,
                 conversion,
                 model: &spec.model,
+                channel: channel.clone(),
             };
             return answer(meter, allowance, resp, shape, first).await;
         }
@@ -502,6 +503,8 @@ struct Answer<'a> {
     endpoint: Endpoint,
     conversion: Option<Conversion>,
     model: &'a str,
+    /// The channel answering, whose secrets its error events must not show.
+    channel: Arc<ChannelInfo>,
 }
 
 /// Turns a successful upstream answer into the relayed response, billing it.
@@ -527,6 +530,7 @@ async fn answer(
             meter,
             allowance,
             shape.conversion.map(|c| c.stream(shape.model)),
+            shape.channel,
         ))),
         None if endpoint == Endpoint::AudioSpeech => {
             // Speech is priced by its input's characters, known before the answer.

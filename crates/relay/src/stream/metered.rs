@@ -2,17 +2,21 @@
 //! the caller goes away (what was streamed). A stream that produces more than its reservation
 //! covers (an upstream that ignores `max_tokens`) reserves more as it goes; when the balance
 //! cannot cover more, it ends with [`RelayError::Insufficient`], which the API crate turns
-//! into an error event in the caller's dialect.
+//! into an error event in the caller's dialect. A chunk holding an upstream error has the
+//! channel's secrets and addresses masked before the caller (or a converter) sees it.
 
 use crate::billing::Meter;
 use crate::convert::Reframe;
 use crate::error::RelayError;
+use crate::mask::mask;
+use crate::routing::ChannelInfo;
 use crate::stream::sse::SseMeter;
 use bytes::Bytes;
 use futures_util::Stream;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Output tokens reserved at a time when a stream passes its reservation.
@@ -29,6 +33,8 @@ pub struct MeteredStream {
     allowance: Option<i64>,
     /// Re-frames the upstream's events for a caller of another dialect.
     reframe: Option<Box<dyn Reframe>>,
+    /// The channel whose secrets an error event must not show.
+    channel: Option<Arc<ChannelInfo>>,
     ended: bool,
 }
 
@@ -39,6 +45,7 @@ impl MeteredStream {
         meter: Meter,
         allowance: Option<i64>,
         reframe: Option<Box<dyn Reframe>>,
+        channel: Arc<ChannelInfo>,
     ) -> Self {
         MeteredStream {
             first: Some(first),
@@ -47,6 +54,7 @@ impl MeteredStream {
             meter: Some(meter),
             allowance,
             reframe,
+            channel: Some(channel),
             ended: false,
         }
     }
@@ -60,6 +68,7 @@ impl MeteredStream {
             meter: None,
             allowance: None,
             reframe: None,
+            channel: None,
             ended: false,
         }
     }
@@ -130,15 +139,34 @@ impl MeteredStream {
     /// A chunk for the caller, or the end of a stream the balance cannot pay for.
     fn pass(&mut self, chunk: Bytes) -> Result<Bytes, RelayError> {
         match self.feed(&chunk) {
-            Ok(()) => Ok(match self.reframe.as_mut() {
-                Some(r) => Bytes::from(r.feed(&chunk)),
-                None => chunk,
-            }),
+            Ok(()) => {
+                let chunk = self.masked(chunk);
+                Ok(match self.reframe.as_mut() {
+                    Some(r) => Bytes::from(r.feed(&chunk)),
+                    None => chunk,
+                })
+            }
             Err(e) => {
                 self.ended = true;
                 self.finish();
                 Err(e)
             }
+        }
+    }
+}
+
+impl MeteredStream {
+    /// `chunk`, with the channel's secrets masked when it holds an error.
+    fn masked(&self, chunk: Bytes) -> Bytes {
+        let Some(channel) = self.channel.as_ref() else {
+            return chunk;
+        };
+        if memchr::memmem::find(&chunk, b"\"error\"").is_none() {
+            return chunk;
+        }
+        match std::str::from_utf8(&chunk) {
+            Ok(text) => Bytes::from(mask(text, channel)),
+            Err(_) => chunk,
         }
     }
 }
