@@ -2,6 +2,7 @@
 //! that arrive without usage: an upstream that reports none, or a stream the client left early.
 
 use serde::Deserialize;
+use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
@@ -31,10 +32,13 @@ enum Content {
     Other(serde::de::IgnoredAny),
 }
 
+/// A content part, or an item holding content (the Responses API's `input` items).
 #[derive(Deserialize)]
 struct Part {
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    content: Option<Box<Content>>,
 }
 
 #[derive(Deserialize)]
@@ -59,10 +63,14 @@ struct Prompt {
 fn content_text(c: &Content, out: &mut String) {
     match c {
         Content::Text(t) => out.push_str(t),
-        Content::Parts(parts) => parts
-            .iter()
-            .filter_map(|p| p.text.as_deref())
-            .for_each(|t| out.push_str(t)),
+        Content::Parts(parts) => {
+            for part in parts {
+                out.push_str(part.text.as_deref().unwrap_or_default());
+                if let Some(inner) = &part.content {
+                    content_text(inner, out);
+                }
+            }
+        }
         Content::Other(_) => {}
     }
 }
@@ -91,36 +99,63 @@ pub fn prompt_tokens(model: &str, body: &[u8]) -> i64 {
     count(model, &text) + overhead
 }
 
-#[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
+/// The generated text of one stream event, in any dialect: OpenAI chat deltas (content,
+/// reasoning, tool call arguments) and completions' text, Anthropic's text, thinking and tool
+/// input deltas, Gemini's parts (text and function calls), and the `delta` of the Responses
+/// API's events.
+fn event_text(event: &Value, out: &mut String) {
+    let mut push = |v: Option<&Value>| {
+        if let Some(t) = v.and_then(Value::as_str) {
+            out.push_str(t);
+        }
+    };
+    for choice in event.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        push(choice.get("text"));
+        let delta = choice.get("delta");
+        push(delta.and_then(|d| d.get("content")));
+        push(delta.and_then(|d| d.get("reasoning_content")));
+        for call in delta
+            .and_then(|d| d.get("tool_calls"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push(call.pointer("/function/arguments"));
+        }
+    }
+    match event.get("delta") {
+        // Anthropic's content deltas.
+        Some(delta @ Value::Object(_)) => {
+            for key in ["text", "thinking", "partial_json"] {
+                push(delta.get(key));
+            }
+        }
+        // The Responses API's text, argument and reasoning deltas.
+        delta @ Some(Value::String(_)) => push(delta),
+        _ => {}
+    }
+    for candidate in event.get("candidates").and_then(Value::as_array).into_iter().flatten() {
+        for part in candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push(part.get("text"));
+            if let Some(call) = part.get("functionCall") {
+                push(Some(&Value::String(call.to_string())));
+            }
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct ChunkChoice {
-    #[serde(default)]
-    delta: Option<Delta>,
-    #[serde(default)]
-    text: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
-}
-
-/// Completion tokens of streamed events: `data` payloads separated by newlines.
+/// Completion tokens of streamed events (`data` payloads separated by newlines), whatever
+/// their dialect.
 pub fn completion_tokens(model: &str, events: &[u8]) -> i64 {
     let mut text = String::new();
     for line in events.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        if let Ok(chunk) = serde_json::from_slice::<Chunk>(line) {
-            for c in chunk.choices {
-                if let Some(t) = c.delta.and_then(|d| d.content).or(c.text) {
-                    text.push_str(&t);
-                }
-            }
+        if let Ok(event) = serde_json::from_slice::<Value>(line) {
+            event_text(&event, &mut text);
         }
     }
     count(model, &text)
@@ -143,11 +178,33 @@ mod tests {
         assert_eq!(prompt_tokens("gpt-4o", body), 4 + 3 * 3);
         assert_eq!(prompt_tokens("gpt-4o", br#"{"prompt":"hello world"}"#), 2);
         assert_eq!(prompt_tokens("gpt-4o", b"not json"), 0);
+        let responses = br#"{"input":[{"role":"user","content":"hello"},{"type":"message","role":"user","content":[{"type":"input_text","text":" world"}]}]}"#;
+        assert_eq!(prompt_tokens("gpt-4o", responses), 2);
     }
 
     #[test]
     fn completion_of_events() {
         let events = b"{\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n{\"choices\":[{\"delta\":{\"content\":\" world\"}}]}\n";
         assert_eq!(completion_tokens("gpt-4o", events), 2);
+    }
+
+    #[test]
+    fn completion_of_every_dialects_events() {
+        let anthropic = br#"{"type":"message_start","message":{"usage":{"input_tokens":8}}}
+{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hello"}}
+{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" world"}}
+"#;
+        assert_eq!(completion_tokens("gpt-4o", anthropic), 2);
+        let gemini = br#"{"candidates":[{"content":{"parts":[{"text":"hello"},{"text":" world"}]}}]}
+"#;
+        assert_eq!(completion_tokens("gpt-4o", gemini), 2);
+        let responses = br#"{"type":"response.created","response":{"id":"r"}}
+{"type":"response.output_text.delta","delta":"hello"}
+{"type":"response.function_call_arguments.delta","delta":" world"}
+"#;
+        assert_eq!(completion_tokens("gpt-4o", responses), 2);
+        let tools = br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"hello world"}}]}}]}
+"#;
+        assert_eq!(completion_tokens("gpt-4o", tools), 2);
     }
 }

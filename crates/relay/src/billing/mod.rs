@@ -122,22 +122,31 @@ impl Meter {
         let Some(session) = self.session.take() else {
             return;
         };
-        let usage = usage.unwrap_or_else(|| {
-            let prompt = match self.price {
-                Price::PerToken { .. } if !self.request.is_empty() => {
-                    tokenizer::prompt_tokens(&self.model, &self.request)
+        let streamed_tokens = |s: &SseMeter| {
+            tokenizer::completion_tokens(&self.model, &s.retained) + s.overflow_events
+        };
+        let usage = match (usage, streamed) {
+            // A stream cut before its final usage (Anthropic's reports the output at the end):
+            // the output is at least what was streamed.
+            (Some(u), Some(s)) if !s.complete => Usage {
+                completion_tokens: u.completion_tokens.max(streamed_tokens(s)),
+                ..u
+            },
+            (Some(u), _) => u,
+            (None, _) => {
+                let prompt = match self.price {
+                    Price::PerToken { .. } if !self.request.is_empty() => {
+                        tokenizer::prompt_tokens(&self.model, &self.request)
+                    }
+                    _ => self.prompt_estimate,
+                };
+                Usage {
+                    prompt_tokens: prompt,
+                    completion_tokens: streamed.map_or(0, streamed_tokens),
+                    cached: Cached::default(),
                 }
-                _ => self.prompt_estimate,
-            };
-            let completion = streamed.map_or(0, |s| {
-                tokenizer::completion_tokens(&self.model, &s.retained) + s.overflow_events
-            });
-            Usage {
-                prompt_tokens: prompt,
-                completion_tokens: completion,
-                cached: Cached::default(),
             }
-        });
+        };
         let cost = self
             .price
             .quota_cached(usage.prompt_tokens, usage.cached, usage.completion_tokens)

@@ -138,6 +138,9 @@ pub struct SseMeter {
     partial: Vec<u8>,
     /// The last usage reported by the upstream.
     pub usage: Option<Usage>,
+    /// Whether that usage counts the whole answer: Anthropic's `message_start` reports only
+    /// the prompt (and one output token) until `message_delta` comes.
+    pub complete: bool,
     /// Data events seen (other than `[DONE]` and a usage-only event).
     pub events: i64,
     /// The first events' data (up to [`RETAIN`] bytes), counted with tiktoken when the stream
@@ -181,12 +184,15 @@ impl SseMeter {
             && let Some(u) = usage_of(data)
         {
             self.usage = Some(self.usage.map_or(u, |seen| seen.merge(u)));
+            if !memchr(data, b"\"message_start\"") {
+                self.complete = true;
+            }
             if !memchr(data, b"\"delta\"") || memchr(data, b"\"choices\":[]") {
                 return;
             }
         }
         self.events += 1;
-        if self.usage.is_none() && self.retained.len() + data.len() < RETAIN {
+        if !self.complete && self.retained.len() + data.len() < RETAIN {
             self.retained.extend_from_slice(data);
             self.retained.push(b'\n');
         } else {
@@ -345,8 +351,16 @@ mod tests {
             r#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":42}}"#,
             "\n\n"
         );
+        // Cut before message_delta: the usage is the prompt's only, the deltas are kept.
+        let cut = &stream[..stream.find("event: message_delta").unwrap_or_default()];
+        let mut m = SseMeter::default();
+        m.feed(cut.as_bytes());
+        assert!(!m.complete);
+        assert_eq!(m.usage.map(|u| u.completion_tokens), Some(1));
+        assert!(String::from_utf8_lossy(&m.retained).contains("text_delta"));
         let mut m = SseMeter::default();
         m.feed(stream.as_bytes());
+        assert!(m.complete);
         assert_eq!(
             m.usage,
             Some(Usage {

@@ -250,7 +250,44 @@ async fn count_tokens_and_the_probe(app: TestApp) {
     assert_eq!(resp.status(), StatusCode::OK, "Claude Code's probe");
 }
 
+/// A caller that hangs up mid-stream, before Anthropic's closing usage: billed for the prompt
+/// `message_start` reported and at least the output it was sent (counted locally), not for
+/// the one output token `message_start` claims.
+async fn a_stream_left_before_its_usage_bills_what_was_sent(app: TestApp) {
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    let mapping = json!({CLAUDE: "mock-slow"}).to_string();
+    app.create_channel(
+        &root,
+        json!({"type": 14, "models": CLAUDE, "model_mapping": mapping}),
+    )
+    .await;
+    let mut resp = post(&app, Some(&key), &message(true)).await;
+    let mut seen = String::new();
+    while seen.matches("text_delta").count() < 6 {
+        let chunk = resp.chunk().await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(resp);
+    let mut logs = Vec::new();
+    for _ in 0..50 {
+        logs = app.consume_logs().await;
+        if !logs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0]["prompt_tokens"], 8, "{}", logs[0]);
+    // "w0 w1 w2 w3 w4 w5 " is 12 tokens; more deltas may have been read meanwhile.
+    let completion = logs[0]["completion_tokens"].as_i64().unwrap();
+    assert!(completion >= 12, "{}", logs[0]);
+    let quota = logs[0]["quota"].as_i64().unwrap();
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - quota);
+}
+
 db_tests!(
+    a_stream_left_before_its_usage_bills_what_was_sent,
     native_messages_pass_through_and_bill_the_cache,
     messages_on_an_openai_channel_are_converted,
     errors_are_anthropic_shaped,
