@@ -20,9 +20,11 @@ pub struct Call {
 /// The arguments the mock calls a tool with, by the tool's name.
 pub fn arguments(name: &str) -> Value {
     match name {
-        // Claude Code and Gemini CLI.
+        // Gemini CLI, and Claude Code versions that offer Glob (2.1.331 does not).
         "Glob" | "glob" => json!({"pattern": "*.md"}),
-        // Codex.
+        // Claude Code (a read-only command it runs without asking).
+        "Bash" => json!({"command": "ls", "description": "List the files"}),
+        // Codex: older versions offer `shell` or `shell_command`, 0.169 `exec_command`.
         "shell" => json!({"command": ["ls"]}),
         "shell_command" => json!({"command": "ls"}),
         "exec_command" => json!({"cmd": "ls"}),
@@ -54,7 +56,14 @@ pub fn call(model: &str, body: &Value) -> Option<Call> {
                 .chain(declared)
         })
         .collect();
-    let preferred = ["Glob", "glob", "shell", "shell_command", "exec_command"];
+    let preferred = [
+        "Glob",
+        "glob",
+        "Bash",
+        "shell",
+        "shell_command",
+        "exec_command",
+    ];
     let name = preferred
         .iter()
         .find(|p| names.contains(p))

@@ -398,57 +398,43 @@ async fn revoked_key_disables_the_channel(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND, "no channel left");
 }
 
-/// Channels of a dialect the call cannot be converted to are passed over: embeddings and
-/// Responses to Anthropic or Gemini channels (no conversion for them).
+/// Channels of a dialect the call cannot be converted to are passed over without using up an
+/// attempt: embeddings to Anthropic or Gemini channels (only text generation is converted).
 async fn other_dialect_channels_are_passed_over(app: TestApp) {
-    let (user, key, openai) = app.relay_setup(1_000_000).await;
+    let (user, key, _) = app.relay_setup(1_000_000).await;
     let root = app.root().await;
     for channel_type in [14, 24] {
         app.create_channel(
             &root,
-            json!({"type": channel_type, "priority": 10, "models": "gpt-4o,text-embedding-3-small"}),
+            json!({"type": channel_type, "priority": 10, "models": "text-embedding-3-small"}),
         )
         .await;
     }
     let embeddings = app
         .create_channel(&root, json!({"models": "text-embedding-3-small"}))
         .await;
-    let (status, v) = app
-        .relay_post(
-            &key,
-            "/v1/embeddings",
-            json!({"model": "text-embedding-3-small", "input": "x"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
     for _ in 0..4 {
         let (status, v) = app
             .relay_post(
                 &key,
-                "/v1/responses",
-                json!({"model": "gpt-4o", "input": "hi"}),
+                "/v1/embeddings",
+                json!({"model": "text-embedding-3-small", "input": "x"}),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{v}");
     }
     let logs = app.consume_logs().await;
-    assert_eq!(logs.len(), 5);
+    assert_eq!(logs.len(), 4);
     for log in &logs {
-        let expected = if log["model_name"] == "gpt-4o" {
-            openai
-        } else {
-            embeddings
-        };
-        assert_eq!(log["channel_id"].as_i64(), Some(expected), "{log}");
+        assert_eq!(log["channel_id"].as_i64(), Some(embeddings), "{log}");
     }
     let seen = app.mock.seen();
     assert!(
-        seen.iter()
-            .all(|s| s.path.starts_with("/v1/embeddings") || s.path == "/v1/responses"),
+        seen.iter().all(|s| s.path.starts_with("/v1/embeddings")),
         "no Anthropic or Gemini call"
     );
-    // The embedding's 8 tokens at ratio 0.01 cost nothing; a Responses call costs a chat's.
-    assert_eq!(app.settled_quota(&user).await, 1_000_000 - 4 * GPT4O_CALL);
+    // The embedding's 8 tokens at ratio 0.01 cost nothing.
+    assert_eq!(app.settled_quota(&user).await, 1_000_000);
 }
 
 /// Azure channels: the deployment path, `api-version` and the `api-key` header.
