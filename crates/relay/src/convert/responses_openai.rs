@@ -95,7 +95,8 @@ fn push_item(item: &Value, out: &mut Vec<Value>) {
     }
 }
 
-/// Responses function tools as chat tools (other kinds dropped).
+/// Responses function tools as chat tools, those grouped in a `namespace` (as Codex groups
+/// its sub-agent tools) among them under their own names; other kinds dropped.
 fn tools_of(tools: &Value) -> Vec<Value> {
     let mut functions = Vec::new();
     for tool in tools.as_array().into_iter().flatten() {
@@ -104,6 +105,7 @@ fn tools_of(tools: &Value) -> Vec<Value> {
                 let function = pick(tool, &["name", "description", "parameters"]);
                 functions.push(json!({"type": "function", "function": function}));
             }
+            Some("namespace") => functions.extend(tools_of(&tool["tools"])),
             other => tracing::debug!(tool = other, "dropped: no OpenAI chat equivalent"),
         }
     }

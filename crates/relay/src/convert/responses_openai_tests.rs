@@ -13,7 +13,9 @@ fn a_request_with_instructions_images_tools_and_call_history() {
     "reasoning": {"effort": "low"}, "tool_choice": {"type": "function", "name": "get_weather"},
     "text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}, "strict": true}},
     "tools": [{"type": "function", "name": "get_weather", "description": "Weather",
-        "parameters": {"type": "object"}, "strict": true}, {"type": "web_search"}],
+        "parameters": {"type": "object"}, "strict": true}, {"type": "web_search"},
+        {"type": "namespace", "name": "agents", "tools": [{"type": "function", "name": "spawn_agent",
+            "description": "Spawn", "parameters": {"type": "object"}}]}],
     "input": [
         {"role": "developer", "content": "Use tools."},
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Paris?"},
@@ -43,7 +45,9 @@ fn a_request_with_instructions_images_tools_and_call_history() {
             {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
             {"role": "tool", "tool_call_id": "call_2", "content": "Rain"}],
         "tools": [{"type": "function", "function": {"name": "get_weather",
-            "description": "Weather", "parameters": {"type": "object"}}}],
+            "description": "Weather", "parameters": {"type": "object"}}},
+            {"type": "function", "function": {"name": "spawn_agent",
+            "description": "Spawn", "parameters": {"type": "object"}}}],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         "response_format": {"type": "json_schema",
             "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": true}}});
