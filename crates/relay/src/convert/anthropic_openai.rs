@@ -490,24 +490,14 @@ mod tests {
     #[test]
     fn a_stream_of_text_and_a_tool_call() {
         let chunks = [
-            r#"data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}"#,
-            r#"data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
-            r#"data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}}]}"#,
-            r#"data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-            r#"data: {"id":"c1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
-            "data: [DONE]",
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
+            "[DONE]",
         ];
-        let mut s = StreamToAnthropic::new("claude-x");
-        let mut out = Vec::new();
-        for c in chunks {
-            // Split across chunk borders on purpose.
-            let bytes = format!("{c}\n\n").into_bytes();
-            let (a, b) = bytes.split_at(bytes.len() / 2);
-            out.extend(s.feed(a));
-            out.extend(s.feed(b));
-        }
-        out.extend(s.finish());
-        let text = String::from_utf8(out).unwrap_or_default();
+        let text = crate::convert::feed_halves(&mut StreamToAnthropic::new("claude-x"), &chunks);
         let names: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("event: "))

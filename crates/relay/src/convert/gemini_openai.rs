@@ -535,16 +535,8 @@ mod tests {
     /// The events written for `chunks` (each split across a chunk border), `end` called twice.
     fn stream(chunks: &[&str]) -> Vec<Value> {
         let mut s = StreamToGemini::new("gemini-x");
-        let mut out = Vec::new();
-        for c in chunks {
-            let bytes = format!("data: {c}\n\n").into_bytes();
-            let (a, b) = bytes.split_at(bytes.len() / 2);
-            out.extend(s.feed(a));
-            out.extend(s.feed(b));
-        }
-        out.extend(s.finish());
-        out.extend(s.finish());
-        let text = String::from_utf8(out).unwrap_or_default();
+        let mut text = crate::convert::feed_halves(&mut s, chunks);
+        text.push_str(&String::from_utf8(s.finish()).unwrap_or_default());
         assert!(text.ends_with("}\n\n") && !text.contains('\r'), "{text}");
         text.split_terminator("\n\n")
             .filter_map(|e| serde_json::from_str(e.strip_prefix("data: ")?).ok())

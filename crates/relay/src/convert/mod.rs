@@ -130,6 +130,21 @@ impl<T: Events> Reframe for T {
     }
 }
 
+/// Test support: feeds each chat chunk (a `data:` payload) to `reframe` split across a chunk
+/// border, then finishes the stream; the caller's bytes as text.
+#[cfg(test)]
+pub(crate) fn feed_halves(reframe: &mut dyn Reframe, chunks: &[&str]) -> String {
+    let mut out = Vec::new();
+    for chunk in chunks {
+        let event = format!("data: {chunk}\n\n");
+        let (a, b) = event.as_bytes().split_at(event.len() / 2);
+        out.extend(reframe.feed(a));
+        out.extend(reframe.feed(b));
+    }
+    out.extend(reframe.finish());
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Re-framings one after the other: the channel's stream to the hub's (OpenAI chat chunks),
 /// then the hub's to the caller's.
 struct Chain(Vec<Box<dyn Reframe>>);

@@ -1,6 +1,5 @@
 //! Tests of the Responses caller-side converter.
 use super::*;
-use crate::convert::Reframe;
 
 fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_default()
@@ -111,16 +110,7 @@ fn a_response_with_reasoning_text_and_a_call() {
 /// The events written for `chunks` (each split in two) and the end: names (without
 /// `response.`) and data.
 fn stream(chunks: &[&str]) -> (String, Vec<Value>) {
-    let mut s = StreamToResponses::new("gpt-5");
-    let mut out = Vec::new();
-    for c in chunks {
-        let bytes = format!("data: {c}\n\n").into_bytes();
-        let (a, b) = bytes.split_at(bytes.len() / 2);
-        out.extend(s.feed(a));
-        out.extend(s.feed(b));
-    }
-    out.extend(s.finish());
-    let text = String::from_utf8(out).unwrap_or_default();
+    let text = crate::convert::feed_halves(&mut StreamToResponses::new("gpt-5"), chunks);
     let names: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("event: response."))
