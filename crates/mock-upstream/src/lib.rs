@@ -9,7 +9,8 @@
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
 //! headers), `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
 //! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
-//! (in the path's format) in place of the stream. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
+//! (in the path's format) in place of the stream, `mock-break` sends two chunks and then such an
+//! event. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
 //! repeats the credential it was sent, its own host and an IP address; `mock-leak-stream` sends
@@ -423,7 +424,26 @@ pub(crate) fn usage_json(model: &str, completion: usize) -> Value {
 /// An SSE stream: Anthropic's events for Messages; else OpenAI's content events, an optional
 /// usage event and `[DONE]`.
 fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
-    let events = if path.ends_with("/v1/messages") {
+    let events = events_of(path, model, usage, chunks);
+    let delay = match model {
+        "mock-slow" => Some(SLOW_DELAY),
+        "mock-hold" => Some(HOLD_DELAY),
+        _ => None,
+    };
+    events_body(events, delay)
+}
+
+/// The events of a streamed answer with `chunks` text chunks, in the format `path` speaks; a
+/// `mock-break` stream stops after its second chunk with the format's error event.
+fn events_of(path: &str, model: &str, usage: bool, chunks: usize) -> Vec<String> {
+    if model == "mock-break" {
+        let mut events = events_of(path, "mock", false, 3);
+        let second = events.iter().position(|e| e.contains("w1 ")).unwrap_or(0);
+        events.truncate(second + 1);
+        events.push(stream_error(path));
+        return events;
+    }
+    if path.ends_with("/v1/messages") {
         anthropic::events(model, chunks)
     } else if path.ends_with("/v1/responses") {
         responses::events(model, chunks)
@@ -431,13 +451,7 @@ fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
         gemini::events(model, chunks)
     } else {
         openai_events(path, model, usage, chunks)
-    };
-    let delay = match model {
-        "mock-slow" => Some(SLOW_DELAY),
-        "mock-hold" => Some(HOLD_DELAY),
-        _ => None,
-    };
-    events_body(events, delay)
+    }
 }
 
 /// A body of `events`, each after `delay`.

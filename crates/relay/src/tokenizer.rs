@@ -109,7 +109,12 @@ fn event_text(event: &Value, out: &mut String) {
             out.push_str(t);
         }
     };
-    for choice in event.get("choices").and_then(Value::as_array).into_iter().flatten() {
+    for choice in event
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         push(choice.get("text"));
         let delta = choice.get("delta");
         push(delta.and_then(|d| d.get("content")));
@@ -134,7 +139,12 @@ fn event_text(event: &Value, out: &mut String) {
         delta @ Some(Value::String(_)) => push(delta),
         _ => {}
     }
-    for candidate in event.get("candidates").and_then(Value::as_array).into_iter().flatten() {
+    for candidate in event
+        .get("candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         for part in candidate
             .pointer("/content/parts")
             .and_then(Value::as_array)
@@ -195,7 +205,8 @@ mod tests {
 {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" world"}}
 "#;
         assert_eq!(completion_tokens("gpt-4o", anthropic), 2);
-        let gemini = br#"{"candidates":[{"content":{"parts":[{"text":"hello"},{"text":" world"}]}}]}
+        let gemini =
+            br#"{"candidates":[{"content":{"parts":[{"text":"hello"},{"text":" world"}]}}]}
 "#;
         assert_eq!(completion_tokens("gpt-4o", gemini), 2);
         let responses = br#"{"type":"response.created","response":{"id":"r"}}

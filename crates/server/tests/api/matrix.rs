@@ -3,7 +3,8 @@
 //! Responses; channels are OpenAI (type 1), Anthropic (14) and Gemini (24), all served by the
 //! in-repo mock in its real wire formats. Each cell checks the answer in the caller's dialect
 //! (text, or a tool call with its arguments), the bill from the channel's usage, a tool round
-//! trip (the call's id matched by its result upstream) and an upstream failure answered in the
+//! trip (the call's id matched by its result upstream), an upstream failure answered in the
+//! caller's dialect, and a stream the upstream breaks off mid-way ended with an error in the
 //! caller's dialect.
 
 use crate::helpers::TestApp;
@@ -370,9 +371,10 @@ async fn every_dialect_on_every_channel(app: TestApp) {
     let root = app.root().await;
     let mut ratios = serde_json::Map::new();
     for (channel_type, prefix) in CHANNELS {
-        let models = format!("{prefix}-text,{prefix}-tool,{prefix}-fail,{prefix}-down");
+        let models =
+            format!("{prefix}-text,{prefix}-tool,{prefix}-fail,{prefix}-down,{prefix}-break");
         let mapping = json!({format!("{prefix}-tool"): "mock-tool", format!("{prefix}-fail"): "mock-stream-error",
-            format!("{prefix}-down"): "mock-500"});
+            format!("{prefix}-down"): "mock-500", format!("{prefix}-break"): "mock-break"});
         app.create_channel(
             &root,
             json!({"name": prefix, "type": channel_type, "key": "sk-upstream",
@@ -508,7 +510,45 @@ async fn every_dialect_on_every_channel(app: TestApp) {
                     !text.contains("sk-upstream") && !text.contains("127.0.0.1"),
                     "{cell}: {text}"
                 );
+                if stream {
+                    let (status, text) = call(
+                        &app,
+                        &key,
+                        caller,
+                        &format!("{prefix}-break"),
+                        true,
+                        Case::Text,
+                    )
+                    .await;
+                    assert_eq!(status, StatusCode::OK, "{cell}: {text}");
+                    assert_broken(caller, &text, &cell);
+                }
             }
+        }
+    }
+}
+
+/// A stream the upstream broke off after two chunks with an error event: the chunks, then the
+/// error in the caller's dialect, and nothing that claims a normal end.
+fn assert_broken(caller: Caller, text: &str, cell: &str) {
+    assert!(
+        text.contains("w0 ") && text.contains("w1 "),
+        "{cell}: {text}"
+    );
+    let last = events(text).pop().unwrap_or_default();
+    match caller {
+        Caller::Chat => {
+            assert!(last["error"]["message"].is_string(), "{cell}: {text}");
+            assert!(!text.contains("[DONE]"), "{cell}: {text}");
+        }
+        Caller::Messages => {
+            assert_eq!(last["type"], "error", "{cell}: {text}");
+            assert!(!text.contains("message_stop"), "{cell}: {text}");
+        }
+        Caller::Gemini => assert!(last["error"]["code"].is_number(), "{cell}: {text}"),
+        Caller::Responses => {
+            assert_eq!(last["type"], "response.failed", "{cell}: {text}");
+            assert!(!text.contains("response.completed"), "{cell}: {text}");
         }
     }
 }
