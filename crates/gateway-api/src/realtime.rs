@@ -27,7 +27,23 @@ const KEY_PROTOCOL: &str = "openai-insecure-api-key.";
 #[into_params(parameter_in = Query)]
 pub(crate) struct RealtimeQuery {
     /// The realtime model.
+    #[param(required = true, min_length = 1)]
     model: Option<String>,
+}
+
+/// Whether `req` carries a WebSocket handshake's headers, as the document states them.
+fn is_handshake(req: &HttpRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let key_ok = header("sec-websocket-key").is_some_and(|k| {
+        k.len() == 24
+            && k.ends_with("==")
+            && k[..22]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    });
+    header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+        && header("sec-websocket-version") == Some("13")
+        && key_ok
 }
 
 /// The entries of `Sec-WebSocket-Protocol`.
@@ -41,7 +57,10 @@ fn protocols(req: &HttpRequest) -> Vec<String> {
 }
 
 /// Open a realtime session.
-#[utoipa::path(get, path = "/v1/realtime", tag = "openai", params(RealtimeQuery),
+#[utoipa::path(get, path = "/v1/realtime", tag = "openai", params(RealtimeQuery,
+        ("Upgrade" = String, Header, description = "`websocket`, in any letter case.", pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce: 16 bytes in base64.", pattern = "^[A-Za-z0-9+/]{22}==$"),
+        ("Sec-WebSocket-Version" = String, Header, pattern = "^13$")),
     responses(
         (status = 101, description = "Switched to the WebSocket protocol; events pass as OpenAI's Realtime API defines them. Each `response.done` is billed from its usage (text and audio priced apart); when the balance cannot hold the next response an `error` event ends the session."),
         (status = 400, body = OpenAiError, description = "No `model`, or not a WebSocket handshake."),
@@ -79,12 +98,7 @@ pub(crate) async fn realtime(
         let err = RelayError::BadRequest("the `model` query parameter is required".into());
         return relay_error(&err, &req);
     };
-    let upgrade = req
-        .headers()
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
+    if !is_handshake(&req) {
         let err = RelayError::BadRequest("not a WebSocket handshake".into());
         return relay_error(&err, &req);
     }

@@ -1,7 +1,9 @@
 //! Anthropic Messages callers on OpenAI chat channels: the request converted to a chat
 //! completion request, the answer (JSON or stream) back to a Messages answer. Text, the system
 //! prompt, images, tools and tool results (ids kept), stop sequences and usage (cached input
-//! too) carry over; thinking blocks have no chat equivalent and are dropped with a debug log.
+//! too) carry over; reasoning the channel returns (`reasoning_content`) comes back as thinking
+//! blocks (without a signature); thinking blocks the caller sends have no chat equivalent and
+//! are dropped with a debug log.
 
 use super::{Events, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
@@ -187,6 +189,14 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
     let choice = answer.pointer("/choices/0");
     let message = choice.and_then(|c| c.get("message"));
     let mut content = Vec::new();
+    if let Some(thinking) = message
+        .and_then(|m| m.get("reasoning_content"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        // No signature: the channel gave none, and a chat channel takes none back.
+        content.push(json!({"type": "thinking", "thinking": thinking, "signature": ""}));
+    }
     if let Some(text) = message
         .and_then(|m| m.get("content"))
         .and_then(Value::as_str)
@@ -222,6 +232,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Bytes, RelayError> {
 #[derive(PartialEq)]
 enum Block {
     None,
+    Thinking,
     Text,
     /// A tool call: OpenAI's index of it.
     Tool(u64),
@@ -307,26 +318,36 @@ impl StreamToAnthropic {
         let Some(choice) = chunk.pointer("/choices/0") else {
             return;
         };
-        if let Some(text) = choice
-            .pointer("/delta/content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            if self.block != Block::Text {
+        // Reasoning as a thinking block, then text as a text block.
+        for (key, block, kind, field) in [
+            ("reasoning_content", Block::Thinking, "thinking", "thinking"),
+            ("content", Block::Text, "text", "text"),
+        ] {
+            let Some(text) = choice
+                .pointer(&format!("/delta/{key}"))
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+            else {
+                continue;
+            };
+            if self.block != block {
                 self.close_block(out);
-                self.block = Block::Text;
+                self.block = block;
+                let mut start = json!({"type": kind, field: ""});
+                if kind == "thinking" {
+                    start["signature"] = json!("");
+                }
                 Self::event(
                     out,
                     "content_block_start",
-                    &json!({"type": "content_block_start",
-                    "index": self.index, "content_block": {"type": "text", "text": ""}}),
+                    &json!({"type": "content_block_start", "index": self.index, "content_block": start}),
                 );
             }
             Self::event(
                 out,
                 "content_block_delta",
-                &json!({"type": "content_block_delta",
-                "index": self.index, "delta": {"type": "text_delta", "text": text}}),
+                &json!({"type": "content_block_delta", "index": self.index,
+                    "delta": {"type": format!("{kind}_delta"), field: text}}),
             );
         }
         for call in choice
@@ -449,7 +470,7 @@ mod tests {
     #[test]
     fn a_response_with_a_tool_call() {
         let answer = json!({"id": "chatcmpl-1", "choices": [{"index": 0, "finish_reason": "tool_calls",
-            "message": {"role": "assistant", "content": "Let me check.", "tool_calls": [{"id": "call_1",
+            "message": {"role": "assistant", "content": "Let me check.", "reasoning_content": "Hmm.", "tool_calls": [{"id": "call_1",
             "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 60}}});
         let out = response(answer.to_string().as_bytes(), "claude-x").unwrap_or_default();
@@ -457,9 +478,13 @@ mod tests {
         assert_eq!(v["model"], "claude-x");
         assert_eq!(
             v["content"][0],
+            json!({"type": "thinking", "thinking": "Hmm.", "signature": ""})
+        );
+        assert_eq!(
+            v["content"][1],
             json!({"type": "text", "text": "Let me check."})
         );
-        assert_eq!(v["content"][1]["input"], json!({"city": "Paris"}));
+        assert_eq!(v["content"][2]["input"], json!({"city": "Paris"}));
         assert_eq!(v["stop_reason"], "tool_use");
         assert_eq!(
             v["usage"],
@@ -490,7 +515,8 @@ mod tests {
     #[test]
     fn a_stream_of_text_and_a_tool_call() {
         let chunks = [
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"Hmm"}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
             r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
             r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]}}]}"#,
             r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
@@ -512,9 +538,16 @@ mod tests {
                 "content_block_start",
                 "content_block_delta",
                 "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
                 "message_delta",
                 "message_stop"
             ]
+        );
+        assert!(
+            text.contains(r#""delta":{"thinking":"Hmm","type":"thinking_delta"}"#),
+            "{text}"
         );
         assert!(text.contains(r#""partial_json":"{\"a\":1}""#), "{text}");
         assert!(text.contains(r#""stop_reason":"tool_use""#), "{text}");

@@ -244,7 +244,7 @@ impl Conversion {
         match self.outbound {
             Outbound::Chat => Ok(chat),
             Outbound::Anthropic => openai_anthropic::request(&chat, model, stream, max_tokens),
-            Outbound::Gemini => openai_gemini::request(&chat, max_tokens),
+            Outbound::Gemini => openai_gemini::request(&chat, model, max_tokens),
         }
     }
 

@@ -47,8 +47,21 @@ fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
     push_turn(contents, role, "parts", parts);
 }
 
-/// An OpenAI chat request as a Gemini `generateContent` request (the model is in the URL).
-pub(crate) fn request(body: &[u8], max_tokens: i64) -> Result<Bytes, RelayError> {
+/// The signature Google documents for replayed function calls whose thought signature is not
+/// known (history from another model or dialect): Gemini 3 refuses a call without one.
+const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Whether `model` wants thought signatures on replayed function calls (Gemini 3 and later;
+/// unknown names are taken to be recent).
+fn wants_signatures(model: &str) -> bool {
+    !["gemini-1", "gemini-2", "gemma"]
+        .iter()
+        .any(|old| model.starts_with(old))
+}
+
+/// An OpenAI chat request as a Gemini `generateContent` request for `model` (which goes in the
+/// URL, not the body).
+pub(crate) fn request(body: &[u8], model: &str, max_tokens: i64) -> Result<Bytes, RelayError> {
     let req: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| bad("the body is not a JSON object"))?;
     let mut system = Vec::new();
@@ -84,8 +97,12 @@ pub(crate) fn request(body: &[u8], max_tokens: i64) -> Result<Bytes, RelayError>
                         .pointer("/function/arguments")
                         .and_then(Value::as_str)
                         .unwrap_or("{}");
-                    parts.push(json!({"functionCall": {"name": name,
-                        "args": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}}));
+                    let mut part = json!({"functionCall": {"name": name,
+                        "args": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({}))}});
+                    if wants_signatures(model) {
+                        part["thoughtSignature"] = json!(SKIP_SIGNATURE);
+                    }
+                    parts.push(part);
                 }
                 push(&mut contents, "model", parts);
             }
@@ -355,7 +372,7 @@ mod tests {
                 "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
             {"role": "tool", "tool_call_id": "call_9", "content": "42"}
         ]});
-        let out = request(body.to_string().as_bytes(), 8192).unwrap_or_default();
+        let out = request(body.to_string().as_bytes(), "gemini-2.5-pro", 8192).unwrap_or_default();
         let v: Value = serde_json::from_slice(&out).unwrap_or_default();
         assert_eq!(
             v["systemInstruction"],
@@ -386,7 +403,14 @@ mod tests {
             json!(["f"])
         );
         let orphan = json!({"messages": [{"role": "tool", "tool_call_id": "x", "content": "1"}]});
-        assert!(request(orphan.to_string().as_bytes(), 10).is_err());
+        assert!(request(orphan.to_string().as_bytes(), "gemini-2.5-pro", 10).is_err());
+        // Gemini 3 wants a thought signature on every replayed call: the documented sentinel.
+        let out = request(body.to_string().as_bytes(), "gemini-3-pro", 8192).unwrap_or_default();
+        let v: Value = serde_json::from_slice(&out).unwrap_or_default();
+        assert_eq!(
+            v["contents"][1]["parts"][0]["thoughtSignature"],
+            "skip_thought_signature_validator"
+        );
     }
 
     #[test]
