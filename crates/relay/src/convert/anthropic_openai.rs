@@ -1,11 +1,12 @@
 //! Anthropic Messages callers on OpenAI chat channels: the request converted to a chat
 //! completion request, the answer (JSON or stream) back to a Messages answer. Text, the system
-//! prompt, images, tools and tool results (ids kept), stop sequences and usage (cached input
+//! prompt, images, documents (base64 as file parts, plain text as text), tools and tool results
+//! (ids kept), stop sequences and usage (cached input
 //! too) carry over; reasoning the channel returns (`reasoning_content`) comes back as thinking
 //! blocks (without a signature); thinking blocks the caller sends have no chat equivalent and
 //! are dropped with a debug log.
 
-use super::{Events, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
+use super::{Events, SseData, bad, media_part, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -23,6 +24,28 @@ fn image_part(block: &Value) -> Option<Value> {
         _ => return None,
     };
     Some(json!({"type": "image_url", "image_url": {"url": url}}))
+}
+
+/// An Anthropic document block as an OpenAI part: base64 files as a file part, plain text as
+/// text; documents by URL are dropped with a debug log.
+fn document_part(block: &Value) -> Option<Value> {
+    let source = block.get("source")?;
+    let title = block.get("title").and_then(Value::as_str);
+    match source.get("type").and_then(Value::as_str)? {
+        "base64" => Some(media_part(
+            source.get("media_type")?.as_str()?,
+            source.get("data")?.as_str()?,
+            title,
+        )),
+        "text" => Some(json!({"type": "text", "text": source.get("data")?.as_str()?})),
+        other => {
+            tracing::debug!(
+                source = other,
+                "dropped: a document with no OpenAI chat equivalent"
+            );
+            None
+        }
+    }
 }
 
 /// One Anthropic message as OpenAI messages (tool results become `tool` messages).
@@ -51,6 +74,7 @@ fn messages_of(message: &Value, out: &mut Vec<Value>) -> Result<(), RelayError> 
                 json!({"type": "text", "text": block.get("text").cloned().unwrap_or_default()}),
             ),
             "image" => parts.extend(image_part(block)),
+            "document" => parts.extend(document_part(block)),
             "tool_use" => tool_calls.push(tool_call(block)),
             "tool_result" => out.push(json!({
                 "role": "tool",

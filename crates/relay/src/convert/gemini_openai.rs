@@ -8,7 +8,7 @@
 //! Thought parts, thinking settings, other files and built-in tools (search, code execution)
 //! have no chat equivalent and are dropped with a debug log.
 
-use super::{Events, SseData, bad, text_of, to_bytes, tool_call};
+use super::{Events, SseData, bad, media_part, text_of, to_bytes, tool_call};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -58,16 +58,17 @@ fn lower_types(v: &Value, in_type: bool) -> Value {
 /// name and whether a response answered it.
 type Call = (String, String, bool);
 
-/// The URL of an image part (a data URL for inline data), `None` for other files.
-fn image_url(part: &Value) -> Option<String> {
+/// A media part as a chat part: inline data as an image or file part, a file by URI as an
+/// image part when it is an image (`None` for other files by URI).
+fn media_of(part: &Value) -> Option<Value> {
     if let Some(inline) = field(part, "inlineData") {
         let mime = field(inline, "mimeType")?.as_str()?;
-        return Some(format!("data:{mime};base64,{}", str_at(inline, "/data")?));
+        return Some(media_part(mime, str_at(inline, "/data")?, None));
     }
     let file = field(part, "fileData")?;
     let url = field(file, "fileUri")?.as_str()?;
     let image = field(file, "mimeType")?.as_str()?.starts_with("image/");
-    image.then(|| url.to_owned())
+    image.then(|| json!({"type": "image_url", "image_url": {"url": url}}))
 }
 
 /// A function response as a `tool` message answering its call: the one with its id, else the
@@ -111,8 +112,8 @@ fn messages_of(turn: &Value, calls: &mut Vec<Call>) -> Result<Vec<Value>, RelayE
             calls.push((id, name.to_owned(), false));
         } else if let Some(answer) = field(part, "functionResponse") {
             out.push(tool_message(answer, calls)?);
-        } else if let Some(url) = image_url(part).filter(|_| !model) {
-            parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
+        } else if let Some(media) = media_of(part).filter(|_| !model) {
+            parts.push(media);
         } else {
             let kind = part.as_object().and_then(|o| o.keys().next().cloned());
             tracing::debug!(?kind, "dropped: a part with no OpenAI chat equivalent");

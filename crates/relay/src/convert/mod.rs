@@ -63,6 +63,23 @@ fn tool_call(block: &Value) -> Value {
     })
 }
 
+/// The media type and base64 data of a `data:` URL.
+fn data_url(url: &str) -> Option<(&str, &str)> {
+    url.strip_prefix("data:")?.split_once(";base64,")
+}
+
+/// A chat content part for inline media: an image part for images, a file part (PDFs and
+/// other documents) for the rest.
+fn media_part(mime: &str, data: &str, filename: Option<&str>) -> Value {
+    let url = format!("data:{mime};base64,{data}");
+    if mime.starts_with("image/") {
+        json!({"type": "image_url", "image_url": {"url": url}})
+    } else {
+        json!({"type": "file", "file": {"filename": filename.unwrap_or("document"),
+            "file_data": url}})
+    }
+}
+
 /// A converted body.
 fn to_bytes(value: &Value) -> Result<Bytes, RelayError> {
     serde_json::to_vec(value)
@@ -283,5 +300,57 @@ impl Conversion {
             return one;
         }
         Box::new(Chain(steps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(endpoint: Endpoint, channel: Dialect, body: Value) -> Value {
+        let conversion = Conversion::between(endpoint, channel)
+            .ok()
+            .flatten()
+            .unwrap_or(Conversion {
+                inbound: Inbound::Chat,
+                outbound: Outbound::Chat,
+            });
+        let out = conversion
+            .request(body.to_string().as_bytes(), "m", false, 100)
+            .unwrap_or_default();
+        serde_json::from_slice(&out).unwrap_or_default()
+    }
+
+    /// PDFs cross every pair through the hub's file part.
+    #[test]
+    fn documents_cross_dialects() {
+        let anthropic = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user",
+            "content": [{"type": "document", "title": "a.pdf",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}}]}]});
+        let gemini = convert(Endpoint::Messages, Dialect::Gemini, anthropic);
+        assert_eq!(
+            gemini["contents"][0]["parts"],
+            json!([{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}, {"text": "notes"}])
+        );
+
+        let from_gemini = json!({"contents": [{"role": "user", "parts": [
+            {"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}, {"text": "Sum up."}]}]});
+        let claude = convert(Endpoint::GenerateContent, Dialect::Anthropic, from_gemini);
+        assert_eq!(
+            claude["messages"][0]["content"][0],
+            json!({"type": "document", "title": "document",
+                "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}})
+        );
+
+        let responses = json!({"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_file", "filename": "b.pdf", "file_data": "data:application/pdf;base64,JVBE"},
+            {"type": "input_text", "text": "Sum up."}]}]});
+        let claude = convert(Endpoint::Responses, Dialect::Anthropic, responses);
+        assert_eq!(claude["messages"][0]["content"][0]["title"], "b.pdf");
+        assert_eq!(
+            claude["messages"][0]["content"][0]["source"]["data"],
+            "JVBE"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! `reasoning_content`, and usage (cache reads and writes too) carry over.
 
 use super::chat::{ChunkWriter, output_limit, push_turn, stop_sequences};
-use super::{Events, SseData, bad, text_of, to_bytes, tool_call, tool_use_block};
+use super::{Events, SseData, bad, data_url, text_of, to_bytes, tool_call, tool_use_block};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -24,6 +24,15 @@ fn block_of(part: &Value) -> Option<Value> {
                 None => json!({"type": "url", "url": url}),
             };
             Some(json!({"type": "image", "source": source}))
+        }
+        "file" => {
+            let (media_type, data) = data_url(part.pointer("/file/file_data")?.as_str()?)?;
+            let mut document = json!({"type": "document",
+                "source": {"type": "base64", "media_type": media_type, "data": data}});
+            if let Some(name) = part.pointer("/file/filename") {
+                document["title"] = name.clone();
+            }
+            Some(document)
         }
         other => {
             tracing::debug!(part = other, "dropped: no Anthropic equivalent");

@@ -6,7 +6,7 @@
 //! they get `call_<n>`.
 
 use super::chat::{ChunkWriter, output_limit, push_turn, stop_sequences};
-use super::{Events, SseData, bad, text_of, to_bytes};
+use super::{Events, SseData, bad, data_url, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -27,6 +27,10 @@ fn part_of(part: &Value) -> Option<Value> {
                     None
                 }
             }
+        }
+        "file" => {
+            let (mime, data) = data_url(part.pointer("/file/file_data")?.as_str()?)?;
+            Some(json!({"inlineData": {"mimeType": mime, "data": data}}))
         }
         other => {
             tracing::debug!(part = other, "dropped: no Gemini equivalent");

@@ -6,7 +6,7 @@
 //! items, files and hosted or custom tools have no chat equivalent and are dropped with a debug
 //! log; `previous_response_id` is refused, as no chat channel stores responses.
 
-use super::{Events, SseData, bad, text_of, to_bytes};
+use super::{Events, SseData, bad, data_url, media_part, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -42,6 +42,14 @@ fn content_of(content: &Value) -> Option<Value> {
             "refusal" => converted.push(json!({"type": "text", "text": part["refusal"]})),
             "input_image" if part["image_url"].is_string() => converted
                 .push(json!({"type": "image_url", "image_url": {"url": part["image_url"]}})),
+            "input_file" if part["file_data"].is_string() => {
+                match part["file_data"].as_str().and_then(data_url) {
+                    Some((mime, data)) => {
+                        converted.push(media_part(mime, data, part["filename"].as_str()));
+                    }
+                    None => tracing::debug!("dropped: a file that is not a data URL"),
+                }
+            }
             other => tracing::debug!(part = other, "dropped: no OpenAI chat equivalent"),
         }
     }
