@@ -1,7 +1,8 @@
 //! OpenAI's Realtime API, `GET /v1/realtime?model=...` (WebSocket): the key from the
 //! `openai-insecure-api-key.<key>` entry of `Sec-WebSocket-Protocol` (browsers) or the usual
 //! headers; the session is refused in an HTTP error before the upgrade when the key, model,
-//! balance or every channel fails. Then frames pass both ways untouched; every server event
+//! balance or every channel fails. Then frames pass both ways untouched (but a `session.update`
+//! switching to another model, answered with an `error` event); every server event
 //! goes through the relay's meter, which bills each `response.done`. When the balance cannot
 //! hold the next response the caller gets an `error` event and the session ends. A caller that
 //! leaves mid-response has that response cancelled upstream and billed from its final usage
@@ -145,7 +146,13 @@ async fn relay_frames(
         tokio::select! {
             from_client = incoming.next() => {
                 let sent = match from_client {
-                    Some(Ok(actix_ws::Message::Text(text))) => up_tx.send(Upstream::text(text.to_string())).await,
+                    Some(Ok(actix_ws::Message::Text(text))) => match meter.client_event(&text) {
+                        Ok(()) => up_tx.send(Upstream::text(text.to_string())).await,
+                        Err(e) => {
+                            let _ = client.text(realtime_error_event(&e, &req)).await;
+                            Ok(())
+                        }
+                    },
                     Some(Ok(actix_ws::Message::Binary(bytes))) => up_tx.send(Upstream::binary(bytes)).await,
                     Some(Ok(actix_ws::Message::Ping(bytes))) => {
                         let _ = client.pong(&bytes).await;

@@ -1,5 +1,5 @@
 //! OpenAI's Realtime API over WebSocket (`GET /v1/realtime?model=...`): `session.created` on
-//! connect; each `response.create` is answered with `response.created`, a text delta and
+//! connect; `session.update` is answered with `session.updated`; each `response.create` is answered with `response.created`, a text delta and
 //! `response.done` with [`usage`] (text and audio tokens apart). `mock-hold` starts its
 //! responses but only finishes one when `response.cancel` comes (status `cancelled`, with
 //! [`CANCELLED_OUTPUT`] audio tokens). Client events are recorded like requests (path
@@ -117,6 +117,9 @@ async fn serve<S>(
                     "item_id": "item_mock", "output_index": 0, "content_index": 0, "delta": "Hello"}),
                 json!({"type": "response.done", "response": response("completed", usage())}),
             ],
+            Some("session.update") => {
+                vec![json!({"type": "session.updated", "session": event.get("session")})]
+            }
             Some("response.cancel") => {
                 let usage = json!({"total_tokens": 5 + CANCELLED_OUTPUT, "input_tokens": 5,
                     "output_tokens": CANCELLED_OUTPUT,

@@ -50,7 +50,7 @@ pub use dialect::{Dialect, Endpoint};
 pub use directory::{TokenInfo, UserInfo};
 pub use error::{Holder, KeyProblem, Refusal, RelayError, UpstreamError, UpstreamKind};
 pub use pipeline::{CallMeta, RelayBody, RelayResponse, Request};
-pub use realtime::{RESPONSE_HOLD_TOKENS, Realtime, RealtimeMeter, RealtimeUpstream};
+pub use realtime::{Realtime, RealtimeMeter, RealtimeUpstream};
 pub use relay::{Balance, Relay, RelayBuilder};
 pub use routing::ChannelSpec;
 pub use stream::MeteredStream;

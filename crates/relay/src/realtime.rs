@@ -1,5 +1,5 @@
 //! Realtime sessions (OpenAI's `GET /v1/realtime` WebSocket): the relay picks a channel, holds
-//! the worst case of one response, and opens the channel's upstream socket; the caller's
+//! the worst case of one response (the model's most output tokens, as audio), and opens the channel's upstream socket; the caller's
 //! framework relays the frames both ways and hands each server event to [`RealtimeMeter`],
 //! which bills every `response.done` from its usage (text and audio tokens priced apart,
 //! cached input at the cache ratio) and holds the next response's worst case. When that hold
@@ -23,9 +23,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The upstream socket of a realtime session.
 pub type RealtimeUpstream = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Output tokens one response is held for, priced as audio (the dearer modality).
-pub const RESPONSE_HOLD_TOKENS: i64 = 4_096;
-
 /// An open realtime session: the upstream socket and the meter of its server events.
 pub struct Realtime {
     pub upstream: RealtimeUpstream,
@@ -40,6 +37,8 @@ pub struct RealtimeMeter {
     hold: i64,
     /// A response is under way (created, not yet done).
     responding: bool,
+    /// The model the channel runs the session as.
+    upstream_model: String,
 }
 
 /// The tokens of a `response.done` event's usage, by modality.
@@ -64,6 +63,30 @@ fn modal_usage(usage: &Value) -> Modal {
 }
 
 impl RealtimeMeter {
+    /// Reads one client event before it goes upstream: a `session.update` naming another model
+    /// than the session's is refused (the session is priced as its own model).
+    pub fn client_event(&self, text: &str) -> Result<(), RelayError> {
+        if !text.contains("\"model\"") {
+            return Ok(());
+        }
+        let Ok(event) = serde_json::from_str::<Value>(text) else {
+            return Ok(());
+        };
+        let named = event
+            .pointer("/session/model")
+            .and_then(Value::as_str)
+            .filter(|_| event.get("type").and_then(Value::as_str) == Some("session.update"));
+        match named {
+            Some(m) if m != self.meter.model && m != self.upstream_model => {
+                Err(RelayError::BadRequest(format!(
+                    "a session of {} cannot switch to {m}",
+                    self.meter.model
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a response is under way.
     pub fn responding(&self) -> bool {
         self.responding
@@ -162,9 +185,11 @@ impl Relay {
         let snapshot = self.s.router.snapshot();
         let price = self.price_of(&snapshot, caller, model)?;
         let audio = self.prices().audio_ratios(model);
+        // One response's worst output: the model's most output tokens, all audio (the dearer
+        // modality).
         let hold = price.quota_modal(
             Modal {
-                audio_out: RESPONSE_HOLD_TOKENS,
+                audio_out: self.prices().max_output(model),
                 ..Modal::default()
             },
             audio,
@@ -233,6 +258,7 @@ impl Relay {
                             audio,
                             hold,
                             responding: false,
+                            upstream_model: channel.upstream_model(model).to_owned(),
                         },
                     });
                 }

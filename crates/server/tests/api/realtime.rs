@@ -16,8 +16,9 @@ type Socket =
 /// Ratio 1, completion ratio 2, built-in audio ratios 8 and 2: 5 text in + 10 audio in * 8 +
 /// 10 text out * 2 + 20 audio out * 16.
 const RESPONSE_QUOTA: i64 = 5 + 80 + 20 + 320;
-/// One response held: 4096 audio output tokens at 16.
-const HOLD: i64 = 4096 * 16;
+/// One response held: the model's most output tokens (no table entry: the fallback), as audio
+/// at 16.
+const HOLD: i64 = domain::pricing::FALLBACK_MAX_OUTPUT * 16;
 
 /// A user with `quota` and a key, and an OpenAI channel serving `gpt-realtime` as `upstream`.
 async fn setup(app: &TestApp, quota: i64, upstream: &str) -> (Auth, String) {
@@ -110,6 +111,22 @@ async fn a_session_relays_and_bills_each_response(app: TestApp) {
         let done = next_of(&mut socket, "response.done").await.unwrap();
         assert_eq!(done["response"]["usage"]["output_tokens"], 30);
     }
+    // Another model cannot be switched to: the session is priced as its own.
+    send(
+        &mut socket,
+        json!({"type": "session.update", "session": {"model": "gpt-realtime-pro"}}),
+    )
+    .await;
+    let refused = next_of(&mut socket, "error").await.unwrap();
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("gpt-realtime-pro"), "{refused}");
+    send(
+        &mut socket,
+        json!({"type": "session.update", "session": {"model": "gpt-realtime", "instructions": "Be brief."}}),
+    )
+    .await;
+    let updated = next_of(&mut socket, "session.updated").await.unwrap();
+    assert_eq!(updated["session"]["instructions"], "Be brief.");
     socket.close(None).await.unwrap();
     assert!(
         upstream_closed(&app).await,
@@ -122,7 +139,23 @@ async fn a_session_relays_and_bills_each_response(app: TestApp) {
         .filter(|s| s.path == "/v1/realtime")
         .map(|s| &s.body)
         .collect();
-    assert_eq!(events.len(), 4, "client frames passed as they were");
+    assert_eq!(
+        events.len(),
+        5,
+        "client frames passed as they were, but the switch"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["session"]["model"] != "gpt-realtime-pro")
+    );
+    assert_eq!(events[4]["session"]["instructions"], "Be brief.");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["session"]["model"] != "gpt-realtime-pro")
+    );
+    assert_eq!(events[4]["session"]["instructions"], "Be brief.");
     assert_eq!(events[0]["item"]["content"][0]["text"], "Hello");
     let credential = seen.iter().find(|s| s.path == "/v1/realtime").unwrap();
     assert_eq!(
