@@ -6,7 +6,9 @@
 //! blocks (without a signature); thinking blocks the caller sends have no chat equivalent and
 //! are dropped with a debug log.
 
-use super::{Events, SseData, bad, media_part, text_of, to_bytes, tool_call, tool_use_block};
+use super::{
+    Events, SseData, bad, log_dropped, media_part, text_of, to_bytes, tool_call, tool_use_block,
+};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -117,6 +119,22 @@ fn messages_of(message: &Value, out: &mut Vec<Value>) -> Result<(), RelayError> 
 pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, RelayError> {
     let req: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| bad("the body is not a JSON object"))?;
+    log_dropped(
+        &req,
+        &[
+            "model",
+            "messages",
+            "system",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "stop_sequences",
+            "metadata",
+            "tools",
+            "tool_choice",
+            "stream",
+        ],
+    );
     let mut messages = Vec::new();
     if let Some(system) = req.get("system") {
         messages.push(json!({"role": "system", "content": text_of(system)}));

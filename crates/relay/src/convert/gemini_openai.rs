@@ -8,7 +8,7 @@
 //! Thought parts, thinking settings, other files and built-in tools (search, code execution)
 //! have no chat equivalent and are dropped with a debug log.
 
-use super::{Events, SseData, bad, media_part, text_of, to_bytes, tool_call};
+use super::{Events, SseData, bad, log_dropped, media_part, text_of, to_bytes, tool_call};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -216,6 +216,21 @@ pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, R
         .ok()
         .filter(Value::is_object)
         .ok_or_else(|| bad("the body is not a JSON object"))?;
+    if let Some(fields) = req.as_object() {
+        log_dropped(
+            fields,
+            &[
+                "contents",
+                "systemInstruction",
+                "system_instruction",
+                "generationConfig",
+                "generation_config",
+                "tools",
+                "toolConfig",
+                "tool_config",
+            ],
+        );
+    }
     let contents = field(&req, "contents")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("`contents` is not a list of turns"))?;

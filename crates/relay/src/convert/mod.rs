@@ -63,6 +63,19 @@ fn tool_call(block: &Value) -> Value {
     })
 }
 
+/// Logs (at debug level) the top-level fields of a caller's request that its conversion does
+/// not carry: they have no equivalent in the hub.
+fn log_dropped(req: &serde_json::Map<String, Value>, carried: &[&str]) {
+    let dropped: Vec<&str> = req
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !carried.contains(k))
+        .collect();
+    if !dropped.is_empty() {
+        tracing::debug!(?dropped, "dropped: no OpenAI chat equivalent");
+    }
+}
+
 /// The media type and base64 data of a `data:` URL.
 fn data_url(url: &str) -> Option<(&str, &str)> {
     url.strip_prefix("data:")?.split_once(";base64,")

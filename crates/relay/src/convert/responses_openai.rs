@@ -6,7 +6,7 @@
 //! items, files and hosted or custom tools have no chat equivalent and are dropped with a debug
 //! log; `previous_response_id` is refused, as no chat channel stores responses.
 
-use super::{Events, SseData, bad, data_url, media_part, text_of, to_bytes};
+use super::{Events, SseData, bad, data_url, log_dropped, media_part, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -136,6 +136,26 @@ fn tool_choice(choice: &Value) -> Option<Value> {
 pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, RelayError> {
     let req: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| bad("the body is not a JSON object"))?;
+    log_dropped(
+        &req,
+        &[
+            "model",
+            "input",
+            "instructions",
+            "max_output_tokens",
+            "temperature",
+            "top_p",
+            "parallel_tool_calls",
+            "user",
+            "text",
+            "reasoning",
+            "tools",
+            "tool_choice",
+            "stream",
+            "store",
+            "previous_response_id",
+        ],
+    );
     let get = |key: &str| req.get(key).filter(|v| !v.is_null());
     if get("previous_response_id").is_some() {
         return Err(bad(
