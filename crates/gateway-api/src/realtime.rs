@@ -5,7 +5,7 @@
 //! switching to another model, answered with an `error` event); every server event
 //! goes through the relay's meter, which bills each `response.done`. When the balance cannot
 //! hold the next response the caller gets an `error` event and the session ends. A caller that
-//! leaves mid-response has that response cancelled upstream and billed from its final usage
+//! leaves mid-response has its responses cancelled upstream and billed from their final usage
 //! (waited for a few seconds), then the upstream socket is closed.
 
 use crate::GatewayState;
@@ -191,10 +191,22 @@ async fn relay_frames(
             }
         }
     }
-    // The caller left: a response under way is cancelled and billed from its final usage.
+    // The caller left: the responses under way are cancelled and billed from their final
+    // usage.
     if meter.responding() {
-        let cancel = Upstream::text(r#"{"type":"response.cancel"}"#);
-        if up_tx.send(cancel).await.is_ok() {
+        let mut cancels: Vec<String> = meter
+            .in_flight()
+            .iter()
+            .map(|id| serde_json::json!({"type": "response.cancel", "response_id": id}).to_string())
+            .collect();
+        if cancels.is_empty() {
+            cancels.push(r#"{"type":"response.cancel"}"#.to_owned());
+        }
+        let mut sent = Ok(());
+        for cancel in cancels {
+            sent = sent.and(up_tx.send(Upstream::text(cancel)).await);
+        }
+        if sent.is_ok() {
             let _ = tokio::time::timeout(CANCEL_GRACE, async {
                 while let Some(Ok(frame)) = up_rx.next().await {
                     if let Upstream::Text(text) = frame {

@@ -14,7 +14,8 @@
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
 //! repeats the credential it was sent, its own host and an IP address; `mock-leak-stream` sends
-//! two content events and then such a message as an error event. `mock-tool` calls a tool (see [`tools`]). `mock-cached` reports
+//! two content events and then such a message as an error event (`mock-leak-split`: that event
+//! in two frames, cut inside the credential). `mock-tool` calls a tool (see [`tools`]). `mock-cached` reports
 //! [`CACHED_TOKENS`] of its prompt tokens as cached (OpenAI's
 //! `prompt_tokens_details.cached_tokens`). Chat requests with a
 //! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
@@ -244,7 +245,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .body(Full::new(Bytes::from(vec![0x49u8; SPEECH_BYTES])).boxed());
         return Ok(audio.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
     }
-    if model == "mock-leak-stream" {
+    if model == "mock-leak-stream" || model == "mock-leak-split" {
         // Two content events, then an error repeating the credential, host and an address.
         let message = format!(
             "key {} rejected by {host} (upstream 10.20.30.40)",
@@ -252,8 +253,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         );
         let mut events = openai_events(&path, &model, false, 2);
         events.pop();
-        let error = openai_error(&message, "server_error", "");
-        events.push(format!("data: {error}\n\n"));
+        let error = format!("data: {}\n\n", openai_error(&message, "server_error", ""));
+        if model == "mock-leak-split" {
+            // Two frames, cut inside the credential.
+            let cut = error.find("key ").map_or(0, |at| at + 10).min(error.len());
+            events.push(error[..cut].to_owned());
+            events.push(error[cut..].to_owned());
+        } else {
+            events.push(error);
+        }
         let resp = Response::builder()
             .header("content-type", "text/event-stream")
             .body(events_body(events, None));

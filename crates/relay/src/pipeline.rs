@@ -348,13 +348,11 @@ impl Relay {
         let (content_type, body) = match (conversion, &request.payload) {
             (Some(c), Payload::Json { body, .. }) => {
                 let spec = &request.spec;
-                let max_tokens = spec
-                    .output
-                    .and_then(|o| o.limit)
-                    .unwrap_or_else(|| self.prices().max_output(&spec.model));
+                let limit = spec.output.and_then(|o| o.limit);
+                let max_output = self.prices().max_output(&spec.model);
                 (
                     "application/json".to_owned(),
-                    c.request(body, upstream_model, spec.stream, max_tokens)?,
+                    c.request(body, upstream_model, spec.stream, limit, max_output)?,
                 )
             }
             _ => request.upstream_body(upstream_model)?,

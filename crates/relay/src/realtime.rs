@@ -1,19 +1,23 @@
 //! Realtime sessions (OpenAI's `GET /v1/realtime` WebSocket): the relay picks a channel, holds
-//! the worst case of one response (the model's most output tokens, as audio), and opens the channel's upstream socket; the caller's
-//! framework relays the frames both ways and hands each server event to [`RealtimeMeter`],
-//! which bills every `response.done` from its usage (text and audio tokens priced apart,
-//! cached input at the cache ratio) and holds the next response's worst case. When that hold
-//! fails the session must end: the balance never covers less than the response under way.
+//! the worst case of one response (the model's most output tokens, as audio), and opens the
+//! channel's upstream socket; the caller's framework relays the frames both ways and hands
+//! each client event and each server event to [`RealtimeMeter`]. It refuses client events that
+//! are not JSON or name another model, holds one worst case per response in flight (a
+//! `response.create` the balance cannot hold is refused), bills every `response.done` from its
+//! usage (text and audio tokens priced apart, cached input at the cache ratio) and holds the
+//! next response's worst case. When a hold fails the session must end: the balance never
+//! covers less than the responses under way.
 
 use crate::auth::Caller;
-use crate::billing::Meter;
+use crate::billing::{Meter, Session};
 use crate::dialect::Dialect;
 use crate::error::RelayError;
 use crate::pipeline::CallMeta;
 use crate::providers::{Provider, base_url};
 use crate::relay::Relay;
 use crate::routing::ChannelInfo;
-use domain::pricing::{AudioRatios, Modal, Price};
+use domain::pricing::{AudioRatios, Modal, Price, PriceTable};
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,13 +36,33 @@ pub struct Realtime {
 /// Bills a realtime session response by response.
 pub struct RealtimeMeter {
     relay: Relay,
+    /// The session's pricing and billing record (its own `session` unused: see `holds`).
     meter: Meter,
     audio: AudioRatios,
+    /// What one response is held for.
     hold: i64,
-    /// A response is under way (created, not yet done).
-    responding: bool,
+    /// One hold per response in flight or asked for, and one for the next.
+    holds: Vec<Session>,
+    /// The responses created and not done yet, by id.
+    in_flight: Vec<String>,
+    /// `response.create` events sent upstream whose response was not created yet.
+    pending: usize,
     /// The model the channel runs the session as.
     upstream_model: String,
+}
+
+/// What the meter reads of a client event. Unknown fields are skipped; a field named twice
+/// fails the parse.
+#[derive(Deserialize)]
+struct ClientEvent {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    session: Option<SessionPart>,
+}
+
+#[derive(Deserialize)]
+struct SessionPart {
+    model: Option<String>,
 }
 
 /// The tokens of a `response.done` event's usage, by modality.
@@ -63,50 +87,85 @@ fn modal_usage(usage: &Value) -> Modal {
 }
 
 impl RealtimeMeter {
-    /// Reads one client event before it goes upstream: a `session.update` naming another model
-    /// than the session's is refused (the session is priced as its own model).
-    pub fn client_event(&self, text: &str) -> Result<(), RelayError> {
-        if !text.contains("\"model\"") {
-            return Ok(());
+    /// Reads one client event before it goes upstream; an `Err` keeps it from the upstream
+    /// (the caller gets the error as an event). Refused: an event that is not valid JSON, one
+    /// naming another model than the session's (the session is priced as its own model), and
+    /// a `response.create` the balance cannot hold.
+    pub fn client_event(&mut self, text: &str) -> Result<(), RelayError> {
+        let event: ClientEvent = serde_json::from_str(text)
+            .map_err(|e| RelayError::BadRequest(format!("the event is not valid JSON: {e}")))?;
+        if let Some(m) = event.session.and_then(|s| s.model)
+            && m != self.meter.model
+            && m != self.upstream_model
+        {
+            return Err(RelayError::BadRequest(format!(
+                "a session of {} cannot switch to {m}",
+                self.meter.model
+            )));
         }
-        let Ok(event) = serde_json::from_str::<Value>(text) else {
-            return Ok(());
-        };
-        let named = event
-            .pointer("/session/model")
-            .and_then(Value::as_str)
-            .filter(|_| event.get("type").and_then(Value::as_str) == Some("session.update"));
-        match named {
-            Some(m) if m != self.meter.model && m != self.upstream_model => {
-                Err(RelayError::BadRequest(format!(
-                    "a session of {} cannot switch to {m}",
-                    self.meter.model
-                )))
-            }
-            _ => Ok(()),
+        if event.kind.as_deref() == Some("response.create") {
+            self.ensure(self.in_flight.len() + self.pending + 1)?;
+            self.pending += 1;
         }
+        Ok(())
     }
 
-    /// Whether a response is under way.
+    /// Whether a response is under way or asked for.
     pub fn responding(&self) -> bool {
-        self.responding
+        !self.in_flight.is_empty() || self.pending > 0
     }
 
-    /// Reads one server event. A `response.done` is billed and the next response held; an
-    /// `Err` (the hold failed) means the session must end with that error.
+    /// The ids of the responses under way.
+    pub fn in_flight(&self) -> &[String] {
+        &self.in_flight
+    }
+
+    /// Holds until there are `n`, or says which balance is short.
+    fn ensure(&mut self, n: usize) -> Result<(), RelayError> {
+        while self.holds.len() < n {
+            let hold = self
+                .relay
+                .hold(&self.meter.caller, self.meter.price, self.hold)
+                .map_err(|short| RelayError::Insufficient {
+                    holder: short.holder().0,
+                    model: self.meter.model.clone(),
+                    affordable_output: None,
+                })?;
+            self.holds.push(hold);
+        }
+        Ok(())
+    }
+
+    /// Reads one server event. A `response.created` is held, a `response.done` billed and the
+    /// next response held; an `Err` (a hold failed) means the session must end with it.
     pub fn server_event(&mut self, text: &str) -> Result<(), RelayError> {
-        if !text.contains("\"response.") {
+        if !text.contains("\"response.") && !text.contains("\"error\"") {
             return Ok(());
         }
         let Ok(event) = serde_json::from_str::<Value>(text) else {
             return Ok(());
         };
+        let id = event
+            .pointer("/response/id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         match event.get("type").and_then(Value::as_str) {
             Some("response.created") => {
-                self.responding = true;
+                self.pending = self.pending.saturating_sub(1);
+                self.in_flight.push(id);
+                return self.ensure(self.in_flight.len() + self.pending);
+            }
+            // A refused `response.create` creates nothing.
+            Some("error") => {
+                self.pending = self.pending.saturating_sub(1);
                 return Ok(());
             }
-            Some("response.done") => self.responding = false,
+            Some("response.done") => {
+                if let Some(at) = self.in_flight.iter().position(|i| *i == id) {
+                    self.in_flight.remove(at);
+                }
+            }
             _ => return Ok(()),
         }
         let usage = event
@@ -115,7 +174,16 @@ impl RealtimeMeter {
             .unwrap_or_default();
         let tokens = modal_usage(&usage);
         let cost = self.meter.price.quota_modal(tokens, self.audio);
-        let quota = self.meter.session.take().map_or(0, |s| s.settle(cost));
+        // Past its hold (or without one), only what the balances still hold is taken.
+        let quota = self
+            .holds
+            .pop()
+            .or_else(|| {
+                self.relay
+                    .hold(&self.meter.caller, PriceTable::free(), 0)
+                    .ok()
+            })
+            .map_or(0, |s| s.settle(cost));
         let mut content = match self.meter.price {
             Price::PerToken {
                 model_ratio,
@@ -136,16 +204,7 @@ impl RealtimeMeter {
         let input = tokens.text_in + tokens.audio_in;
         let output = tokens.text_out + tokens.audio_out;
         self.meter.record(input, output, quota, content);
-        let session = self
-            .relay
-            .hold(&self.meter.caller, self.meter.price, self.hold)
-            .map_err(|short| RelayError::Insufficient {
-                holder: short.holder().0,
-                model: self.meter.model.clone(),
-                affordable_output: None,
-            })?;
-        self.meter.session = Some(session);
-        Ok(())
+        self.ensure(self.in_flight.len() + self.pending + 1)
     }
 }
 
@@ -199,7 +258,7 @@ impl Relay {
             model: model.to_owned(),
             affordable_output: None,
         };
-        let mut session = Some(self.hold(caller, price, hold).map_err(insufficient)?);
+        let mut first = Some(self.hold(caller, price, hold).map_err(insufficient)?);
         let mut tried = Vec::new();
         let mut last_error = RelayError::NoChannel(model.to_owned());
         while let Some(channel) = snapshot.pick(&caller.group, model, &tried) {
@@ -236,7 +295,7 @@ impl Relay {
             match tokio_tungstenite::connect_async(request).await {
                 Ok((upstream, _)) => {
                     let meter = Meter {
-                        session: session.take(),
+                        session: None,
                         billing: self.s.billing.clone(),
                         caller: caller.clone(),
                         channel_id: channel.id,
@@ -257,7 +316,9 @@ impl Relay {
                             meter,
                             audio,
                             hold,
-                            responding: false,
+                            holds: first.take().into_iter().collect(),
+                            in_flight: Vec::new(),
+                            pending: 0,
                             upstream_model: channel.upstream_model(model).to_owned(),
                         },
                     });

@@ -116,7 +116,12 @@ fn messages_of(message: &Value, out: &mut Vec<Value>) -> Result<(), RelayError> 
 }
 
 /// An Anthropic Messages request as an OpenAI chat request for `model`.
-pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, RelayError> {
+pub(crate) fn request(
+    body: &[u8],
+    model: &str,
+    stream: bool,
+    limit: Option<i64>,
+) -> Result<Bytes, RelayError> {
     let req: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| bad("the body is not a JSON object"))?;
     log_dropped(
@@ -193,6 +198,10 @@ pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, R
     if stream {
         out.insert("stream".into(), json!(true));
         out.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    // The limit priced is the limit sent, whichever field the caller named it in.
+    if let Some(limit) = limit {
+        out.insert("max_tokens".into(), json!(limit));
     }
     to_bytes(&Value::Object(out))
 }
@@ -480,7 +489,7 @@ mod tests {
                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny"}]}
             ]
         });
-        let out = request(body.to_string().as_bytes(), "gpt-4o", true).unwrap_or_default();
+        let out = request(body.to_string().as_bytes(), "gpt-4o", true, None).unwrap_or_default();
         let v: Value = serde_json::from_slice(&out).unwrap_or_default();
         assert_eq!(v["model"], "gpt-4o");
         assert_eq!(

@@ -12,6 +12,7 @@ use super::{Events, SseData, bad, log_dropped, media_part, text_of, to_bytes, to
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
+use std::collections::{HashMap, VecDeque};
 
 /// `key` (camelCase) of an object, or its snake_case spelling (Gemini accepts both).
 fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -54,9 +55,49 @@ fn lower_types(v: &Value, in_type: bool) -> Value {
     }
 }
 
-/// A function call of the history, for the responses that answer it: its id, its function's
-/// name and whether a response answered it.
-type Call = (String, String, bool);
+/// The function calls of the history, for the responses that answer them (looked up by id or
+/// by function name, in constant time: a history may hold very many).
+#[derive(Default)]
+struct Calls {
+    /// Whether each call (by its number) was answered.
+    answered: Vec<bool>,
+    ids: Vec<String>,
+    by_id: HashMap<String, usize>,
+    /// The unanswered calls of each function, oldest first (answered ones skipped lazily).
+    open: HashMap<String, VecDeque<usize>>,
+}
+
+impl Calls {
+    /// Records a call; its id, `call_<n>` when it has none.
+    fn add(&mut self, id: Option<&str>, name: &str) -> String {
+        let at = self.ids.len();
+        let id = id.map_or_else(|| format!("call_{at}"), str::to_owned);
+        self.ids.push(id.clone());
+        self.answered.push(false);
+        self.by_id.entry(id.clone()).or_insert(at);
+        self.open.entry(name.to_owned()).or_default().push_back(at);
+        id
+    }
+
+    /// The id of the call a response answers: the one with its id, else the earliest
+    /// unanswered call of its function.
+    fn answer(&mut self, id: Option<&str>, name: &str) -> Option<String> {
+        let at = match id.and_then(|id| self.by_id.get(id)) {
+            Some(at) => *at,
+            None => {
+                let open = self.open.get_mut(name)?;
+                loop {
+                    let at = open.pop_front()?;
+                    if !self.answered[at] {
+                        break at;
+                    }
+                }
+            }
+        };
+        self.answered[at] = true;
+        Some(self.ids[at].clone())
+    }
+}
 
 /// A media part as a chat part: inline data as an image or file part, a file by URI as an
 /// image part when it is an image (`None` for other files by URI).
@@ -73,16 +114,12 @@ fn media_of(part: &Value) -> Option<Value> {
 
 /// A function response as a `tool` message answering its call: the one with its id, else the
 /// earliest unanswered call of the same function.
-fn tool_message(answer: &Value, calls: &mut [Call]) -> Result<Value, RelayError> {
+fn tool_message(answer: &Value, calls: &mut Calls) -> Result<Value, RelayError> {
     let name = str_at(answer, "/name").unwrap_or_default();
-    let at = str_at(answer, "/id")
-        .filter(|i| !i.is_empty())
-        .and_then(|id| calls.iter().position(|c| c.0 == id))
-        .or_else(|| calls.iter().position(|c| !c.2 && c.1 == name));
-    let (id, _, answered) = at
-        .and_then(|at| calls.get_mut(at))
+    let id = str_at(answer, "/id").filter(|i| !i.is_empty());
+    let id = calls
+        .answer(id, name)
         .ok_or_else(|| bad("a function response answers no earlier function call"))?;
-    *answered = true;
     let response = answer.get("response").cloned().unwrap_or_else(|| json!({}));
     let content = ["content", "output"]
         .iter()
@@ -92,7 +129,7 @@ fn tool_message(answer: &Value, calls: &mut [Call]) -> Result<Value, RelayError>
 }
 
 /// One Gemini turn as chat messages (its function responses as `tool` messages first).
-fn messages_of(turn: &Value, calls: &mut Vec<Call>) -> Result<Vec<Value>, RelayError> {
+fn messages_of(turn: &Value, calls: &mut Calls) -> Result<Vec<Value>, RelayError> {
     let mut out = Vec::new();
     let model = turn.get("role").and_then(Value::as_str) == Some("model");
     let mut parts = Vec::new();
@@ -104,12 +141,9 @@ fn messages_of(turn: &Value, calls: &mut Vec<Call>) -> Result<Vec<Value>, RelayE
             parts.push(json!({"type": "text", "text": text}));
         } else if let Some(call) = field(part, "functionCall") {
             let name = str_at(call, "/name").unwrap_or_default();
-            let id = str_at(call, "/id")
-                .filter(|i| !i.is_empty())
-                .map_or_else(|| format!("call_{}", calls.len()), str::to_owned);
+            let id = calls.add(str_at(call, "/id").filter(|i| !i.is_empty()), name);
             let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
             tool_calls.push(tool_call(&json!({"id": id, "name": name, "input": args})));
-            calls.push((id, name.to_owned(), false));
         } else if let Some(answer) = field(part, "functionResponse") {
             out.push(tool_message(answer, calls)?);
         } else if let Some(media) = media_of(part).filter(|_| !model) {
@@ -211,7 +245,12 @@ fn tool_choice(config: &Value) -> Value {
 }
 
 /// A Gemini `generateContent` request as an OpenAI chat request for `model`.
-pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, RelayError> {
+pub(crate) fn request(
+    body: &[u8],
+    model: &str,
+    stream: bool,
+    limit: Option<i64>,
+) -> Result<Bytes, RelayError> {
     let req: Value = serde_json::from_slice(body)
         .ok()
         .filter(Value::is_object)
@@ -241,7 +280,7 @@ pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, R
             messages.push(json!({"role": "system", "content": text}));
         }
     }
-    let mut calls = Vec::new();
+    let mut calls = Calls::default();
     for turn in contents {
         messages.extend(messages_of(turn, &mut calls)?);
     }
@@ -262,6 +301,10 @@ pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, R
     if stream {
         out.insert("stream".into(), json!(true));
         out.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    // The limit priced is the limit sent, whichever field the caller named it in.
+    if let Some(limit) = limit {
+        out.insert("max_tokens".into(), json!(limit));
     }
     to_bytes(&Value::Object(out))
 }
@@ -457,150 +500,5 @@ impl Events for StreamToGemini {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::convert::Reframe;
-
-    fn parse(out: Result<Bytes, RelayError>) -> Value {
-        serde_json::from_slice(&out.unwrap_or_default()).unwrap_or_default()
-    }
-
-    #[test]
-    fn a_request_with_system_images_tools_and_a_call_round_trip() {
-        let body = json!({
-            "systemInstruction": {"parts": [{"text": "Be brief."}]},
-            "contents": [
-                {"parts": [{"text": "Weather?"}, {"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
-                    {"fileData": {"mimeType": "application/pdf", "fileUri": "gs://b/doc.pdf"}}]},
-                {"role": "model", "parts": [{"text": "hmm", "thought": true},
-                    {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-                    {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}]},
-                {"role": "user", "parts": [
-                    {"functionResponse": {"name": "get_weather", "response": {"content": "Sunny"}}},
-                    {"functionResponse": {"name": "get_weather", "response": {"temp": 20}}}]}],
-            "tools": [{"functionDeclarations": [
-                {"name": "get_weather", "description": "Weather", "parameters": {"type": "OBJECT",
-                    "properties": {"city": {"type": "STRING"}, "type": {"type": "STRING"}}}},
-                {"name": "search", "parametersJsonSchema": {"type": "object"}}]}, {"googleSearch": {}}],
-            "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["search"]}},
-            "generation_config": {"max_output_tokens": 100, "topP": 0.9, "stopSequences": ["END"],
-                "responseMimeType": "application/json", "responseSchema": {"type": "OBJECT"},
-                "thinkingConfig": {"thinkingBudget": 0}}
-        });
-        let v = parse(request(body.to_string().as_bytes(), "gpt-4o", true));
-        let call = |id: &str, city: &str| {
-            json!({"id": id, "type": "function",
-            "function": {"name": "get_weather", "arguments": format!(r#"{{"city":"{city}"}}"#)}})
-        };
-        let expected = json!({"model": "gpt-4o", "messages": [
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": [{"type": "text", "text": "Weather?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
-            {"role": "assistant", "content": null,
-                "tool_calls": [call("call_0", "Paris"), call("call_1", "Rome")]},
-            {"role": "tool", "tool_call_id": "call_0", "content": "Sunny"},
-            {"role": "tool", "tool_call_id": "call_1", "content": r#"{"temp":20}"#}],
-        "tools": [
-            {"type": "function", "function": {"name": "get_weather", "description": "Weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"},
-                    "type": {"type": "string"}}}}},
-            {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}],
-        "tool_choice": {"type": "function", "function": {"name": "search"}},
-        "max_tokens": 100, "top_p": 0.9, "stop": ["END"],
-        "response_format": {"type": "json_schema",
-            "json_schema": {"name": "response", "schema": {"type": "object"}}},
-        "stream": true, "stream_options": {"include_usage": true}});
-        assert_eq!(v, expected);
-    }
-
-    #[test]
-    fn unanswered_responses_and_bad_bodies_are_refused() {
-        let orphan = json!({"contents": [{"role": "user", "parts": [
-            {"functionResponse": {"name": "f", "response": {}}}]}]});
-        assert!(request(orphan.to_string().as_bytes(), "m", false).is_err());
-        assert!(request(b"[]", "m", false).is_err());
-        assert!(request(br#"{"contents": {}}"#, "m", false).is_err());
-        let none =
-            json!({"contents": [], "toolConfig": {"functionCallingConfig": {"mode": "NONE"}}});
-        let v = parse(request(none.to_string().as_bytes(), "m", false));
-        assert_eq!((&v["tool_choice"], v.get("stream")), (&json!("none"), None));
-    }
-
-    #[test]
-    fn a_response_with_thinking_text_and_a_call() {
-        let answer = json!({"id": "chatcmpl-1", "choices": [{"index": 0, "finish_reason": "tool_calls",
-            "message": {"role": "assistant", "content": "Let me check.", "reasoning_content": "Hmm.",
-            "tool_calls": [{"id": "call_1", "type": "function",
-                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 30,
-                "prompt_tokens_details": {"cached_tokens": 60},
-                "completion_tokens_details": {"reasoning_tokens": 20}}});
-        let v = parse(response(answer.to_string().as_bytes(), "gemini-x"));
-        assert_eq!(
-            v,
-            json!({"responseId": "chatcmpl-1", "modelVersion": "gemini-x",
-            "candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
-                {"text": "Hmm.", "thought": true}, {"text": "Let me check."},
-                {"functionCall": {"id": "call_1", "name": "get_weather", "args": {"city": "Paris"}}}]}}],
-            "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 10,
-                "totalTokenCount": 130, "cachedContentTokenCount": 60, "thoughtsTokenCount": 20}})
-        );
-        assert!(response(b"not json", "gemini-x").is_err());
-    }
-
-    /// The events written for `chunks` (each split across a chunk border), `end` called twice.
-    fn stream(chunks: &[&str]) -> Vec<Value> {
-        let mut s = StreamToGemini::new("gemini-x");
-        let mut text = crate::convert::feed_halves(&mut s, chunks);
-        text.push_str(&String::from_utf8(s.finish()).unwrap_or_default());
-        assert!(text.ends_with("}\n\n") && !text.contains('\r'), "{text}");
-        text.split_terminator("\n\n")
-            .filter_map(|e| serde_json::from_str(e.strip_prefix("data: ")?).ok())
-            .collect()
-    }
-
-    #[test]
-    fn a_stream_of_text_and_a_call_split_across_chunks() {
-        let events = stream(&[
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"Hmm"}}]}"#,
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#,
-            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
-            r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-            r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4}}"#,
-            "[DONE]",
-        ]);
-        let event = |parts: Value| {
-            json!({"candidates": [{"content": {"role": "model", "parts": parts},
-            "index": 0}], "modelVersion": "gemini-x"})
-        };
-        let mut last = event(json!([{"text": ""}]));
-        last["candidates"][0]["finishReason"] = json!("STOP");
-        last["usageMetadata"] =
-            json!({"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13});
-        assert_eq!(
-            events,
-            [
-                event(json!([{"text": "Hmm", "thought": true}])),
-                event(json!([{"text": "Hi"}])),
-                event(json!([{"functionCall": {"id": "call_1", "name": "f", "args": {"a": 1}}}])),
-                last
-            ]
-        );
-    }
-
-    #[test]
-    fn an_error_mid_stream_ends_it_with_an_error_event() {
-        let events = stream(&[
-            r#"{"choices":[{"index":0,"delta":{"content":"Hi"}}]}"#,
-            r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
-            r#"{"choices":[{"index":0,"delta":{"content":"late"}}]}"#,
-        ]);
-        assert_eq!(events.len(), 2);
-        assert_eq!(
-            events[1],
-            json!({"error": {"code": 500, "message": "overloaded", "status": "INTERNAL"}})
-        );
-    }
-}
+#[path = "gemini_openai_tests.rs"]
+mod tests;

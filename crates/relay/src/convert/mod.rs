@@ -256,21 +256,25 @@ impl Conversion {
         }
     }
 
-    /// The caller's request body as the channel's, for `model`; `max_tokens` is the output
-    /// limit to send when the caller's request names none and the channel requires one.
+    /// The caller's request body as the channel's, for `model`. `limit` is the output limit
+    /// the call was priced with (the caller's, in whichever field it named it): it is the
+    /// limit sent. `max_output` is the limit to send when the caller named none and the
+    /// channel requires one (what was reserved).
     pub(crate) fn request(
         self,
         body: &[u8],
         model: &str,
         stream: bool,
-        max_tokens: i64,
+        limit: Option<i64>,
+        max_output: i64,
     ) -> Result<Bytes, RelayError> {
         let chat = match self.inbound {
             Inbound::Chat => Bytes::copy_from_slice(body),
-            Inbound::Messages => anthropic_openai::request(body, model, stream)?,
-            Inbound::Gemini => gemini_openai::request(body, model, stream)?,
-            Inbound::Responses => responses_openai::request(body, model, stream)?,
+            Inbound::Messages => anthropic_openai::request(body, model, stream, limit)?,
+            Inbound::Gemini => gemini_openai::request(body, model, stream, limit)?,
+            Inbound::Responses => responses_openai::request(body, model, stream, limit)?,
         };
+        let max_tokens = limit.unwrap_or(max_output);
         match self.outbound {
             Outbound::Chat => Ok(chat),
             Outbound::Anthropic => openai_anthropic::request(&chat, model, stream, max_tokens),
@@ -329,7 +333,7 @@ mod tests {
                 outbound: Outbound::Chat,
             });
         let out = conversion
-            .request(body.to_string().as_bytes(), "m", false, 100)
+            .request(body.to_string().as_bytes(), "m", false, None, 100)
             .unwrap_or_default();
         serde_json::from_slice(&out).unwrap_or_default()
     }

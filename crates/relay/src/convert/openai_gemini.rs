@@ -10,6 +10,7 @@ use super::{Events, SseData, bad, data_url, text_of, to_bytes};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 /// An OpenAI content part as a Gemini part.
 fn part_of(part: &Value) -> Option<Value> {
@@ -71,7 +72,7 @@ pub(crate) fn request(body: &[u8], model: &str, max_tokens: i64) -> Result<Bytes
     let mut system = Vec::new();
     let mut contents = Vec::new();
     // The function each tool call id named, for the results that answer it.
-    let mut functions: Vec<(String, String)> = Vec::new();
+    let mut functions: HashMap<String, String> = HashMap::new();
     for m in req
         .get("messages")
         .and_then(Value::as_array)
@@ -96,7 +97,7 @@ pub(crate) fn request(body: &[u8], model: &str, max_tokens: i64) -> Result<Bytes
                         .and_then(Value::as_str)
                         .unwrap_or_default();
                     let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
-                    functions.push((id.to_owned(), name.to_owned()));
+                    functions.insert(id.to_owned(), name.to_owned());
                     let args = call
                         .pointer("/function/arguments")
                         .and_then(Value::as_str)
@@ -116,9 +117,8 @@ pub(crate) fn request(body: &[u8], model: &str, max_tokens: i64) -> Result<Bytes
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let name = functions
-                    .iter()
-                    .find(|(i, _)| i == id)
-                    .map(|(_, n)| n.clone())
+                    .get(id)
+                    .cloned()
                     .ok_or_else(|| bad("a tool result answers no earlier tool call"))?;
                 let result = text_of(m.get("content").unwrap_or(&Value::Null));
                 push(

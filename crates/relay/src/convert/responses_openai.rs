@@ -133,7 +133,12 @@ fn tool_choice(choice: &Value) -> Option<Value> {
 }
 
 /// A Responses request as an OpenAI chat request for `model`.
-pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, RelayError> {
+pub(crate) fn request(
+    body: &[u8],
+    model: &str,
+    stream: bool,
+    limit: Option<i64>,
+) -> Result<Bytes, RelayError> {
     let req: Map<String, Value> =
         serde_json::from_slice(body).map_err(|_| bad("the body is not a JSON object"))?;
     log_dropped(
@@ -208,6 +213,10 @@ pub(crate) fn request(body: &[u8], model: &str, stream: bool) -> Result<Bytes, R
     if stream {
         out["stream"] = json!(true);
         out["stream_options"] = json!({"include_usage": true});
+    }
+    // The limit priced is the limit sent, whichever field the caller named it in.
+    if let Some(limit) = limit {
+        out["max_tokens"] = json!(limit);
     }
     to_bytes(&out)
 }

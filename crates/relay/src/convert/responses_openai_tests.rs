@@ -27,7 +27,8 @@ fn a_request_with_instructions_images_tools_and_call_history() {
         {"type": "function_call_output", "call_id": "call_1", "output": "Sunny"},
         {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "Rain"}]}
     ]});
-    let v = parse(&request(body.to_string().as_bytes(), "claude-x", true).unwrap_or_default());
+    let v =
+        parse(&request(body.to_string().as_bytes(), "claude-x", true, None).unwrap_or_default());
     let call = |id: &str, args: &str| {
         json!({"id": id, "type": "function",
         "function": {"name": "get_weather", "arguments": args}})
@@ -56,18 +57,18 @@ fn a_request_with_instructions_images_tools_and_call_history() {
 #[test]
 fn a_string_input_and_requests_refused() {
     let body = json!({"input": "Hi", "tool_choice": "required", "tools": [{"type": "web_search"}]});
-    let v = parse(&request(body.to_string().as_bytes(), "m", false).unwrap_or_default());
+    let v = parse(&request(body.to_string().as_bytes(), "m", false, None).unwrap_or_default());
     assert_eq!(
         v,
         json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
     );
     let chained = json!({"input": "Hi", "previous_response_id": "resp_1"});
-    let err = request(chained.to_string().as_bytes(), "m", false).err();
+    let err = request(chained.to_string().as_bytes(), "m", false, None).err();
     let refused =
         matches!(&err, Some(RelayError::BadRequest(m)) if m.contains("previous_response_id"));
     assert!(refused, "{err:?}");
-    assert!(request(br#"{"model":"m"}"#, "m", false).is_err());
-    assert!(request(b"[1]", "m", false).is_err());
+    assert!(request(br#"{"model":"m"}"#, "m", false, None).is_err());
+    assert!(request(b"[1]", "m", false, None).is_err());
 }
 
 #[test]

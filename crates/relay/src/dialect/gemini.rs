@@ -145,7 +145,7 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
             limit,
             choices: candidates,
         }),
-        prompt_estimate: i64::try_from(body.len() / 4).unwrap_or(i64::MAX),
+        prompt_estimate: super::prompt_estimate(body),
     })
 }
 

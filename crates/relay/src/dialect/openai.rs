@@ -37,9 +37,6 @@ pub enum Endpoint {
     AudioSpeech,
 }
 
-/// Prompt tokens reserved for each image part: OpenAI's largest high-detail image (2048 x 768
-/// after scaling: 8 tiles of 170 tokens plus 85) rounded up.
-const IMAGE_TOKENS: usize = 1_500;
 /// Images one call may ask for.
 const MAX_IMAGES: i64 = 10;
 /// Answers one chat call may ask for (OpenAI's limit).
@@ -129,14 +126,7 @@ impl Endpoint {
                 .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
                 .map_or(0, |i| i.chars().count() as i64)
         } else {
-            // About four bytes a token, and an image part costs what its bytes do not show.
-            let images = memchr::memmem::find_iter(body, b"\"image_url\"")
-                .filter(|at| {
-                    let rest = &body[at + 11..];
-                    rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':')
-                })
-                .count();
-            i64::try_from(body.len() / 4 + images * IMAGE_TOKENS).unwrap_or(i64::MAX)
+            super::prompt_estimate(body)
         };
         let limits: Vec<i64> = [
             fields.max_tokens,

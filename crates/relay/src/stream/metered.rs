@@ -35,6 +35,8 @@ pub struct MeteredStream {
     reframe: Option<Box<dyn Reframe>>,
     /// The channel whose secrets an error event must not show.
     channel: Option<Arc<ChannelInfo>>,
+    /// Events are passed on whole, so that an error split across chunks is masked whole.
+    aligned: Aligned,
     ended: bool,
 }
 
@@ -55,6 +57,7 @@ impl MeteredStream {
             allowance,
             reframe,
             channel: Some(channel),
+            aligned: Aligned::default(),
             ended: false,
         }
     }
@@ -69,6 +72,7 @@ impl MeteredStream {
             allowance: None,
             reframe: None,
             channel: None,
+            aligned: Aligned::default(),
             ended: false,
         }
     }
@@ -117,8 +121,18 @@ impl Stream for MeteredStream {
                 Poll::Ready(None) => {
                     self.ended = true;
                     self.finish();
-                    let tail = self.reframe.take().map(|mut r| r.finish());
-                    return Poll::Ready(tail.map(|t| Ok(Bytes::from(t))));
+                    // What is left of an event the upstream did not finish, then the end.
+                    let rest = self.aligned.flush();
+                    let rest = self.masked(rest);
+                    let tail = match self.reframe.take() {
+                        Some(mut r) => {
+                            let mut out = r.feed(&rest);
+                            out.extend(r.finish());
+                            Bytes::from(out)
+                        }
+                        None => rest,
+                    };
+                    return Poll::Ready((!tail.is_empty()).then_some(Ok(tail)));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
@@ -140,6 +154,10 @@ impl MeteredStream {
     fn pass(&mut self, chunk: Bytes) -> Result<Bytes, RelayError> {
         match self.feed(&chunk) {
             Ok(()) => {
+                let chunk = match self.sse {
+                    Some(_) => self.aligned.push(chunk),
+                    None => chunk,
+                };
                 let chunk = self.masked(chunk);
                 Ok(match self.reframe.as_mut() {
                     Some(r) => Bytes::from(r.feed(&chunk)),
@@ -171,8 +189,99 @@ impl MeteredStream {
     }
 }
 
+/// A tail held back this long without the end of its event is passed on as it is.
+const HOLD_LIMIT: usize = 256 << 10;
+
+/// Re-cuts a stream of server-sent events at event boundaries: what follows the last blank
+/// line of a chunk waits for the rest of its event. The bytes are the upstream's, in order;
+/// chunks that end on an event (the usual case) pass without a copy.
+#[derive(Default)]
+struct Aligned {
+    held: Vec<u8>,
+}
+
+/// The end of the last complete event in `buf` (just past its blank line, `\n\n` or
+/// `\r\n\r\n`).
+fn events_end(buf: &[u8]) -> Option<usize> {
+    let mut end = buf.len();
+    while let Some(i) = memchr::memrchr(b'\n', &buf[..end]) {
+        let before = &buf[..i];
+        if before.ends_with(b"\n") || before.ends_with(b"\n\r") {
+            return Some(i + 1);
+        }
+        end = i;
+    }
+    None
+}
+
+impl Aligned {
+    /// The complete events `chunk` finishes (possibly none yet).
+    fn push(&mut self, chunk: Bytes) -> Bytes {
+        let ready = if self.held.is_empty() {
+            match events_end(&chunk) {
+                Some(end) if end == chunk.len() => return chunk,
+                Some(end) => {
+                    self.held.extend_from_slice(&chunk[end..]);
+                    chunk.slice(..end)
+                }
+                None => {
+                    self.held.extend_from_slice(&chunk);
+                    Bytes::new()
+                }
+            }
+        } else {
+            self.held.extend_from_slice(&chunk);
+            match events_end(&self.held) {
+                Some(end) => {
+                    let rest = self.held.split_off(end);
+                    Bytes::from(std::mem::replace(&mut self.held, rest))
+                }
+                None => Bytes::new(),
+            }
+        };
+        if self.held.len() > HOLD_LIMIT {
+            let mut all = ready.to_vec();
+            all.append(&mut self.held);
+            return Bytes::from(all);
+        }
+        ready
+    }
+
+    /// What is held, at the end of the stream.
+    fn flush(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.held))
+    }
+}
+
 impl Drop for MeteredStream {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_pass_whole() {
+        let mut a = Aligned::default();
+        let whole = Bytes::from_static(b"data: 1\n\ndata: 2\n\n");
+        assert_eq!(
+            a.push(whole.clone()),
+            whole,
+            "whole events pass as they are"
+        );
+        assert_eq!(
+            &a.push(Bytes::from_static(b"data: {\"error\": \"sk-ab"))[..],
+            b""
+        );
+        assert_eq!(
+            &a.push(Bytes::from_static(b"cd\"}\r\n\r\ndata: 3"))[..],
+            b"data: {\"error\": \"sk-abcd\"}\r\n\r\n"
+        );
+        assert_eq!(&a.push(Bytes::from_static(b"\n\n"))[..], b"data: 3\n\n");
+        assert_eq!(&a.push(Bytes::from_static(b"data: 4"))[..], b"");
+        assert_eq!(&a.flush()[..], b"data: 4");
     }
 }

@@ -14,6 +14,7 @@ mod conversion;
 mod data;
 mod gemini;
 mod hostile;
+mod hostile_dialects;
 mod logs;
 mod matrix;
 mod openapi;
