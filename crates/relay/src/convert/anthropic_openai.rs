@@ -7,7 +7,8 @@
 //! are dropped with a debug log.
 
 use super::{
-    Events, SseData, bad, log_dropped, media_part, text_of, to_bytes, tool_call, tool_use_block,
+    Events, SseData, bad, hub_request, log_dropped, media_part, text_of, to_bytes, tool_call,
+    tool_use_block,
 };
 use crate::error::RelayError;
 use bytes::Bytes;
@@ -195,15 +196,7 @@ pub(crate) fn request(
         };
         out.insert("tool_choice".into(), converted);
     }
-    if stream {
-        out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    // The limit priced is the limit sent, whichever field the caller named it in.
-    if let Some(limit) = limit {
-        out.insert("max_tokens".into(), json!(limit));
-    }
-    to_bytes(&Value::Object(out))
+    hub_request(Value::Object(out), stream, limit)
 }
 
 /// Anthropic's `stop_reason` for an OpenAI `finish_reason`.

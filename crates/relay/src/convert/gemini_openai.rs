@@ -8,7 +8,9 @@
 //! Thought parts, thinking settings, other files and built-in tools (search, code execution)
 //! have no chat equivalent and are dropped with a debug log.
 
-use super::{Events, SseData, bad, log_dropped, media_part, text_of, to_bytes, tool_call};
+use super::{
+    Events, SseData, bad, hub_request, log_dropped, media_part, text_of, to_bytes, tool_call,
+};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -298,15 +300,7 @@ pub(crate) fn request(
     {
         out.insert("tool_choice".into(), tool_choice(config));
     }
-    if stream {
-        out.insert("stream".into(), json!(true));
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    // The limit priced is the limit sent, whichever field the caller named it in.
-    if let Some(limit) = limit {
-        out.insert("max_tokens".into(), json!(limit));
-    }
-    to_bytes(&Value::Object(out))
+    hub_request(Value::Object(out), stream, limit)
 }
 
 /// Gemini's `finishReason` for an OpenAI `finish_reason`.

@@ -93,6 +93,19 @@ fn media_part(mime: &str, data: &str, filename: Option<&str>) -> Value {
     }
 }
 
+/// A hub (chat) request made from a caller's, finished: a stream asks for its usage, and the
+/// limit priced is the limit sent, whichever field the caller named it in.
+fn hub_request(mut out: Value, stream: bool, limit: Option<i64>) -> Result<Bytes, RelayError> {
+    if stream {
+        out["stream"] = json!(true);
+        out["stream_options"] = json!({"include_usage": true});
+    }
+    if let Some(limit) = limit {
+        out["max_tokens"] = json!(limit);
+    }
+    to_bytes(&out)
+}
+
 /// A converted body.
 fn to_bytes(value: &Value) -> Result<Bytes, RelayError> {
     serde_json::to_vec(value)

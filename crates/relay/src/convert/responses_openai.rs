@@ -6,7 +6,9 @@
 //! items, files and hosted or custom tools have no chat equivalent and are dropped with a debug
 //! log; `previous_response_id` is refused, as no chat channel stores responses.
 
-use super::{Events, SseData, bad, data_url, log_dropped, media_part, text_of, to_bytes};
+use super::{
+    Events, SseData, bad, data_url, hub_request, log_dropped, media_part, text_of, to_bytes,
+};
 use crate::error::RelayError;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -210,15 +212,7 @@ pub(crate) fn request(
     if let Some(effort) = get("reasoning").and_then(|r| r["effort"].as_str()) {
         out["reasoning_effort"] = json!(effort);
     }
-    if stream {
-        out["stream"] = json!(true);
-        out["stream_options"] = json!({"include_usage": true});
-    }
-    // The limit priced is the limit sent, whichever field the caller named it in.
-    if let Some(limit) = limit {
-        out["max_tokens"] = json!(limit);
-    }
-    to_bytes(&out)
+    hub_request(out, stream, limit)
 }
 
 /// Responses usage for chat usage.
