@@ -403,127 +403,99 @@ async fn every_dialect_on_every_channel(app: TestApp) {
     for caller in CALLERS {
         for (_, prefix) in CHANNELS {
             for stream in [false, true] {
-                let cell = format!("{caller:?} on {prefix}, stream {stream}");
-                let read = |text: &str| {
-                    if stream {
-                        said_streamed(caller, text)
-                    } else {
-                        said(
-                            caller,
-                            &serde_json::from_str(text)
-                                .unwrap_or_else(|e| panic!("{cell}: {e}: {text}")),
-                        )
-                    }
-                };
-                // Text.
-                let (status, text) = call(
-                    &app,
-                    &key,
+                let cell = Cell {
+                    app: &app,
+                    key: &key,
                     caller,
-                    &format!("{prefix}-text"),
+                    prefix,
                     stream,
-                    Case::Text,
-                )
-                .await;
-                assert_eq!(status, StatusCode::OK, "{cell}: {text}");
-                let answer = read(&text);
+                };
+                let name = format!("{caller:?} on {prefix}, stream {stream}");
+                // Text.
                 let expected = if stream {
                     "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 "
                 } else {
                     "Hello"
                 };
-                assert_eq!(
-                    answer,
-                    Said {
-                        text: expected.into(),
-                        calls: vec![]
-                    },
-                    "{cell}: {text}"
-                );
+                let answer = cell.answer("text", Case::Text).await;
+                assert_eq!(answer.text, expected, "{name}: {answer:?}");
+                assert!(answer.calls.is_empty(), "{name}: {answer:?}");
                 let logs = app.consume_logs().await;
-                assert_eq!(logs[0]["quota"], TEXT_QUOTA, "{cell}: {}", logs[0]);
+                assert_eq!(logs[0]["quota"], TEXT_QUOTA, "{name}: {}", logs[0]);
 
                 // A tool call, in the caller's dialect.
-                let (status, text) = call(
-                    &app,
-                    &key,
-                    caller,
-                    &format!("{prefix}-tool"),
-                    stream,
-                    Case::Tool,
-                )
-                .await;
-                assert_eq!(status, StatusCode::OK, "{cell}: {text}");
-                let answer = read(&text);
-                assert_eq!(
-                    answer.calls,
-                    vec![("get_weather".to_owned(), json!({"city": "Paris"}))],
-                    "{cell}: {text}"
-                );
+                let answer = cell.answer("tool", Case::Tool).await;
+                let weather = ("get_weather".to_owned(), json!({"city": "Paris"}));
+                assert_eq!(answer.calls, vec![weather], "{name}: {answer:?}");
                 let logs = app.consume_logs().await;
-                assert_eq!(logs[0]["quota"], TOOL_QUOTA, "{cell}: {}", logs[0]);
+                assert_eq!(logs[0]["quota"], TOOL_QUOTA, "{name}: {}", logs[0]);
 
                 // The call and its result reach the channel matched; the model answers in text.
-                let (status, text) = call(
-                    &app,
-                    &key,
-                    caller,
-                    &format!("{prefix}-tool"),
-                    stream,
-                    Case::ToolResult,
-                )
-                .await;
-                assert_eq!(status, StatusCode::OK, "{cell}: {text}");
-                assert!(read(&text).calls.is_empty(), "{cell}: {text}");
+                let answer = cell.answer("tool", Case::ToolResult).await;
+                assert!(answer.calls.is_empty(), "{name}: {answer:?}");
                 let seen = app.mock.seen();
                 let upstream = seen.last().unwrap();
                 let (call_id, result_id) = upstream_round_trip(&upstream.path, &upstream.body);
                 assert!(
                     !call_id.is_empty() && call_id == result_id,
-                    "{cell}: {:?}",
+                    "{name}: {:?}",
                     upstream.body
                 );
 
                 // An upstream failure (an error status; a stream's error event), in the
                 // caller's dialect.
                 let failing = if stream { "fail" } else { "down" };
-                let (status, text) = call(
-                    &app,
-                    &key,
-                    caller,
-                    &format!("{prefix}-{failing}"),
-                    stream,
-                    Case::Text,
-                )
-                .await;
-                assert!(status.is_server_error(), "{cell}: {status} {text}");
+                let (status, text) = cell.call(failing, Case::Text).await;
+                assert!(status.is_server_error(), "{name}: {status} {text}");
                 let v: Value =
-                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{cell}: {e}: {text}"));
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}: {text}"));
                 match caller {
-                    Caller::Messages => assert_eq!(v["type"], "error", "{cell}: {v}"),
-                    Caller::Gemini => assert!(v["error"]["status"].is_string(), "{cell}: {v}"),
+                    Caller::Messages => assert_eq!(v["type"], "error", "{name}: {v}"),
+                    Caller::Gemini => assert!(v["error"]["status"].is_string(), "{name}: {v}"),
                     Caller::Chat | Caller::Responses => {
-                        assert!(v["error"]["message"].is_string(), "{cell}: {v}")
+                        assert!(v["error"]["message"].is_string(), "{name}: {v}")
                     }
                 }
                 assert!(
                     !text.contains("sk-upstream") && !text.contains("127.0.0.1"),
-                    "{cell}: {text}"
+                    "{name}: {text}"
                 );
                 if stream {
-                    let (status, text) = call(
-                        &app,
-                        &key,
-                        caller,
-                        &format!("{prefix}-break"),
-                        true,
-                        Case::Text,
-                    )
-                    .await;
-                    assert_eq!(status, StatusCode::OK, "{cell}: {text}");
-                    assert_broken(caller, &text, &cell);
+                    let (status, text) = cell.call("break", Case::Text).await;
+                    assert_eq!(status, StatusCode::OK, "{name}: {text}");
+                    assert_broken(caller, &text, &name);
                 }
             }
+        }
+    }
+}
+
+/// One cell of the matrix: a caller dialect on the channel serving models `{prefix}-*`,
+/// streamed or not.
+struct Cell<'a> {
+    app: &'a TestApp,
+    key: &'a str,
+    caller: Caller,
+    prefix: &'a str,
+    stream: bool,
+}
+
+impl Cell<'_> {
+    /// The answer to `case` on model `{prefix}-{model}`.
+    async fn call(&self, model: &str, case: Case) -> (StatusCode, String) {
+        let model = format!("{}-{model}", self.prefix);
+        call(self.app, self.key, self.caller, &model, self.stream, case).await
+    }
+
+    /// What a successful answer to `case` on model `{prefix}-{model}` said.
+    async fn answer(&self, model: &str, case: Case) -> Said {
+        let (status, text) = self.call(model, case).await;
+        assert_eq!(status, StatusCode::OK, "{model} {case:?}: {text}");
+        if self.stream {
+            said_streamed(self.caller, &text)
+        } else {
+            let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            said(self.caller, &v)
         }
     }
 }
