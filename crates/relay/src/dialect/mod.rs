@@ -21,38 +21,86 @@ const MEDIA_TOKENS: i64 = 1_500;
 
 /// A rough count of a JSON request's prompt tokens, whatever its dialect: about four bytes a
 /// token, plus [`MEDIA_TOKENS`] for every image or file part, whose cost its bytes do not show
-/// (an image by URL is a few bytes): chat's `image_url` parts, Anthropic's `image` blocks,
-/// Responses' `input_image` parts, Gemini's `inlineData` and `fileData` parts (either case).
+/// (an image by URL is a few bytes): chat's `image_url` and `file` parts, Anthropic's `image`
+/// and `document` blocks, Responses' `input_image` and `input_file` parts, Gemini's
+/// `inlineData` and `fileData` parts (either case).
 pub(crate) fn prompt_estimate(body: &[u8]) -> i64 {
-    let next = |at: usize| body[at..].iter().find(|b| !b.is_ascii_whitespace());
-    let mut parts = 0_i64;
-    // `"image_url"` keys, and `"image"` or `"input_image"` values.
-    for at in memchr::memmem::find_iter(body, b"image") {
-        let before = at.checked_sub(1).map(|i| body[i]);
-        let key = |len: usize| next(at + len) == Some(&b':');
-        if body[at..].starts_with(b"image_url\"") && before == Some(b'"') && key(10) {
-            parts += 1;
-        } else if body[at..].starts_with(b"image\"") && !key(6) {
-            let word_start = before == Some(b'"') || body[..at].ends_with(b"\"input_");
-            parts += i64::from(word_start);
-        }
-    }
-    // `"inlineData"`, `"inline_data"`, `"fileData"`, `"file_data"` keys.
-    for at in memchr::memmem::find_iter(body, b"ata\"") {
-        let word = &body[..at + 4];
-        let named = [
-            &b"\"inlineData\""[..],
-            b"\"inline_data\"",
-            b"\"fileData\"",
-            b"\"file_data\"",
-        ]
-        .iter()
-        .any(|w| word.ends_with(w));
-        parts += i64::from(named && next(at + 4) == Some(&b':'));
-    }
+    let parts = if escaped_ascii(body) {
+        // A name spelled with escapes (`"\u0069mage"`) hides from a byte search: count on the
+        // parsed value instead (an unparseable body is refused later anyway).
+        serde_json::from_slice::<serde_json::Value>(body).map_or(0, |v| media_parts(&v))
+    } else {
+        media_parts_by_bytes(body)
+    };
     i64::try_from(body.len() / 4)
         .unwrap_or(i64::MAX)
         .saturating_add(parts.saturating_mul(MEDIA_TOKENS))
+}
+
+/// The names (quoted) that mark a media part: as object keys, and as string values (`type`).
+const MEDIA_KEYS: [&[u8]; 5] = [
+    b"\"image_url\"",
+    b"\"inlineData\"",
+    b"\"inline_data\"",
+    b"\"fileData\"",
+    b"\"file_data\"",
+];
+const MEDIA_VALUES: [&[u8]; 5] = [
+    b"\"image\"",
+    b"\"input_image\"",
+    b"\"document\"",
+    b"\"file\"",
+    b"\"input_file\"",
+];
+
+/// Whether `name` is one of the quoted `names`.
+fn named(names: &[&[u8]], name: &str) -> bool {
+    names
+        .iter()
+        .any(|n| n.get(1..n.len() - 1) == Some(name.as_bytes()))
+}
+
+/// Whether `body` has a printable ASCII character written as a `\u00XX` escape, which no
+/// encoder needs but for HTML-safe `<`, `>` and `&` (Go's default).
+fn escaped_ascii(body: &[u8]) -> bool {
+    memchr::memmem::find_iter(body, b"\\u00").any(|at| {
+        let hex = body.get(at + 4..at + 6).unwrap_or_default();
+        !matches!(hex, b"3c" | b"3C" | b"3e" | b"3E" | b"26")
+            && matches!(hex.first(), Some(b'2'..=b'7'))
+    })
+}
+
+/// Media parts in a parsed body.
+fn media_parts(v: &serde_json::Value) -> i64 {
+    match v {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| {
+                let part =
+                    named(&MEDIA_KEYS, k) || v.as_str().is_some_and(|s| named(&MEDIA_VALUES, s));
+                i64::from(part) + media_parts(v)
+            })
+            .sum(),
+        serde_json::Value::Array(items) => items.iter().map(media_parts).sum(),
+        _ => 0,
+    }
+}
+
+/// Media parts found by searching the bytes for the quoted names (keys followed by `:`,
+/// values not).
+fn media_parts_by_bytes(body: &[u8]) -> i64 {
+    let mut parts = 0_i64;
+    for (names, key) in [(&MEDIA_KEYS, true), (&MEDIA_VALUES, false)] {
+        for quoted in names.iter() {
+            for at in memchr::memmem::find_iter(body, quoted) {
+                let next = body[at + quoted.len()..]
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace());
+                parts += i64::from((next == Some(&b':')) == key);
+            }
+        }
+    }
+    parts
 }
 
 /// What routes and prices one call, whatever its dialect.
@@ -94,6 +142,7 @@ mod tests {
             base(anthropic) + 2 * MEDIA_TOKENS
         );
         let responses = r#"{"input":[{"content":[{"type":"input_image","image_url":"u"}]}]}"#;
+        // (`input_image` and its `image_url` key: two, an over-count that reserves more.)
         assert_eq!(
             prompt_estimate(responses.as_bytes()),
             base(responses) + 2 * MEDIA_TOKENS
@@ -103,6 +152,18 @@ mod tests {
             prompt_estimate(gemini.as_bytes()),
             base(gemini) + 2 * MEDIA_TOKENS
         );
+        // A name spelled with escapes is still a part; `\u003c` (Go's HTML-safe `<`) is not an
+        // obfuscation and keeps the byte search.
+        let hidden = r#"{"content":[{"type":"\u0069mage","source":{"type":"url","url":"u"}}]}"#;
+        assert_eq!(
+            prompt_estimate(hidden.as_bytes()),
+            base(hidden) + MEDIA_TOKENS
+        );
+        let go = r#"{"content":[{"type":"image","source":{}}],"x":"\u003cb\u003e"}"#;
+        assert!(!escaped_ascii(go.as_bytes()));
+        assert_eq!(prompt_estimate(go.as_bytes()), base(go) + MEDIA_TOKENS);
+        let doc = r#"{"content":[{"type":"document","source":{"type":"url","url":"u"}}]}"#;
+        assert_eq!(prompt_estimate(doc.as_bytes()), base(doc) + MEDIA_TOKENS);
         // Words inside text are escaped: not parts.
         let text = r#"{"messages":[{"content":"an \"image\" of \"fileData\": none"}],"image":1}"#;
         assert_eq!(prompt_estimate(text.as_bytes()), base(text));
