@@ -3,7 +3,9 @@
 //! name and counts calls.
 //!
 //! Behaviour by model name: `mock-401` answers 401 (revoked key), `mock-429` 429, `mock-500`
-//! 500, `mock-quota` 429 with OpenAI's `insufficient_quota`; any other model answers 200.
+//! 500, `mock-quota` 429 with OpenAI's `insufficient_quota` (after those two, the model list
+//! (`GET .../models`) refuses that credential too; else it answers an empty list),
+//! `mock-403-resource` 403 `PERMISSION_DENIED` as Gemini refuses another project's file; any other model answers 200.
 //! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
@@ -84,6 +86,9 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     /// Realtime sockets open now.
     realtime_open: AtomicUsize,
+    /// Credentials the mock refused as revoked (`mock-401`, `mock-quota`): its model list
+    /// refuses them too.
+    revoked: Mutex<Vec<String>>,
     /// Benchmarks turn recording off.
     quiet: bool,
 }
@@ -196,6 +201,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let method = req.method().clone();
     let bytes = req.into_body().collect().await?.to_bytes();
     let body: Value = match content_type
         .as_deref()
@@ -212,6 +218,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         content_type,
         anthropic_headers,
     });
+    if method == hyper::Method::GET && path.ends_with("/models") {
+        return Ok(model_list(&state, cred.as_deref()));
+    }
     let model = model_of(&path, &body);
     if model == "mock-leak" {
         let message = format!(
@@ -233,6 +242,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             StatusCode::BAD_REQUEST,
             &openai_error(&message, "invalid_request_error", ""),
         ));
+    }
+    if matches!(model.as_str(), "mock-401" | "mock-quota")
+        && let (Some(cred), Ok(mut revoked)) = (cred.clone(), state.revoked.lock())
+    {
+        revoked.push(cred);
     }
     let call = tools::call(&model, &body);
     let (status, answer) = match &call {
@@ -306,6 +320,27 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             None => sse_body(&path, &model, usage, completion_tokens(&model, &body)),
         });
     Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
+}
+
+/// The model list (every family's path ends in `/models`): 401 for a revoked credential.
+fn model_list(state: &State, cred: Option<&str>) -> Response<Body> {
+    let revoked = state
+        .revoked
+        .lock()
+        .map(|r| cred.is_some_and(|c| r.iter().any(|k| k == c)))
+        .unwrap_or(false);
+    if revoked {
+        let error = openai_error(
+            "Incorrect API key provided",
+            "invalid_request_error",
+            "invalid_api_key",
+        );
+        return json_response(StatusCode::UNAUTHORIZED, &error);
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"object": "list", "data": [], "models": []}),
+    )
 }
 
 /// The error event a `mock-stream-error` stream holds, in the format `path` speaks.
@@ -540,6 +575,14 @@ fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
                     "insufficient_quota",
                     "insufficient_quota",
                 ),
+            );
+        }
+        "mock-403-resource" => {
+            // What Gemini answers for a file or cache of another project: the caller's doing.
+            return (
+                StatusCode::FORBIDDEN,
+                json!({"error": {"code": 403, "message": "Permission denied on resource",
+                    "status": "PERMISSION_DENIED"}}),
             );
         }
         "mock-500" => {

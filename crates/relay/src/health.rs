@@ -4,13 +4,26 @@
 //! `type`, Gemini's `status` and `reason`), never from free text: OpenAI repeats unknown
 //! request fields in its 400 message, so a caller could otherwise write the words that
 //! disable a channel. A channel is disabled after `AutomaticDisableChannelThreshold` such
-//! failures within `AutomaticDisableChannelWindowSeconds` (default: the first one).
+//! failures within `AutomaticDisableChannelWindowSeconds` (default: the first one), and only
+//! when the family's model list refuses the key too: a caller can make an upstream refuse a
+//! resource with a key error's code (a file or cache of another project, a beta the account
+//! lacks), but not make it refuse the key on a call the gateway shapes alone.
 
+use crate::client::full_body;
 use crate::error::UpstreamKind;
+use crate::providers::Provider;
+use crate::relay::Relay;
+use crate::routing::ChannelInfo;
+use bytes::Bytes;
+use domain::ChannelStatus;
+use domain::options as opt;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// How long the model list that confirms a key failure may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `error.message` (or `message`) of an upstream error body, cut to 300 characters.
 pub(crate) fn error_message(body: &[u8]) -> Option<String> {
@@ -101,6 +114,78 @@ impl FailureCounter {
             return true;
         }
         false
+    }
+}
+
+impl Relay {
+    /// Counts a failure that shows the channel's key is unusable, and disables the channel
+    /// when they reach the threshold (and automatic disabling is on for it).
+    pub(crate) fn key_failure(&self, channel: &ChannelInfo) {
+        let options = &self.s.options;
+        if !channel.auto_ban || !options.get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED) {
+            return;
+        }
+        let threshold =
+            usize::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_THRESHOLD)).unwrap_or(1);
+        let window = Duration::from_secs(
+            u64::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_WINDOW)).unwrap_or(60),
+        );
+        if !self.s.failures.record(channel.id, threshold, window) {
+            return;
+        }
+        let relay = self.clone();
+        let channel = channel.clone();
+        let id = channel.id;
+        tokio::spawn(async move {
+            // A caller can make an upstream refuse a resource (a file or cache of another
+            // project, a beta the account lacks) with a key error's code: only a key the
+            // model list also refuses is a failed key.
+            if !relay.key_refused(&channel).await {
+                tracing::warn!(
+                    channel = id,
+                    "key failure not confirmed by the model list; channel kept"
+                );
+                return;
+            }
+            let db = &relay.s.db;
+            match persistence::channels::set_status(db, id, ChannelStatus::AutoDisabled.code())
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(channel = id, "channel disabled automatically");
+                    if let Err(e) = relay.channels_changed().await {
+                        tracing::error!(error = %e, "reloading routes");
+                    }
+                }
+                Err(e) => tracing::error!(channel = id, error = %e, "disabling channel"),
+            }
+        });
+    }
+
+    /// Whether the channel's key is refused by its family's model list (401 or 403).
+    async fn key_refused(&self, channel: &ChannelInfo) -> bool {
+        let (Some(adaptor), Some(base)) = (
+            Provider::of(channel.channel_type).adaptor(),
+            crate::providers::base_url(channel.channel_type, &channel.base_url),
+        ) else {
+            return false;
+        };
+        let request = hyper::Request::builder()
+            .method(hyper::Method::GET)
+            .uri(adaptor.models_url(channel, &base));
+        let Ok(request) = adaptor
+            .authorize(channel, request)
+            .body(full_body(Bytes::new()))
+        else {
+            return false;
+        };
+        match self.s.http.fetch(request, PROBE_TIMEOUT).await {
+            Ok(resp) => matches!(resp.status, 401 | 403),
+            Err(e) => {
+                tracing::warn!(channel = channel.id, error = %e, "model list unreachable");
+                false
+            }
+        }
     }
 }
 

@@ -19,7 +19,6 @@ use crate::stream::MeteredStream;
 use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data, usage_of};
 use crate::upload::Form;
 use bytes::Bytes;
-use domain::ChannelStatus;
 use domain::options as opt;
 use domain::pricing::{Price, PriceTable};
 use http_body_util::{BodyExt, Limited};
@@ -428,39 +427,6 @@ impl Relay {
                 .next()
                 .map(|c| mask(&c, channel)),
         })
-    }
-
-    /// Counts a failure that shows the channel's key is unusable, and disables the channel
-    /// when they reach the threshold (and automatic disabling is on for it).
-    fn key_failure(&self, channel: &ChannelInfo) {
-        let options = &self.s.options;
-        if !channel.auto_ban || !options.get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED) {
-            return;
-        }
-        let threshold =
-            usize::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_THRESHOLD)).unwrap_or(1);
-        let window = Duration::from_secs(
-            u64::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_WINDOW)).unwrap_or(60),
-        );
-        if !self.s.failures.record(channel.id, threshold, window) {
-            return;
-        }
-        let relay = self.clone();
-        let id = channel.id;
-        tokio::spawn(async move {
-            let db = &relay.s.db;
-            match persistence::channels::set_status(db, id, ChannelStatus::AutoDisabled.code())
-                .await
-            {
-                Ok(_) => {
-                    tracing::warn!(channel = id, "channel disabled automatically");
-                    if let Err(e) = relay.channels_changed().await {
-                        tracing::error!(error = %e, "reloading routes");
-                    }
-                }
-                Err(e) => tracing::error!(channel = id, error = %e, "disabling channel"),
-            }
-        });
     }
 
     fn meter(

@@ -25,6 +25,10 @@ impl Adaptor for Anthropic {
             .header("anthropic-version", "2023-06-01")
     }
 
+    fn models_url(&self, _channel: &ChannelInfo, base: &str) -> String {
+        format!("{base}/v1/models")
+    }
+
     fn test_call(&self, _: &ChannelInfo, base: &str, model: &str) -> (String, serde_json::Value) {
         (
             format!("{base}/v1/messages"),

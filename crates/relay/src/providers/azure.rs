@@ -38,6 +38,13 @@ impl Adaptor for Azure {
         request.header("api-key", channel.key.as_str())
     }
 
+    fn models_url(&self, channel: &ChannelInfo, base: &str) -> String {
+        let version = Some(channel.other.trim())
+            .filter(|v| !v.is_empty())
+            .unwrap_or(DEFAULT_API_VERSION);
+        format!("{base}/openai/models?api-version={version}")
+    }
+
     fn test_call(
         &self,
         channel: &ChannelInfo,

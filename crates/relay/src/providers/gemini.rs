@@ -34,6 +34,10 @@ impl Adaptor for Gemini {
         request.header("x-goog-api-key", channel.key.as_str())
     }
 
+    fn models_url(&self, _channel: &ChannelInfo, base: &str) -> String {
+        format!("{base}/v1beta/models")
+    }
+
     fn test_call(&self, _: &ChannelInfo, base: &str, model: &str) -> (String, serde_json::Value) {
         (
             format!("{base}/v1beta/models/{model}:generateContent"),

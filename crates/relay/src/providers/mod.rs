@@ -91,6 +91,10 @@ pub(crate) trait Adaptor: Sync {
     /// Adds the channel's credentials (and other fixed headers) to a request.
     fn authorize(&self, channel: &ChannelInfo, request: Builder) -> Builder;
 
+    /// The URL of the family's model list: a free call that fails only when the channel's
+    /// key does, to confirm a key failure before the channel is disabled.
+    fn models_url(&self, channel: &ChannelInfo, base: &str) -> String;
+
     /// The URL and body of the smallest chat call, for channel tests.
     fn test_call(
         &self,

@@ -267,8 +267,9 @@ async fn streams_past_their_reservation_are_cut(app: TestApp) {
     assert!(app.settled_quota(&user).await >= 0);
 }
 
-/// Echoed caller text in an upstream 4xx never disables a channel; a revoked key does, after
-/// the configured number of failures.
+/// Echoed caller text in an upstream 4xx never disables a channel, nor does a key error code
+/// the model list does not confirm; a revoked key does, after the configured number of
+/// failures.
 async fn only_key_failures_disable_channels(app: TestApp) {
     let (_, key, channel) = app.relay_setup(1_000_000).await;
     let root = app.root().await;
@@ -282,6 +283,23 @@ async fn only_key_failures_disable_channels(app: TestApp) {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.channel_status(channel).await, 1, "still enabled");
+
+    // A 403 with a key error's code that the caller caused (a resource of another project):
+    // the model list takes the key, so the channel stays.
+    app.map_gpt4o(channel, "mock-403-resource").await;
+    let (status, _) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.channel_status(channel).await, 1, "the key is fine");
+    assert!(
+        app.mock
+            .seen()
+            .iter()
+            .any(|s| s.path == "/v1/models" && s.credential.is_some()),
+        "the key was checked on the model list"
+    );
 
     app.set_option(&root, "AutomaticDisableChannelThreshold", "2")
         .await;
