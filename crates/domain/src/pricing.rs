@@ -201,6 +201,27 @@ impl Price {
     }
 }
 
+/// What one web search a provider's server-side tool runs costs, in US dollars (Anthropic's
+/// and OpenAI's $10 per 1 000), times the group ratio.
+pub const WEB_SEARCH_USD: f64 = 0.01;
+
+impl Price {
+    /// The quota of `searches` web searches.
+    pub fn web_searches(&self, searches: i64) -> i64 {
+        let group_ratio = match *self {
+            Price::PerToken {
+                group_ratio,
+                model_ratio,
+                ..
+            } if model_ratio > 0.0 => group_ratio,
+            Price::PerCall { group_ratio, .. } => group_ratio,
+            // A free model (self-use mode) stays free.
+            Price::PerToken { .. } => 0.0,
+        };
+        round_quota(searches.max(0) as f64 * WEB_SEARCH_USD * QUOTA_PER_USD as f64 * group_ratio)
+    }
+}
+
 /// The tokens of one realtime response, by modality. `cached` input tokens (of either
 /// modality) are priced at the cache ratio of a text input token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -153,7 +153,12 @@ async fn relay_frames(
                             Ok(())
                         }
                     },
-                    Some(Ok(actix_ws::Message::Binary(bytes))) => up_tx.send(Upstream::binary(bytes)).await,
+                    // Realtime events are JSON text; a binary frame could carry one unread.
+                    Some(Ok(actix_ws::Message::Binary(_))) => {
+                        let err = RelayError::BadRequest("events are sent as text frames".into());
+                        let _ = client.text(realtime_error_event(&err, &req)).await;
+                        Ok(())
+                    }
                     Some(Ok(actix_ws::Message::Ping(bytes))) => {
                         let _ = client.pong(&bytes).await;
                         Ok(())
@@ -171,10 +176,11 @@ async fn relay_frames(
                     Some(Ok(Upstream::Text(text))) => {
                         let delivered = client.text(text.as_str().to_owned()).await.is_ok();
                         if let Err(e) = meter.server_event(text.as_str()) {
+                            // The session ends; the responses still under way are cancelled
+                            // and billed below.
                             let _ = client.text(realtime_error_event(&e, &req)).await;
                             let _ = client.close(None).await;
-                            let _ = up_tx.close().await;
-                            return;
+                            break;
                         }
                         delivered
                     }
@@ -191,8 +197,8 @@ async fn relay_frames(
             }
         }
     }
-    // The caller left: the responses under way are cancelled and billed from their final
-    // usage.
+    // The caller left (or the session ends): the responses under way are cancelled and billed
+    // from their final usage.
     if meter.responding() {
         let mut cancels: Vec<String> = meter
             .in_flight()

@@ -19,7 +19,10 @@
 //! two content events and then such a message as an error event (`mock-leak-split`: that event
 //! in two frames, cut inside the credential). `mock-tool` calls a tool (see [`tools`]). `mock-cached` reports
 //! [`CACHED_TOKENS`] of its prompt tokens as cached (OpenAI's
-//! `prompt_tokens_details.cached_tokens`). Chat requests with a
+//! `prompt_tokens_details.cached_tokens`). `mock-tool-use` reports what server-side tools ran:
+//! a Gemini answer [`TOOL_USE_TOKENS`] `toolUsePromptTokenCount` (pages read by `urlContext`,
+//! search results), an Anthropic one [`WEB_SEARCHES`] `server_tool_use.web_search_requests`.
+//! Chat requests with a
 //! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
 //! are recorded as a JSON object of their fields (a file as `{"filename", "bytes"}`; a name sent
 //! twice as an array).
@@ -61,6 +64,10 @@ pub const LONG_COMPLETION: i64 = 16_000;
 /// Prompt tokens a `mock-cached` answer reports as read from the provider's cache (of
 /// [`PROMPT_TOKENS`]).
 pub const CACHED_TOKENS: i64 = 6;
+/// Tool-use prompt tokens a `mock-tool-use` Gemini answer reports (billed by Google as input).
+pub const TOOL_USE_TOKENS: i64 = 50_000;
+/// Web searches a `mock-tool-use` Anthropic answer reports (billed by Anthropic per search).
+pub const WEB_SEARCHES: i64 = 5;
 /// The pause before each event of a `mock-slow` stream.
 pub const SLOW_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -632,5 +639,17 @@ fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
             openai_error("Unknown path", "invalid_request_error", "not_found"),
         );
     };
+    let mut body = body;
+    if model == "mock-tool-use" {
+        if let Some(usage) = body.get_mut("usageMetadata") {
+            usage["toolUsePromptTokenCount"] = json!(TOOL_USE_TOKENS);
+            let total = usage["totalTokenCount"].as_i64().unwrap_or(0);
+            usage["totalTokenCount"] = json!(total + TOOL_USE_TOKENS);
+        } else if path.ends_with("/v1/messages")
+            && let Some(usage) = body.get_mut("usage")
+        {
+            usage["server_tool_use"] = json!({"web_search_requests": WEB_SEARCHES});
+        }
+    }
     (StatusCode::OK, body)
 }

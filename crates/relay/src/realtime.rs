@@ -19,6 +19,7 @@ use crate::routing::ChannelInfo;
 use domain::pricing::{AudioRatios, Modal, Price, PriceTable};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -45,8 +46,9 @@ pub struct RealtimeMeter {
     holds: Vec<Session>,
     /// The responses created and not done yet, by id.
     in_flight: Vec<String>,
-    /// `response.create` events sent upstream whose response was not created yet.
-    pending: usize,
+    /// `response.create` events sent upstream whose response was not created yet (with their
+    /// `event_id`, which an upstream `error` refusing one names).
+    pending: VecDeque<Option<String>>,
     /// The model the channel runs the session as.
     upstream_model: String,
 }
@@ -57,6 +59,7 @@ pub struct RealtimeMeter {
 struct ClientEvent {
     #[serde(rename = "type")]
     kind: Option<String>,
+    event_id: Option<String>,
     session: Option<SessionPart>,
 }
 
@@ -104,15 +107,15 @@ impl RealtimeMeter {
             )));
         }
         if event.kind.as_deref() == Some("response.create") {
-            self.ensure(self.in_flight.len() + self.pending + 1)?;
-            self.pending += 1;
+            self.ensure(self.in_flight.len() + self.pending.len() + 1)?;
+            self.pending.push_back(event.event_id);
         }
         Ok(())
     }
 
     /// Whether a response is under way or asked for.
     pub fn responding(&self) -> bool {
-        !self.in_flight.is_empty() || self.pending > 0
+        !self.in_flight.is_empty() || !self.pending.is_empty()
     }
 
     /// The ids of the responses under way.
@@ -152,13 +155,19 @@ impl RealtimeMeter {
             .to_owned();
         match event.get("type").and_then(Value::as_str) {
             Some("response.created") => {
-                self.pending = self.pending.saturating_sub(1);
+                self.pending.pop_front();
                 self.in_flight.push(id);
-                return self.ensure(self.in_flight.len() + self.pending);
+                return self.ensure(self.in_flight.len() + self.pending.len());
             }
-            // A refused `response.create` creates nothing.
+            // A refused `response.create` creates nothing (an error naming another event, or
+            // none, leaves the holds as they are: more held, never less).
             Some("error") => {
-                self.pending = self.pending.saturating_sub(1);
+                let refused = event.pointer("/error/event_id").and_then(Value::as_str);
+                if let Some(at) =
+                    refused.and_then(|r| self.pending.iter().position(|p| p.as_deref() == Some(r)))
+                {
+                    self.pending.remove(at);
+                }
                 return Ok(());
             }
             Some("response.done") => {
@@ -204,7 +213,7 @@ impl RealtimeMeter {
         let input = tokens.text_in + tokens.audio_in;
         let output = tokens.text_out + tokens.audio_out;
         self.meter.record(input, output, quota, content);
-        self.ensure(self.in_flight.len() + self.pending + 1)
+        self.ensure(self.in_flight.len() + self.pending.len() + 1)
     }
 }
 
@@ -318,7 +327,7 @@ impl Relay {
                             hold,
                             holds: first.take().into_iter().collect(),
                             in_flight: Vec::new(),
-                            pending: 0,
+                            pending: VecDeque::new(),
                             upstream_model: channel.upstream_model(model).to_owned(),
                         },
                     });

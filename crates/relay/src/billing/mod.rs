@@ -143,14 +143,15 @@ impl Meter {
                 Usage {
                     prompt_tokens: prompt,
                     completion_tokens: streamed.map_or(0, streamed_tokens),
-                    cached: Cached::default(),
+                    ..Usage::default()
                 }
             }
         };
         let cost = self
             .price
             .quota_cached(usage.prompt_tokens, usage.cached, usage.completion_tokens)
-            .saturating_mul(self.count);
+            .saturating_mul(self.count)
+            .saturating_add(self.price.web_searches(usage.web_searches));
         let quota = session.settle(cost);
         let mut content = match self.price {
             Price::PerToken {
@@ -171,6 +172,9 @@ impl Meter {
                     text.push_str(&format!(
                         "，缓存写入 {written} tokens（倍率 {create_cache_ratio}）"
                     ));
+                }
+                if usage.web_searches > 0 {
+                    text.push_str(&format!("，网络搜索 {} 次", usage.web_searches));
                 }
                 text
             }

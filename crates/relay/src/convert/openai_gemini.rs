@@ -207,7 +207,8 @@ fn usage(meta: Option<&Value>) -> Value {
             .and_then(Value::as_i64)
             .unwrap_or(0)
     };
-    let prompt = get("promptTokenCount");
+    // What tools read (URL context, search grounding) is billed as input.
+    let prompt = get("promptTokenCount") + get("toolUsePromptTokenCount");
     let completion = get("candidatesTokenCount") + get("thoughtsTokenCount");
     json!({"prompt_tokens": prompt, "completion_tokens": completion,
         "total_tokens": prompt + completion,
@@ -422,7 +423,7 @@ mod tests {
         let answer = json!({"candidates": [{"content": {"role": "model", "parts": [
             {"text": "Hmm.", "thought": true}, {"text": "Calling."},
             {"functionCall": {"name": "f", "args": {"a": 1}}}]}, "finishReason": "STOP"}],
-            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "thoughtsTokenCount": 7, "cachedContentTokenCount": 4}});
+            "usageMetadata": {"promptTokenCount": 10, "toolUsePromptTokenCount": 3, "candidatesTokenCount": 5, "thoughtsTokenCount": 7, "cachedContentTokenCount": 4}});
         let out = response(answer.to_string().as_bytes(), "gemini-x").unwrap_or_default();
         let v: Value = serde_json::from_slice(&out).unwrap_or_default();
         let message = &v["choices"][0]["message"];
@@ -435,6 +436,7 @@ mod tests {
         );
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(v["usage"]["completion_tokens"], 12);
+        assert_eq!(v["usage"]["prompt_tokens"], 13, "tool use read as input");
         assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
     }
 

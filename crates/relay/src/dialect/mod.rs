@@ -21,9 +21,9 @@ const MEDIA_TOKENS: i64 = 1_500;
 
 /// A rough count of a JSON request's prompt tokens, whatever its dialect: about four bytes a
 /// token, plus [`MEDIA_TOKENS`] for every image or file part, whose cost its bytes do not show
-/// (an image by URL is a few bytes): chat's `image_url` and `file` parts, Anthropic's `image`
-/// and `document` blocks, Responses' `input_image` and `input_file` parts, Gemini's
-/// `inlineData` and `fileData` parts (either case).
+/// (an image by URL is a few bytes): chat's `image_url`, `video_url` and `file` parts,
+/// Anthropic's `image` and `document` blocks, Responses' `input_image` and `input_file` parts,
+/// Gemini's `inlineData` and `fileData` parts, in any letter case.
 pub(crate) fn prompt_estimate(body: &[u8]) -> i64 {
     let parts = if escaped_ascii(body) {
         // A name spelled with escapes (`"\u0069mage"`) hides from a byte search: count on the
@@ -37,12 +37,14 @@ pub(crate) fn prompt_estimate(body: &[u8]) -> i64 {
         .saturating_add(parts.saturating_mul(MEDIA_TOKENS))
 }
 
-/// The names (quoted) that mark a media part: as object keys, and as string values (`type`).
-const MEDIA_KEYS: [&[u8]; 5] = [
+/// The names (quoted, in lower case: upstreams written in Go match keys in any letter case)
+/// that mark a media part: as object keys, and as string values (`type`).
+const MEDIA_KEYS: [&[u8]; 6] = [
     b"\"image_url\"",
-    b"\"inlineData\"",
+    b"\"video_url\"",
+    b"\"inlinedata\"",
     b"\"inline_data\"",
-    b"\"fileData\"",
+    b"\"filedata\"",
     b"\"file_data\"",
 ];
 const MEDIA_VALUES: [&[u8]; 5] = [
@@ -53,11 +55,12 @@ const MEDIA_VALUES: [&[u8]; 5] = [
     b"\"input_file\"",
 ];
 
-/// Whether `name` is one of the quoted `names`.
+/// Whether `name` is one of the quoted `names`, in any letter case.
 fn named(names: &[&[u8]], name: &str) -> bool {
-    names
-        .iter()
-        .any(|n| n.get(1..n.len() - 1) == Some(name.as_bytes()))
+    names.iter().any(|n| {
+        n.get(1..n.len() - 1)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    })
 }
 
 /// Whether `body` has a printable ASCII character written as a `\u00XX` escape, which no
@@ -89,10 +92,11 @@ fn media_parts(v: &serde_json::Value) -> i64 {
 /// Media parts found by searching the bytes for the quoted names (keys followed by `:`,
 /// values not).
 fn media_parts_by_bytes(body: &[u8]) -> i64 {
+    let body = body.to_ascii_lowercase();
     let mut parts = 0_i64;
-    for (names, key) in [(&MEDIA_KEYS, true), (&MEDIA_VALUES, false)] {
+    for (names, key) in [(&MEDIA_KEYS[..], true), (&MEDIA_VALUES[..], false)] {
         for quoted in names.iter() {
-            for at in memchr::memmem::find_iter(body, quoted) {
+            for at in memchr::memmem::find_iter(&body, quoted) {
                 let next = body[at + quoted.len()..]
                     .iter()
                     .find(|b| !b.is_ascii_whitespace());
@@ -164,6 +168,12 @@ mod tests {
         assert_eq!(prompt_estimate(go.as_bytes()), base(go) + MEDIA_TOKENS);
         let doc = r#"{"content":[{"type":"document","source":{"type":"url","url":"u"}}]}"#;
         assert_eq!(prompt_estimate(doc.as_bytes()), base(doc) + MEDIA_TOKENS);
+        // Video parts, and names in another letter case (Go upstreams fold keys).
+        let video = r#"{"content":[{"type":"video_url","video_url":{"url":"u"}},{"type":"image_url","Image_URL":{"url":"u"}}]}"#;
+        assert_eq!(
+            prompt_estimate(video.as_bytes()),
+            base(video) + 2 * MEDIA_TOKENS
+        );
         // Words inside text are escaped: not parts.
         let text = r#"{"messages":[{"content":"an \"image\" of \"fileData\": none"}],"image":1}"#;
         assert_eq!(prompt_estimate(text.as_bytes()), base(text));

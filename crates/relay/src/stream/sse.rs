@@ -17,6 +17,8 @@ pub struct Usage {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub cached: Cached,
+    /// Web searches a server-side tool ran (Anthropic's `server_tool_use`), priced per search.
+    pub web_searches: i64,
 }
 
 impl Usage {
@@ -30,6 +32,7 @@ impl Usage {
                 read: self.cached.read.max(other.cached.read),
                 written: self.cached.written.max(other.cached.written),
             },
+            web_searches: self.web_searches.max(other.web_searches),
         }
     }
 }
@@ -49,6 +52,12 @@ struct UsageFields {
     input_tokens_details: Option<CachedDetails>,
     cache_read_input_tokens: Option<i64>,
     cache_creation_input_tokens: Option<i64>,
+    server_tool_use: Option<ServerToolUse>,
+}
+
+#[derive(Deserialize)]
+struct ServerToolUse {
+    web_search_requests: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +90,11 @@ impl From<UsageFields> for Usage {
                 read: openai_read.max(anthropic_read),
                 written: anthropic_written,
             },
+            web_searches: u
+                .server_tool_use
+                .and_then(|t| t.web_search_requests)
+                .unwrap_or(0)
+                .max(0),
         }
     }
 }
@@ -90,6 +104,8 @@ impl From<UsageFields> for Usage {
 #[serde(rename_all = "camelCase")]
 struct GeminiUsage {
     prompt_token_count: Option<i64>,
+    /// What tools (URL context, search grounding) read: billed as input.
+    tool_use_prompt_token_count: Option<i64>,
     candidates_token_count: Option<i64>,
     thoughts_token_count: Option<i64>,
     cached_content_token_count: Option<i64>,
@@ -98,7 +114,10 @@ struct GeminiUsage {
 impl From<GeminiUsage> for Usage {
     fn from(u: GeminiUsage) -> Self {
         Usage {
-            prompt_tokens: u.prompt_token_count.unwrap_or(0),
+            prompt_tokens: u
+                .prompt_token_count
+                .unwrap_or(0)
+                .saturating_add(u.tool_use_prompt_token_count.unwrap_or(0).max(0)),
             completion_tokens: u
                 .candidates_token_count
                 .unwrap_or(0)
@@ -107,6 +126,7 @@ impl From<GeminiUsage> for Usage {
                 read: u.cached_content_token_count.unwrap_or(0).max(0),
                 written: 0,
             },
+            web_searches: 0,
         }
     }
 }
@@ -315,6 +335,7 @@ mod tests {
                 prompt_tokens: 100,
                 completion_tokens: 5,
                 cached: Cached { read: 80, written: 0 },
+                web_searches: 0,
             })
         );
     }
@@ -335,6 +356,7 @@ mod tests {
                     read: 60,
                     written: 0
                 },
+                web_searches: 0,
             })
         );
     }
@@ -370,6 +392,7 @@ mod tests {
                     read: 800,
                     written: 100
                 },
+                web_searches: 0,
             })
         );
     }

@@ -15,6 +15,7 @@ mod data;
 mod gemini;
 mod hostile;
 mod hostile_dialects;
+mod hostile_review2;
 mod logs;
 mod matrix;
 mod openapi;
