@@ -28,12 +28,14 @@
 //! twice as an array).
 
 pub mod anthropic;
+mod errors;
 pub mod gemini;
 pub mod realtime;
 pub mod responses;
 pub mod tools;
 
 use bytes::Bytes;
+use errors::{model_list, openai_error, stream_error};
 use futures_util::StreamExt;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -329,49 +331,6 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())))
 }
 
-/// The model list (every family's path ends in `/models`): 401 for a revoked credential.
-fn model_list(state: &State, cred: Option<&str>) -> Response<Body> {
-    let revoked = state
-        .revoked
-        .lock()
-        .map(|r| cred.is_some_and(|c| r.iter().any(|k| k == c)))
-        .unwrap_or(false);
-    if revoked {
-        let error = openai_error(
-            "Incorrect API key provided",
-            "invalid_request_error",
-            "invalid_api_key",
-        );
-        return json_response(StatusCode::UNAUTHORIZED, &error);
-    }
-    json_response(
-        StatusCode::OK,
-        &json!({"object": "list", "data": [], "models": []}),
-    )
-}
-
-/// The error event a `mock-stream-error` stream holds, in the format `path` speaks.
-fn stream_error(path: &str) -> String {
-    let message = "The engine is overloaded";
-    if path.ends_with("/v1/messages") {
-        let data =
-            json!({"type": "error", "error": {"type": "overloaded_error", "message": message}});
-        format!("event: error\ndata: {data}\n\n")
-    } else if path.ends_with("/v1/responses") {
-        let mut response = responses::answer_with("mock-stream-error", vec![], 0);
-        response["status"] = json!("failed");
-        response["error"] = json!({"code": "server_error", "message": message});
-        let data = json!({"type": "response.failed", "sequence_number": 0, "response": response});
-        format!("event: response.failed\ndata: {data}\n\n")
-    } else if path.contains(":streamGenerateContent") {
-        let data = json!({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}});
-        format!("data: {data}\r\n\r\n")
-    } else {
-        let data = json!({"error": {"message": message, "type": "server_error"}});
-        format!("data: {data}\n\n")
-    }
-}
-
 /// The top-level fields of an OpenAI chat request the mock accepts.
 const CHAT_FIELDS: &[&str] = &[
     "model",
@@ -407,7 +366,7 @@ const CHAT_FIELDS: &[&str] = &[
     "web_search_options",
 ];
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -549,10 +508,6 @@ fn model_of(path: &str, body: &Value) -> String {
         .nth(1)
         .unwrap_or_default();
     segment.split(':').next().unwrap_or_default().to_owned()
-}
-
-fn openai_error(message: &str, kind: &str, code: &str) -> Value {
-    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
 }
 
 fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, Value) {
