@@ -3,6 +3,7 @@
 //! model it is priced as, with every response it runs held and billed.
 
 use crate::helpers::{Auth, TestApp};
+use crate::realtime::{HOLD, Socket, next_of, upstream_closed};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -134,12 +135,6 @@ async fn gemini_candidates_reach_chat_as_priced_choices(app: TestApp) {
     assert_eq!(upstream["max_tokens"], 100, "{upstream}");
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// One response held: the fallback's most output tokens as audio at ratio 1 * 16.
-const HOLD: i64 = domain::pricing::FALLBACK_MAX_OUTPUT * 16;
-
 /// A user with `quota`, a key, and an OpenAI channel serving `gpt-realtime` (ratio 1,
 /// completion 2) as `upstream`, and the dearer `gpt-realtime-pro`.
 async fn realtime_setup(app: &TestApp, quota: i64, upstream: &str) -> (Auth, String) {
@@ -178,19 +173,6 @@ async fn connect(app: &TestApp, key: &str) -> Socket {
     tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
-/// The next event of type `kind` (others skipped); `None` when the socket closes first.
-async fn next_of(socket: &mut Socket, kind: &str) -> Option<Value> {
-    while let Some(Ok(frame)) = socket.next().await {
-        if let Message::Text(text) = frame {
-            let event: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
-            if event["type"] == kind {
-                return Some(event);
-            }
-        }
-    }
-    None
-}
-
 /// The client frames the mock's realtime socket received.
 fn realtime_frames(app: &TestApp) -> Vec<Value> {
     app.mock
@@ -199,17 +181,6 @@ fn realtime_frames(app: &TestApp) -> Vec<Value> {
         .filter(|s| s.path == "/v1/realtime")
         .map(|s| s.body)
         .collect()
-}
-
-/// Waits (up to 8 s) for the mock's realtime sockets to be closed.
-async fn upstream_closed(app: &TestApp) -> bool {
-    for _ in 0..80 {
-        if app.mock.realtime_open() == 0 {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// A `session.update` switching the model is refused only when the frame's text holds

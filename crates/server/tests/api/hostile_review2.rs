@@ -3,6 +3,7 @@
 //! gateway stops billing when a hold fails.
 
 use crate::helpers::{Auth, TestApp, body};
+use crate::realtime::{HOLD, Socket, next_of};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -138,25 +139,6 @@ async fn unknown_media_parts_are_reserved(app: TestApp) {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// One response held: the fallback's most output tokens as audio at ratio 1 * 16.
-const HOLD: i64 = domain::pricing::FALLBACK_MAX_OUTPUT * 16;
-
-/// The next event of type `kind` (others skipped); `None` when the socket closes first.
-async fn next_of(socket: &mut Socket, kind: &str) -> Option<Value> {
-    while let Some(Ok(frame)) = socket.next().await {
-        if let Message::Text(text) = frame {
-            let event: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
-            if event["type"] == kind {
-                return Some(event);
-            }
-        }
-    }
-    None
 }
 
 /// Two out-of-band responses under way, both held (the balance holds two and a little). The

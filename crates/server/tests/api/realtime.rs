@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Ratio 1, completion ratio 2, built-in audio ratios 8 and 2: 5 text in + 10 audio in * 8 +
@@ -18,7 +18,7 @@ type Socket =
 const RESPONSE_QUOTA: i64 = 5 + 80 + 20 + 320;
 /// One response held: the model's most output tokens (no table entry: the fallback), as audio
 /// at 16.
-const HOLD: i64 = domain::pricing::FALLBACK_MAX_OUTPUT * 16;
+pub(crate) const HOLD: i64 = domain::pricing::FALLBACK_MAX_OUTPUT * 16;
 
 /// A user with `quota` and a key, and an OpenAI channel serving `gpt-realtime` as `upstream`.
 async fn setup(app: &TestApp, quota: i64, upstream: &str) -> (Auth, String) {
@@ -63,7 +63,7 @@ async fn connect(app: &TestApp, key: &str) -> (Socket, Option<String>) {
 }
 
 /// The next event of type `kind` (others skipped); `None` when the socket closes first.
-async fn next_of(socket: &mut Socket, kind: &str) -> Option<Value> {
+pub(crate) async fn next_of(socket: &mut Socket, kind: &str) -> Option<Value> {
     while let Some(Ok(frame)) = socket.next().await {
         if let Message::Text(text) = frame {
             let event: Value = serde_json::from_str(text.as_str()).unwrap();
@@ -80,7 +80,7 @@ async fn send(socket: &mut Socket, event: Value) {
 }
 
 /// Waits (up to 5 s) for the mock's realtime sockets to be closed.
-async fn upstream_closed(app: &TestApp) -> bool {
+pub(crate) async fn upstream_closed(app: &TestApp) -> bool {
     for _ in 0..50 {
         if app.mock.realtime_open() == 0 {
             return true;
