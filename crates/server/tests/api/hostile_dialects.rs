@@ -4,7 +4,7 @@
 
 use crate::helpers::{Auth, TestApp};
 use crate::realtime::{HOLD, Socket, next_of, upstream_closed};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

@@ -3,8 +3,8 @@
 //! gateway stops billing when a hold fails.
 
 use crate::helpers::{Auth, TestApp, body};
-use crate::realtime::{HOLD, Socket, next_of};
-use futures_util::{SinkExt, StreamExt};
+use crate::realtime::{HOLD, next_of};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
