@@ -3,7 +3,7 @@
 //! gateway stops billing when a hold fails.
 
 use crate::helpers::{Auth, TestApp, body};
-use crate::realtime::{HOLD, next_of};
+use crate::realtime::{HOLD, next_of, upstream_closed};
 use futures_util::SinkExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -188,6 +188,8 @@ async fn realtime_responses_under_way_are_billed_when_a_hold_fails(app: TestApp)
     let ended = next_of(&mut socket, "error").await;
     assert!(ended.is_some(), "the balance holds no next response");
     drop(socket);
+    // The gateway cancels what still runs, bills it, then closes the upstream socket.
+    assert!(upstream_closed(&app).await);
     let frames: Vec<Value> = app
         .mock
         .seen()
