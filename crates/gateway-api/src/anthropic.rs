@@ -17,12 +17,12 @@ use utoipa::ToSchema;
 /// Create a message, streamed (Anthropic's events) or not.
 #[utoipa::path(post, path = "/v1/messages", tag = "anthropic",
     request_body(content = serde_json::Value, content_type = "application/json",
-        description = "Anthropic's request body; passed to Anthropic channels untouched (but a mapped `model`), converted to a chat completion for OpenAI channels (text, system, images, tools and tool results; thinking blocks are dropped). A priced field (`model`, `max_tokens`, `stream`) sent twice or in another letter case is refused."),
+        description = "Anthropic's request body; passed to Anthropic channels untouched (but a mapped `model`), converted for OpenAI and Gemini channels (text, system, images, documents, tools and tool results; thinking blocks sent are dropped, reasoning returned comes back as thinking). A priced field (`model`, `max_tokens`, `stream`) sent twice or in another letter case is refused."),
     responses(
         (status = 200, description = "Anthropic's answer (JSON, or `text/event-stream` when `stream` is true)"),
         (status = 400, body = AnthropicError), (status = 401, body = AnthropicError),
         (status = 403, body = AnthropicError), (status = 404, body = AnthropicError, description = "No enabled channel lists the model."),
-        (status = 413, body = AnthropicError), (status = 503, body = AnthropicError, description = "The channels that list the model all failed, or none speaks Messages or OpenAI chat.")),
+        (status = 413, body = AnthropicError), (status = 503, body = AnthropicError, description = "The channels that list the model all failed.")),
     security(("api_key" = []), ("anthropic_key" = [])))]
 pub(crate) async fn messages(
     state: web::Data<GatewayState>,

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 #[utoipa::path(post, path = "/v1beta/models/{model}:generateContent", tag = "gemini", operation_id = "gemini_generate_content",
     params(("model" = String, Path, description = "The model, e.g. `gemini-2.5-flash`.")),
     request_body(content = serde_json::Value, content_type = "application/json",
-        description = "Gemini's request body, passed to Gemini channels untouched. `generationConfig.maxOutputTokens` and `candidateCount` are priced; naming one in both lowerCamelCase and snake_case is refused."),
+        description = "Gemini's request body, passed to Gemini channels untouched and converted for OpenAI and Anthropic channels. `generationConfig.maxOutputTokens` and `candidateCount` are priced; naming one in both lowerCamelCase and snake_case is refused."),
     responses((status = 200, description = "Gemini's answer"),
         (status = 404, body = GeminiError, description = "No enabled channel lists the model.")),
     security(("api_key" = []), ("goog_api_key" = [])))]
@@ -45,7 +45,7 @@ pub(crate) async fn generate_content(
     params(("model" = String, Path, description = "The model, e.g. `gemini-2.5-flash`."),
         ("alt" = Option<String>, Query, description = "`sse` for server-sent events")),
     request_body(content = serde_json::Value, content_type = "application/json",
-        description = "Gemini's request body, passed to Gemini channels untouched."),
+        description = "Gemini's request body, passed to Gemini channels untouched and converted for OpenAI and Anthropic channels."),
     responses((status = 200, description = "Gemini's answers, one per event or array element"),
         (status = 404, body = GeminiError, description = "No enabled channel lists the model.")),
     security(("api_key" = []), ("goog_api_key" = [])))]

@@ -15,7 +15,7 @@ macro_rules! json_endpoint {
         #[doc = $summary]
         #[utoipa::path(post, path = $path, tag = "relay",
             request_body(content = serde_json::Value, content_type = "application/json",
-                description = "OpenAI's request body; passed upstream untouched (but `model` mapping and, on streams, `stream_options.include_usage`). A priced field (`model`, `n`, `max_tokens`, `stream`, ...) sent twice or in another letter case is refused."),
+                description = "OpenAI's request body; passed to OpenAI channels untouched (but `model` mapping and, on streams, `stream_options.include_usage`); chat and Responses calls on Anthropic or Gemini channels are converted. A priced field (`model`, `n`, `max_tokens`, `stream`, ...) sent twice or in another letter case is refused."),
             responses(
                 (status = 200, description = "OpenAI's answer (JSON, or `text/event-stream` when `stream` is true)"),
                 (status = 400, body = OpenAiError), (status = 401, body = OpenAiError),

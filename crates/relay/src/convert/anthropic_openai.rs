@@ -1,4 +1,4 @@
-//! Anthropic Messages callers on OpenAI chat channels: the request converted to a chat
+//! Anthropic Messages callers on other channels, through the hub (OpenAI chat): the request converted to a chat
 //! completion request, the answer (JSON or stream) back to a Messages answer. Text, the system
 //! prompt, images, documents (base64 as file parts, plain text as text), tools and tool results
 //! (ids kept), stop sequences and usage (cached input

@@ -1,4 +1,4 @@
-//! Gemini callers on OpenAI chat channels: the `generateContent` request converted to a chat
+//! Gemini callers on other channels, through the hub (OpenAI chat): the `generateContent` request converted to a chat
 //! completion request, the answer (JSON or chunks) back to a `GenerateContentResponse` or
 //! Gemini's events. Text, the system instruction, inline images and image files, function
 //! declarations (Gemini's upper-case schema types lowercased), function calls and responses,

@@ -1,4 +1,4 @@
-//! OpenAI chat callers on Anthropic channels: the chat request converted to a Messages request
+//! The hub (OpenAI chat, a chat caller's or a converted one) on Anthropic channels: the chat request converted to a Messages request
 //! (`max_tokens`, which Anthropic requires, filled in when the caller gave none), the answer
 //! (JSON or Anthropic's events) back to a chat completion or chunks. Text, system and developer
 //! messages, images, tools, tool calls and tool results (ids kept), stop sequences, thinking as

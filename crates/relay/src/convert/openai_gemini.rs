@@ -1,4 +1,4 @@
-//! OpenAI chat callers on Gemini channels: the chat request converted to a `generateContent`
+//! The hub (OpenAI chat, a chat caller's or a converted one) on Gemini channels: the chat request converted to a `generateContent`
 //! request, the answer (JSON or Gemini's events) back to a chat completion or chunks. Text,
 //! system and developer messages, inline images, tools, tool calls and tool results (a result is
 //! matched to its call's function by the call id), stop sequences, thinking as
