@@ -156,6 +156,18 @@ fn kind_schema(kind: &opt::Kind) -> Schema {
                 .description(Some("Also taken as the JSON text of such an object."))
                 .build(),
         ),
+        opt::Kind::CountMap { min, max } => Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(*min))
+                        .maximum(Some(*max)),
+                ))
+                .description(Some("Also taken as the JSON text of such an object."))
+                .build(),
+        ),
     }
 }
 

@@ -17,6 +17,11 @@ pub enum Kind {
     RatioMap {
         max: f64,
     },
+    /// A JSON object whose values are whole numbers in `min..=max` (token counts).
+    CountMap {
+        min: u64,
+        max: u64,
+    },
 }
 
 /// The largest quota an option may hold (`quota::MAX_QUOTA`).
@@ -88,6 +93,9 @@ pub const AUTOMATIC_DISABLE_CHANNEL_WINDOW: &str = "AutomaticDisableChannelWindo
 /// Per-model maximum output tokens (JSON object), over the built-in table; reserved for a call
 /// that names no `max_tokens`.
 pub const MODEL_MAX_OUTPUT: &str = "ModelMaxOutputTokens";
+/// The prompt tokens reserved for one media part named by reference, by kind (`video`,
+/// `audio`, `document`; JSON object), over the built-in worst cases.
+pub const MEDIA_REFERENCE_TOKENS: &str = "MediaReferenceTokens";
 pub const DISPLAY_IN_CURRENCY_ENABLED: &str = "DisplayInCurrencyEnabled";
 /// The session signing secret; generated once and kept in the options table, never shown.
 pub const SESSION_SECRET: &str = "SessionSecret";
@@ -118,7 +126,19 @@ pub const DEFS: &[OptionDef] = &[
     def(
         MODEL_MAX_OUTPUT,
         "{}",
-        Kind::RatioMap { max: 10_000_000.0 },
+        Kind::CountMap {
+            min: 1,
+            max: 10_000_000,
+        },
+        None,
+    ),
+    def(
+        MEDIA_REFERENCE_TOKENS,
+        "{}",
+        Kind::CountMap {
+            min: 0,
+            max: 100_000_000,
+        },
         None,
     ),
     def(QUOTA_FOR_NEW_USER, "0", QUOTA, None),
@@ -203,6 +223,20 @@ pub fn validate(key: &str, value: &str) -> Result<(), ValidationError> {
                 "must be a JSON object of numbers from 0 to {max}"
             ))),
         },
+        Kind::CountMap { min, max } => {
+            match serde_json::from_str::<BTreeMap<String, serde_json::Number>>(value) {
+                Ok(map)
+                    if map
+                        .values()
+                        .all(|v| v.as_u64().is_some_and(|v| (min..=max).contains(&v))) =>
+                {
+                    Ok(())
+                }
+                _ => Err(field(&format!(
+                    "must be a JSON object of whole numbers from {min} to {max}"
+                ))),
+            }
+        }
     }
 }
 
@@ -241,6 +275,19 @@ mod tests {
         assert!(validate("QuotaForNewUser", "1000000000000000").is_ok());
         assert!(validate("SessionSecret", "x").is_err());
         assert!(validate("bad key", "x").is_err());
+        // Token counts are whole and positive.
+        assert!(validate("ModelMaxOutputTokens", r#"{"m":4096}"#).is_ok());
+        for bad in [
+            r#"{"m":0.5}"#,
+            r#"{"m":0}"#,
+            r#"{"m":-1}"#,
+            r#"{"m":1e3}"#,
+            "[]",
+        ] {
+            assert!(validate("ModelMaxOutputTokens", bad).is_err(), "{bad}");
+        }
+        assert!(validate("MediaReferenceTokens", r#"{"video":0,"audio":9000}"#).is_ok());
+        assert!(validate("MediaReferenceTokens", r#"{"video":1.5}"#).is_err());
         assert!(validate("ServerAddress", "https://x").is_ok());
     }
 

@@ -70,8 +70,17 @@ pub(crate) fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, V
     } else if path.contains("/images/") {
         json!({"created": 1_700_000_000, "data": [{"url": "https://example.com/image.png", "revised_prompt": "a cat"}]})
     } else if path.ends_with("/v1/completions") {
+        // OpenAI answers every prompt of a list, `n` times each, and sums the usage.
+        let prompts = match request.get("prompt") {
+            Some(Value::Array(items)) if !items.iter().all(Value::is_number) => items.len(),
+            _ => 1,
+        };
+        let answers = prompts * request.get("n").and_then(Value::as_u64).unwrap_or(1) as usize;
+        let choices: Vec<Value> = (0..answers)
+            .map(|i| json!({"text": "poem", "index": i, "finish_reason": "stop"}))
+            .collect();
         json!({"id": "cmpl-mock", "object": "text_completion", "created": 1_700_000_000, "model": model,
-            "choices": [{"text": "poem", "index": 0, "finish_reason": "stop"}], "usage": usage_json(model, completion)})
+            "choices": choices, "usage": usage_json(model, completion * answers)})
     } else if path.ends_with("/v1/messages") {
         anthropic::message(model, completion)
     } else if path.ends_with("/v1/responses") {

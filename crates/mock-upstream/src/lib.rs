@@ -72,6 +72,8 @@ pub const CACHED_TOKENS: i64 = 6;
 pub const TOOL_USE_TOKENS: i64 = 50_000;
 /// Web searches a `mock-tool-use` Anthropic answer reports (billed by Anthropic per search).
 pub const WEB_SEARCHES: i64 = 5;
+/// The prompt and completion tokens a `mock-negative` answer reports.
+pub const NEGATIVE_USAGE: (i64, i64) = (5_000, -100_000);
 /// The pause before each event of a `mock-slow` stream.
 pub const SLOW_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -425,6 +427,11 @@ pub(crate) fn usage_json(model: &str, completion: usize) -> Value {
     } else {
         completion as i64
     };
+    if model == "mock-negative" {
+        // An upstream that reports a negative count (a bug, or a hostile proxy in between).
+        return json!({"prompt_tokens": NEGATIVE_USAGE.0, "completion_tokens": NEGATIVE_USAGE.1,
+            "total_tokens": NEGATIVE_USAGE.0 + NEGATIVE_USAGE.1});
+    }
     let mut usage = json!({"prompt_tokens": PROMPT_TOKENS, "completion_tokens": completion, "total_tokens": PROMPT_TOKENS + completion});
     if model == "mock-cached" {
         usage["prompt_tokens_details"] = json!({"cached_tokens": CACHED_TOKENS});

@@ -264,8 +264,11 @@ impl Relay {
                 .unwrap_or_else(|| prices.max_output(model))
                 .saturating_mul(o.choices)
         });
+        let prompt = spec
+            .prompt_estimate
+            .saturating_add(prices.media_tokens(spec.media));
         let worst = price
-            .quota(spec.prompt_estimate, output_tokens)
+            .quota(prompt, output_tokens)
             .saturating_mul(spec.count);
         let session = self.hold(caller, price, worst).map_err(|short| {
             let (holder, available) = short.holder();
@@ -274,7 +277,7 @@ impl Relay {
                 model: model.clone(),
                 affordable_output: spec
                     .output
-                    .and_then(|_| price.affordable_output(available, spec.prompt_estimate)),
+                    .and_then(|_| price.affordable_output(available, prompt)),
             }
         })?;
         let per_token = matches!(price, Price::PerToken { .. });

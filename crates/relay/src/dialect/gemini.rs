@@ -123,10 +123,12 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
             ));
         }
     };
+    // A zero limit is no limit: the model's maximum.
     let limit = count(
         field(config, "maxOutputTokens", "max_output_tokens")?,
         "maxOutputTokens",
-    )?;
+    )?
+    .filter(|l| *l > 0);
     let candidates = count(
         field(config, "candidateCount", "candidate_count")?,
         "candidateCount",
@@ -137,6 +139,7 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
             "`candidateCount` must be from 1 to {MAX_CANDIDATES}"
         )));
     }
+    let estimate = super::estimate(body);
     Ok(CallSpec {
         model: model.to_owned(),
         stream,
@@ -145,7 +148,8 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
             limit,
             choices: candidates,
         }),
-        prompt_estimate: super::prompt_estimate(body),
+        prompt_estimate: estimate.tokens,
+        media: estimate.refs,
     })
 }
 

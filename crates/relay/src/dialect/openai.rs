@@ -120,13 +120,21 @@ impl Endpoint {
             .deserialize_map(FieldsVisitor)
             .and_then(|f| de.end().map(|()| f))
             .map_err(|e| RelayError::BadRequest(format!("the request body is not valid: {e}")))?;
-        let prompt_estimate = if self == Endpoint::AudioSpeech {
-            fields
-                .input
-                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-                .map_or(0, |i| i.chars().count() as i64)
+        let estimate = if self == Endpoint::AudioSpeech {
+            super::Estimate {
+                tokens: fields
+                    .input
+                    .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+                    .map_or(0, |i| i.chars().count() as i64),
+                ..Default::default()
+            }
         } else {
-            super::prompt_estimate(body)
+            super::estimate(body)
+        };
+        // Text completions answer each prompt of a list apart.
+        let prompts = match fields.prompt {
+            Some(raw) if self == Endpoint::Completions => prompts_in(raw)?,
+            _ => 1,
         };
         let limits: Vec<i64> = [
             fields.max_tokens,
@@ -143,6 +151,8 @@ impl Endpoint {
                     "`max_tokens` must not be negative".into(),
                 ));
             }
+            // No limit: the upstream's default, which is the model's maximum.
+            [0] => None,
             [m] => Some(m),
             _ => {
                 return Err(RelayError::BadRequest(
@@ -152,14 +162,17 @@ impl Endpoint {
             }
         };
         let has_stream_options = fields.stream_options;
-        let spec = self.spec(
+        let mut spec = self.spec(
             fields.model.map(Cow::into_owned),
             fields.n,
             fields.best_of,
             limit,
             fields.stream == Some(true),
-            prompt_estimate,
+            estimate,
         )?;
+        if let Some(output) = spec.output.as_mut() {
+            output.choices = output.choices.saturating_mul(prompts);
+        }
         Ok((spec, has_stream_options))
     }
 
@@ -172,7 +185,7 @@ impl Endpoint {
             None => None,
         };
         let model = form.text("model")?.map(|m| m.trim().to_owned());
-        self.spec(model, n, None, None, false, 0)
+        self.spec(model, n, None, None, false, super::Estimate::default())
     }
 
     fn spec(
@@ -182,7 +195,7 @@ impl Endpoint {
         best_of: Option<i64>,
         limit: Option<i64>,
         stream: bool,
-        prompt_estimate: i64,
+        estimate: super::Estimate,
     ) -> Result<CallSpec, RelayError> {
         let model = match model.filter(|m| !m.is_empty()) {
             Some(m) => m,
@@ -210,9 +223,29 @@ impl Endpoint {
             stream: self.streams() && stream,
             count,
             output,
-            prompt_estimate,
+            prompt_estimate: estimate.tokens,
+            media: estimate.refs,
         })
     }
+}
+
+/// The prompts of a text completion's `prompt`: a string or one list of token ids is one; a
+/// list of strings or of token lists is one each.
+fn prompts_in(raw: &RawValue) -> Result<i64, RelayError> {
+    if !raw.get().starts_with('[') {
+        return Ok(1);
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+        .map_err(|e| RelayError::BadRequest(format!("`prompt` is not valid: {e}")))?;
+    let token_list = items.iter().all(|i| {
+        i.get()
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
+    });
+    Ok(if token_list {
+        1
+    } else {
+        i64::try_from(items.len()).unwrap_or(i64::MAX)
+    })
 }
 
 /// The body sent upstream: the caller's bytes untouched, except for a mapped model name and,
@@ -269,7 +302,7 @@ pub(crate) fn upstream_json(
 }
 
 /// The top-level fields read; any other letter case of one of them is refused.
-const READ: [&str; 9] = [
+const READ: [&str; 10] = [
     "model",
     "stream",
     "n",
@@ -279,6 +312,7 @@ const READ: [&str; 9] = [
     "input",
     "stream_options",
     "max_output_tokens",
+    "prompt",
 ];
 
 /// Whether `key` matches the ASCII `field` under Unicode simple case folding, as Go's
@@ -304,6 +338,7 @@ struct Fields<'a> {
     input: Option<&'a RawValue>,
     stream_options: bool,
     max_output_tokens: Option<i64>,
+    prompt: Option<&'a RawValue>,
 }
 
 struct FieldsVisitor;
@@ -345,7 +380,8 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                     map.next_value::<IgnoredAny>()?;
                     f.stream_options = true;
                 }
-                _ => f.max_output_tokens = map.next_value()?,
+                8 => f.max_output_tokens = map.next_value()?,
+                _ => f.prompt = map.next_value()?,
             }
         }
         Ok(f)
@@ -397,6 +433,44 @@ mod tests {
         // Escaped keys are read as what they spell.
         assert!(read(chat, r#"{"model":"a","mod\u0065l":"b"}"#).is_err());
         assert!(read(chat, r#"{"model":"a","modelx":"b","Messages":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn every_prompt_of_a_list_is_reserved_and_zero_is_no_limit() {
+        let completions = |body: &str| {
+            read(Endpoint::Completions, body)
+                .ok()
+                .and_then(|s| s.output)
+                .map(|o| (o.limit, o.choices))
+        };
+        let list = format!(
+            r#"{{"model":"m","max_tokens":7,"n":2,"prompt":{:?}}}"#,
+            ["a"; 100]
+        );
+        assert_eq!(completions(&list), Some((Some(7), 200)));
+        let tokens = r#"{"model":"m","prompt":[[1,2],[3],[4]]}"#;
+        assert_eq!(completions(tokens), Some((None, 3)));
+        assert_eq!(
+            completions(r#"{"model":"m","prompt":[1,2,3]}"#),
+            Some((None, 1))
+        );
+        assert_eq!(
+            completions(r#"{"model":"m","prompt":"one"}"#),
+            Some((None, 1))
+        );
+        // Chat has no prompt list; a zero limit is no limit (the model's maximum).
+        let chat = read(Endpoint::ChatCompletions, r#"{"model":"m","max_tokens":0}"#);
+        assert_eq!(
+            chat.ok().and_then(|s| s.output).map(|o| o.limit),
+            Some(None)
+        );
+        assert!(
+            read(
+                Endpoint::Completions,
+                r#"{"model":"m","prompt":"a","Prompt":["b","c"]}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

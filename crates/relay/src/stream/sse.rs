@@ -75,17 +75,19 @@ impl From<UsageFields> for Usage {
             .and_then(|d| d.cached_tokens)
             .unwrap_or(0)
             .max(0);
+        // Every figure is clamped at zero: a negative count would lower the bill.
         let prompt = match u.prompt_tokens {
-            Some(p) => p,
+            Some(p) => p.max(0),
             None => u
                 .input_tokens
                 .unwrap_or(0)
+                .max(0)
                 .saturating_add(anthropic_read)
                 .saturating_add(anthropic_written),
         };
         Usage {
             prompt_tokens: prompt,
-            completion_tokens: u.completion_tokens.or(u.output_tokens).unwrap_or(0),
+            completion_tokens: u.completion_tokens.or(u.output_tokens).unwrap_or(0).max(0),
             cached: Cached {
                 read: openai_read.max(anthropic_read),
                 written: anthropic_written,
@@ -117,11 +119,13 @@ impl From<GeminiUsage> for Usage {
             prompt_tokens: u
                 .prompt_token_count
                 .unwrap_or(0)
+                .max(0)
                 .saturating_add(u.tool_use_prompt_token_count.unwrap_or(0).max(0)),
             completion_tokens: u
                 .candidates_token_count
                 .unwrap_or(0)
-                .saturating_add(u.thoughts_token_count.unwrap_or(0)),
+                .max(0)
+                .saturating_add(u.thoughts_token_count.unwrap_or(0).max(0)),
             cached: Cached {
                 read: u.cached_content_token_count.unwrap_or(0).max(0),
                 written: 0,
@@ -338,6 +342,39 @@ mod tests {
                 web_searches: 0,
             })
         );
+    }
+
+    #[test]
+    fn negative_usage_is_clamped_in_every_spelling() {
+        let clamped = |body: &[u8]| usage_of(body).map(|u| (u.prompt_tokens, u.completion_tokens));
+        assert_eq!(
+            clamped(br#"{"usage":{"prompt_tokens":5000,"completion_tokens":-100000}}"#),
+            Some((5000, 0))
+        );
+        assert_eq!(
+            clamped(br#"{"usage":{"prompt_tokens":-5,"completion_tokens":3}}"#),
+            Some((0, 3))
+        );
+        assert_eq!(
+            clamped(br#"{"usage":{"input_tokens":-900,"output_tokens":-1,"cache_read_input_tokens":100}}"#),
+            Some((100, 0))
+        );
+        assert_eq!(
+            clamped(br#"{"type":"response.completed","response":{"usage":{"input_tokens":10,"output_tokens":-7}}}"#),
+            Some((10, 0))
+        );
+        assert_eq!(
+            clamped(br#"{"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":50,"thoughtsTokenCount":-50}}"#),
+            Some((10, 50))
+        );
+        assert_eq!(
+            clamped(br#"{"usageMetadata":{"promptTokenCount":-10,"candidatesTokenCount":-5}}"#),
+            Some((0, 0))
+        );
+        // In a stream, a later negative report does not undo an earlier one.
+        let mut m = SseMeter::default();
+        m.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":-100000}}\n\n");
+        assert_eq!(m.usage.map(|u| u.completion_tokens), Some(0));
     }
 
     #[test]

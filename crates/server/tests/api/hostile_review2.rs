@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A user with `quota` and a key, and a channel of `kind` serving `model` as `upstream`, at
 /// ratio 1 and completion ratio 2.
-async fn priced_setup(
+pub(crate) async fn priced_setup(
     app: &TestApp,
     quota: i64,
     kind: i64,

@@ -1,278 +1,8 @@
-//! Prices and quota arithmetic (DECISIONS.md "Money"). A model ratio of 1 costs 2 USD per 1M
-//! tokens: `quota = round((prompt + completion * completion_ratio) * model_ratio * group_ratio)`,
-//! where prompt tokens the provider served from its cache count `cache_ratio` each and those it
-//! wrote to its cache `create_cache_ratio` each. A fixed per-call price (USD) wins over ratios:
-//! `quota = round(price * 500000 * group_ratio)`.
+//! The price list in force: built-in defaults overlaid with the options.
 
-use crate::quota::QUOTA_PER_USD;
+use super::defaults::*;
+use super::{AudioRatios, MediaRefs, Price};
 use std::collections::HashMap;
-
-/// Built-in model ratios (USD per 1M input tokens / 2) and completion ratios (output price /
-/// input price) of current OpenAI, Anthropic and Gemini models. Options override them.
-const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
-    ("gpt-4o", 1.25, 4.0),
-    ("gpt-4o-2024-11-20", 1.25, 4.0),
-    ("gpt-4o-mini", 0.075, 4.0),
-    ("gpt-4.1", 1.0, 4.0),
-    ("gpt-4.1-mini", 0.2, 4.0),
-    ("gpt-4.1-nano", 0.05, 4.0),
-    ("gpt-4", 15.0, 2.0),
-    ("gpt-4-turbo", 5.0, 3.0),
-    ("gpt-3.5-turbo", 0.25, 3.0),
-    ("gpt-3.5-turbo-instruct", 0.75, 4.0 / 3.0),
-    ("o1", 7.5, 4.0),
-    ("o1-mini", 0.55, 4.0),
-    ("o3", 1.0, 4.0),
-    ("o3-mini", 0.55, 4.0),
-    ("o4-mini", 0.55, 4.0),
-    ("text-embedding-3-small", 0.01, 1.0),
-    ("text-embedding-3-large", 0.065, 1.0),
-    ("text-embedding-ada-002", 0.05, 1.0),
-    ("omni-moderation-latest", 0.0, 1.0),
-    ("text-moderation-latest", 0.0, 1.0),
-    ("tts-1", 7.5, 1.0),
-    ("tts-1-hd", 15.0, 1.0),
-    ("claude-3-5-sonnet-20241022", 1.5, 5.0),
-    ("claude-3-5-sonnet", 1.5, 5.0),
-    ("claude-3-7-sonnet-20250219", 1.5, 5.0),
-    ("claude-sonnet-4-20250514", 1.5, 5.0),
-    ("claude-3-5-haiku-20241022", 0.4, 5.0),
-    ("claude-3-5-haiku", 0.4, 5.0),
-    ("claude-3-opus-20240229", 7.5, 5.0),
-    ("claude-opus-4-20250514", 7.5, 5.0),
-    ("claude-3-sonnet-20240229", 1.5, 5.0),
-    ("claude-3-haiku-20240307", 0.125, 5.0),
-    ("gemini-2.5-pro", 0.625, 8.0),
-    ("gemini-2.5-flash", 0.15, 25.0 / 3.0),
-    ("gemini-2.0-flash", 0.05, 4.0),
-    ("gemini-1.5-pro", 0.625, 4.0),
-    ("gemini-1.5-flash", 0.0375, 4.0),
-    ("gemini-pro", 0.25, 3.0),
-    ("gemini-embedding-001", 0.075, 1.0),
-];
-
-/// Built-in per-call prices in USD.
-const DEFAULT_PRICES: &[(&str, f64)] = &[
-    ("dall-e-3", 0.04),
-    ("dall-e-2", 0.02),
-    ("gpt-image-1", 0.04),
-    ("whisper-1", 0.006),
-];
-
-/// Built-in maximum output tokens per model family (longest matching prefix wins), reserved
-/// for a call that names no `max_tokens`. The `ModelMaxOutputTokens` option overrides them.
-const DEFAULT_MAX_OUTPUT: &[(&str, i64)] = &[
-    ("gpt-4o", 16_384),
-    ("gpt-4o-mini", 16_384),
-    ("gpt-4.1", 32_768),
-    ("gpt-4", 8_192),
-    ("gpt-4-turbo", 4_096),
-    ("gpt-3.5-turbo", 4_096),
-    ("o1", 100_000),
-    ("o1-mini", 65_536),
-    ("o3", 100_000),
-    ("o4-mini", 100_000),
-    ("claude-3-5-sonnet", 8_192),
-    ("claude-3-5-haiku", 8_192),
-    ("claude-3-7-sonnet", 64_000),
-    ("claude-sonnet-4", 64_000),
-    ("claude-opus-4", 32_000),
-    ("claude-3-opus", 4_096),
-    ("claude-3-sonnet", 4_096),
-    ("claude-3-haiku", 4_096),
-    ("gemini-2.5", 65_536),
-    ("gemini-2.0", 8_192),
-    ("gemini-1.5", 8_192),
-    ("gemini-pro", 8_192),
-];
-
-/// Built-in cache ratios per model family (longest matching prefix wins): what a prompt token
-/// read from the provider's cache, and one written to it, cost as a share of an input token, as
-/// the providers price them. A model in no family pays full price for both. The `CacheRatio`
-/// and `CreateCacheRatio` options override them per model.
-const DEFAULT_CACHE_RATIOS: &[(&str, f64, f64)] = &[
-    ("claude", 0.1, 1.25),
-    ("gpt-4o", 0.5, 1.0),
-    ("o1", 0.5, 1.0),
-    ("gpt-4.1", 0.25, 1.0),
-    ("o3", 0.25, 1.0),
-    ("o4-mini", 0.25, 1.0),
-    ("gpt-5", 0.1, 1.0),
-    ("gpt-realtime", 0.1, 1.0),
-    ("gemini-2.5", 0.25, 1.0),
-    ("gemini-2.0", 0.25, 1.0),
-    ("deepseek", 0.1, 1.0),
-];
-
-/// Built-in audio ratios per model family (longest matching prefix wins): an audio input token
-/// as a share of a text input token, and an audio output token as a share of an audio input
-/// token, as OpenAI prices its realtime models. A model in no family pays text prices for
-/// audio. The `AudioRatio` and `AudioCompletionRatio` options override them per model.
-const DEFAULT_AUDIO_RATIOS: &[(&str, f64, f64)] = &[
-    ("gpt-realtime", 8.0, 2.0),
-    ("gpt-realtime-mini", 16.67, 2.0),
-    ("gpt-4o-realtime", 8.0, 2.0),
-    ("gpt-4o-mini-realtime", 16.67, 2.0),
-];
-
-/// Output tokens reserved for a model found nowhere in the table or the option.
-pub const FALLBACK_MAX_OUTPUT: i64 = 16_384;
-
-/// How one call of a model is priced.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Price {
-    PerToken {
-        model_ratio: f64,
-        completion_ratio: f64,
-        group_ratio: f64,
-        /// A prompt token read from the provider's cache, as a share of an input token.
-        cache_ratio: f64,
-        /// A prompt token written to the provider's cache, as a share of an input token.
-        create_cache_ratio: f64,
-    },
-    PerCall {
-        usd: f64,
-        group_ratio: f64,
-    },
-}
-
-/// Rounds a cost to quota, at most [`MAX_QUOTA`](crate::quota::MAX_QUOTA).
-fn round_quota(x: f64) -> i64 {
-    if x.is_finite() && x > 0.0 {
-        (x.round() as i64).min(crate::quota::MAX_QUOTA)
-    } else {
-        0
-    }
-}
-
-impl Price {
-    /// How many output tokens `available` quota pays for once `prompt_tokens` are paid
-    /// (`None` for a per-call price, which has no tokens to speak of).
-    pub fn affordable_output(&self, available: i64, prompt_tokens: i64) -> Option<i64> {
-        let Price::PerToken {
-            model_ratio,
-            completion_ratio,
-            group_ratio,
-            ..
-        } = *self
-        else {
-            return None;
-        };
-        let per_token = completion_ratio * model_ratio * group_ratio;
-        let left = (available - self.quota(prompt_tokens, 0)).max(0) as f64;
-        Some(if per_token > 0.0 {
-            (left / per_token).floor().min(i64::MAX as f64) as i64
-        } else {
-            i64::MAX
-        })
-    }
-
-    /// The quota of a call that used these tokens.
-    pub fn quota(&self, prompt_tokens: i64, completion_tokens: i64) -> i64 {
-        self.quota_cached(prompt_tokens, Cached::default(), completion_tokens)
-    }
-
-    /// The quota of a call whose `prompt_tokens` include `cached` ones (clamped to the prompt).
-    pub fn quota_cached(&self, prompt_tokens: i64, cached: Cached, completion_tokens: i64) -> i64 {
-        match *self {
-            Price::PerToken {
-                model_ratio,
-                completion_ratio,
-                group_ratio,
-                cache_ratio,
-                create_cache_ratio,
-            } => {
-                let prompt = prompt_tokens.max(0);
-                let read = cached.read.clamp(0, prompt);
-                let written = cached.written.clamp(0, prompt - read);
-                let input = (prompt - read - written) as f64
-                    + read as f64 * cache_ratio
-                    + written as f64 * create_cache_ratio;
-                round_quota(
-                    (input + completion_tokens as f64 * completion_ratio)
-                        * model_ratio
-                        * group_ratio,
-                )
-            }
-            Price::PerCall { usd, group_ratio } => {
-                round_quota(usd * QUOTA_PER_USD as f64 * group_ratio)
-            }
-        }
-    }
-}
-
-/// What one web search a provider's server-side tool runs costs, in US dollars (Anthropic's
-/// and OpenAI's $10 per 1 000), times the group ratio.
-pub const WEB_SEARCH_USD: f64 = 0.01;
-
-impl Price {
-    /// The quota of `searches` web searches.
-    pub fn web_searches(&self, searches: i64) -> i64 {
-        let group_ratio = match *self {
-            Price::PerToken {
-                group_ratio,
-                model_ratio,
-                ..
-            } if model_ratio > 0.0 => group_ratio,
-            Price::PerCall { group_ratio, .. } => group_ratio,
-            // A free model (self-use mode) stays free.
-            Price::PerToken { .. } => 0.0,
-        };
-        round_quota(searches.max(0) as f64 * WEB_SEARCH_USD * QUOTA_PER_USD as f64 * group_ratio)
-    }
-}
-
-/// The tokens of one realtime response, by modality. `cached` input tokens (of either
-/// modality) are priced at the cache ratio of a text input token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Modal {
-    pub text_in: i64,
-    pub audio_in: i64,
-    pub cached_text_in: i64,
-    pub cached_audio_in: i64,
-    pub text_out: i64,
-    pub audio_out: i64,
-}
-
-/// What audio costs for a model: an input token as a share of a text input token, an output
-/// token as a share of an audio input token.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AudioRatios {
-    pub input: f64,
-    pub completion: f64,
-}
-
-impl Price {
-    /// The quota of a realtime response that used `tokens`.
-    pub fn quota_modal(&self, tokens: Modal, audio: AudioRatios) -> i64 {
-        let Price::PerToken {
-            model_ratio,
-            completion_ratio,
-            group_ratio,
-            cache_ratio,
-            ..
-        } = *self
-        else {
-            return self.quota(0, 0);
-        };
-        let n = |x: i64| x.max(0) as f64;
-        let cached_text = tokens.cached_text_in.clamp(0, tokens.text_in.max(0));
-        let cached_audio = tokens.cached_audio_in.clamp(0, tokens.audio_in.max(0));
-        let input = n(tokens.text_in - cached_text)
-            + n(tokens.audio_in - cached_audio) * audio.input
-            + n(cached_text + cached_audio) * cache_ratio;
-        let output = n(tokens.text_out) * completion_ratio
-            + n(tokens.audio_out) * audio.input * audio.completion;
-        round_quota((input + output) * model_ratio * group_ratio)
-    }
-}
-
-/// Prompt tokens a provider served from its cache (`read`) or wrote to it (`written`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cached {
-    pub read: i64,
-    pub written: i64,
-}
 
 /// The price list in force: built-in defaults overlaid with the `ModelRatio`,
 /// `CompletionRatio`, `CacheRatio`, `CreateCacheRatio`, `ModelPrice`, `GroupRatio` and
@@ -288,6 +18,7 @@ pub struct PriceTable {
     model_price: HashMap<String, f64>,
     group_ratio: HashMap<String, f64>,
     max_output: HashMap<String, i64>,
+    media_tokens: HashMap<String, i64>,
 }
 
 fn parse_map(json: &str) -> HashMap<String, f64> {
@@ -326,10 +57,17 @@ impl PriceTable {
         t.audio_completion_ratio = map(opt::AUDIO_COMPLETION_RATIO);
         t.model_price.extend(map(opt::MODEL_PRICE));
         t.group_ratio = map(opt::GROUP_RATIO);
-        t.max_output = map(opt::MODEL_MAX_OUTPUT)
-            .into_iter()
-            .map(|(m, v)| (m, v as i64))
-            .collect();
+        // A value stored before token counts were checked (0.5, 0) is no limit: the built-in
+        // one stands.
+        let counts = |key: &str, min: f64| -> HashMap<String, i64> {
+            map(key)
+                .into_iter()
+                .filter(|(_, v)| *v >= min && v.fract() == 0.0)
+                .map(|(k, v)| (k, v as i64))
+                .collect()
+        };
+        t.max_output = counts(opt::MODEL_MAX_OUTPUT, 1.0);
+        t.media_tokens = counts(opt::MEDIA_REFERENCE_TOKENS, 0.0);
         t
     }
 
@@ -371,6 +109,28 @@ impl PriceTable {
             .filter(|(prefix, _)| model.starts_with(prefix))
             .max_by_key(|(prefix, _)| prefix.len())
             .map_or(FALLBACK_MAX_OUTPUT, |(_, v)| *v)
+    }
+
+    /// The prompt tokens reserved for media named by reference: each part at its kind's worst
+    /// case (the option's, else the built-in one).
+    pub fn media_tokens(&self, refs: MediaRefs) -> i64 {
+        let worst = |kind: &str| {
+            self.media_tokens.get(kind).copied().unwrap_or_else(|| {
+                DEFAULT_MEDIA_TOKENS
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map_or(0, |(_, v)| *v)
+            })
+        };
+        [
+            (refs.video, "video"),
+            (refs.audio, "audio"),
+            (refs.document, "document"),
+        ]
+        .into_iter()
+        .fold(0_i64, |sum, (n, kind)| {
+            sum.saturating_add(n.max(0).saturating_mul(worst(kind)))
+        })
     }
 
     /// The ratio of a group; an unknown group costs like `default` (1 when not set).
@@ -415,8 +175,10 @@ impl PriceTable {
 }
 
 #[cfg(test)]
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pricing::{Cached, FALLBACK_MAX_OUTPUT, Modal};
 
     fn table_of(options: &[(&str, &'static str)]) -> PriceTable {
         let options = options.to_vec();
@@ -504,6 +266,46 @@ mod tests {
         assert_eq!(t.max_output("gpt-4.1-mini"), 32_768);
         assert_eq!(t.max_output("claude-sonnet-4-20250514"), 64_000);
         assert_eq!(t.max_output("unknown"), FALLBACK_MAX_OUTPUT);
+        // The families the providers published since: not the fallback.
+        for (model, most) in [
+            ("gpt-5", 128_000),
+            ("gpt-5-mini-2025-08-07", 128_000),
+            ("gpt-5.1-codex", 128_000),
+            ("gpt-5-chat-latest", 16_384),
+            ("gemini-3-pro-preview", 65_536),
+            ("gemini-2.5-flash-lite", 65_536),
+            ("claude-sonnet-4-5-20250929", 64_000),
+            ("claude-opus-4-1-20250805", 32_000),
+            ("claude-opus-4-5-20251101", 64_000),
+            ("claude-haiku-4-5-20251001", 64_000),
+            ("gpt-oss-120b", 131_072),
+            ("deepseek-reasoner", 64_000),
+        ] {
+            assert_eq!(t.max_output(model), most, "{model}");
+        }
+        // A stored value that is no whole positive count leaves the built-in limit.
+        let odd = table_of(&[(
+            crate::options::MODEL_MAX_OUTPUT,
+            r#"{"gpt-4o": 0.5, "gpt-4.1": 0}"#,
+        )]);
+        assert_eq!(odd.max_output("gpt-4o"), 16_384);
+        assert_eq!(odd.max_output("gpt-4.1"), 32_768);
+    }
+
+    #[test]
+    fn media_by_reference_reserves_its_worst_case() {
+        let refs = MediaRefs {
+            video: 2,
+            audio: 1,
+            document: 1,
+        };
+        assert_eq!(table().media_tokens(refs), 2_000_000 + 1_000_000 + 300_000);
+        let set = table_of(&[(
+            crate::options::MEDIA_REFERENCE_TOKENS,
+            r#"{"video": 5000, "document": 0}"#,
+        )]);
+        assert_eq!(set.media_tokens(refs), 10_000 + 1_000_000);
+        assert_eq!(set.media_tokens(MediaRefs::default()), 0);
     }
 
     #[test]

@@ -1,0 +1,179 @@
+//! Prices and quota arithmetic (DECISIONS.md "Money"). A model ratio of 1 costs 2 USD per 1M
+//! tokens: `quota = round((prompt + completion * completion_ratio) * model_ratio * group_ratio)`,
+//! where prompt tokens the provider served from its cache count `cache_ratio` each and those it
+//! wrote to its cache `create_cache_ratio` each. A fixed per-call price (USD) wins over ratios:
+//! `quota = round(price * 500000 * group_ratio)`.
+
+mod defaults;
+mod table;
+
+pub use defaults::FALLBACK_MAX_OUTPUT;
+pub use table::PriceTable;
+
+use crate::quota::QUOTA_PER_USD;
+
+/// How one call of a model is priced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Price {
+    PerToken {
+        model_ratio: f64,
+        completion_ratio: f64,
+        group_ratio: f64,
+        /// A prompt token read from the provider's cache, as a share of an input token.
+        cache_ratio: f64,
+        /// A prompt token written to the provider's cache, as a share of an input token.
+        create_cache_ratio: f64,
+    },
+    PerCall {
+        usd: f64,
+        group_ratio: f64,
+    },
+}
+
+/// Rounds a cost to quota, at most [`MAX_QUOTA`](crate::quota::MAX_QUOTA).
+fn round_quota(x: f64) -> i64 {
+    if x.is_finite() && x > 0.0 {
+        (x.round() as i64).min(crate::quota::MAX_QUOTA)
+    } else {
+        0
+    }
+}
+
+impl Price {
+    /// How many output tokens `available` quota pays for once `prompt_tokens` are paid
+    /// (`None` for a per-call price, which has no tokens to speak of).
+    pub fn affordable_output(&self, available: i64, prompt_tokens: i64) -> Option<i64> {
+        let Price::PerToken {
+            model_ratio,
+            completion_ratio,
+            group_ratio,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        let per_token = completion_ratio * model_ratio * group_ratio;
+        let left = (available - self.quota(prompt_tokens, 0)).max(0) as f64;
+        Some(if per_token > 0.0 {
+            (left / per_token).floor().min(i64::MAX as f64) as i64
+        } else {
+            i64::MAX
+        })
+    }
+
+    /// The quota of a call that used these tokens.
+    pub fn quota(&self, prompt_tokens: i64, completion_tokens: i64) -> i64 {
+        self.quota_cached(prompt_tokens, Cached::default(), completion_tokens)
+    }
+
+    /// The quota of a call whose `prompt_tokens` include `cached` ones (clamped to the prompt).
+    pub fn quota_cached(&self, prompt_tokens: i64, cached: Cached, completion_tokens: i64) -> i64 {
+        match *self {
+            Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                group_ratio,
+                cache_ratio,
+                create_cache_ratio,
+            } => {
+                let prompt = prompt_tokens.max(0);
+                let read = cached.read.clamp(0, prompt);
+                let written = cached.written.clamp(0, prompt - read);
+                let input = (prompt - read - written) as f64
+                    + read as f64 * cache_ratio
+                    + written as f64 * create_cache_ratio;
+                round_quota(
+                    (input + completion_tokens.max(0) as f64 * completion_ratio)
+                        * model_ratio
+                        * group_ratio,
+                )
+            }
+            Price::PerCall { usd, group_ratio } => {
+                round_quota(usd * QUOTA_PER_USD as f64 * group_ratio)
+            }
+        }
+    }
+}
+
+/// What one web search a provider's server-side tool runs costs, in US dollars (Anthropic's
+/// and OpenAI's $10 per 1 000), times the group ratio.
+pub const WEB_SEARCH_USD: f64 = 0.01;
+
+impl Price {
+    /// The quota of `searches` web searches.
+    pub fn web_searches(&self, searches: i64) -> i64 {
+        let group_ratio = match *self {
+            Price::PerToken {
+                group_ratio,
+                model_ratio,
+                ..
+            } if model_ratio > 0.0 => group_ratio,
+            Price::PerCall { group_ratio, .. } => group_ratio,
+            // A free model (self-use mode) stays free.
+            Price::PerToken { .. } => 0.0,
+        };
+        round_quota(searches.max(0) as f64 * WEB_SEARCH_USD * QUOTA_PER_USD as f64 * group_ratio)
+    }
+}
+
+/// The tokens of one realtime response, by modality. `cached` input tokens (of either
+/// modality) are priced at the cache ratio of a text input token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Modal {
+    pub text_in: i64,
+    pub audio_in: i64,
+    pub cached_text_in: i64,
+    pub cached_audio_in: i64,
+    pub text_out: i64,
+    pub audio_out: i64,
+}
+
+/// What audio costs for a model: an input token as a share of a text input token, an output
+/// token as a share of an audio input token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioRatios {
+    pub input: f64,
+    pub completion: f64,
+}
+
+impl Price {
+    /// The quota of a realtime response that used `tokens`.
+    pub fn quota_modal(&self, tokens: Modal, audio: AudioRatios) -> i64 {
+        let Price::PerToken {
+            model_ratio,
+            completion_ratio,
+            group_ratio,
+            cache_ratio,
+            ..
+        } = *self
+        else {
+            return self.quota(0, 0);
+        };
+        let n = |x: i64| x.max(0) as f64;
+        let cached_text = tokens.cached_text_in.clamp(0, tokens.text_in.max(0));
+        let cached_audio = tokens.cached_audio_in.clamp(0, tokens.audio_in.max(0));
+        let input = n(tokens.text_in - cached_text)
+            + n(tokens.audio_in - cached_audio) * audio.input
+            + n(cached_text + cached_audio) * cache_ratio;
+        let output = n(tokens.text_out) * completion_ratio
+            + n(tokens.audio_out) * audio.input * audio.completion;
+        round_quota((input + output) * model_ratio * group_ratio)
+    }
+}
+
+/// Prompt tokens a provider served from its cache (`read`) or wrote to it (`written`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cached {
+    pub read: i64,
+    pub written: i64,
+}
+
+/// Media parts a request names by reference (a file URI, a URL, a file id), by kind: their
+/// bytes do not show their length, so each is reserved at its kind's worst case
+/// ([`PriceTable::media_tokens`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaRefs {
+    pub video: i64,
+    pub audio: i64,
+    pub document: i64,
+}

@@ -1,0 +1,312 @@
+//! What a request's media costs before the upstream has seen it. An image costs at most a
+//! fixed number of tokens whatever its size (providers scale it down), and an inline part's
+//! bytes already count; but a part that names media by reference (Gemini's `fileData.fileUri`,
+//! a chat `video_url`, a document or file by URL or id) can be an hour of video in a few bytes.
+//! Those are counted by kind here and reserved at the worst case the `MediaReferenceTokens`
+//! option sets per kind (`domain::pricing::MediaRefs`).
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use domain::pricing::MediaRefs;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// Prompt tokens reserved for each image part: OpenAI's largest high-detail image (2048 x 768
+/// after scaling: 8 tiles of 170 tokens plus 85) rounded up, above what Anthropic (about 1 600
+/// at most) and Gemini (258 to 1 120) charge for one.
+pub(crate) const IMAGE_TOKENS: i64 = 1_500;
+
+/// A rough count of a JSON request's prompt: about four bytes a token plus [`IMAGE_TOKENS`]
+/// for every image or inline file part, and the media parts named by reference, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    pub tokens: i64,
+    pub refs: MediaRefs,
+}
+
+/// The names (quoted; matched in any letter case, as upstreams written in Go match keys) that
+/// mark a media part: as object keys, and as string values (`type`).
+const KEYS: [&str; 7] = [
+    "\"image_url\"",
+    "\"video_url\"",
+    "\"inlinedata\"",
+    "\"inline_data\"",
+    "\"filedata\"",
+    "\"file_data\"",
+    "\"input_audio\"",
+];
+const VALUES: [&str; 5] = [
+    "\"image\"",
+    "\"input_image\"",
+    "\"document\"",
+    "\"file\"",
+    "\"input_file\"",
+];
+/// Of those, the names whose part may be a reference: the body is parsed to tell.
+const MAY_REFER: [&str; 6] = [
+    "\"video_url\"",
+    "\"filedata\"",
+    "\"file_data\"",
+    "\"document\"",
+    "\"file\"",
+    "\"input_file\"",
+];
+
+/// One automaton over every name, in any letter case: one pass over the body, no copy.
+static NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(KEYS.iter().chain(VALUES.iter()))
+        .unwrap_or_else(|_| unreachable!("the names are valid patterns"))
+});
+
+/// Estimates `body`'s prompt, whatever its dialect: chat's `image_url`, `video_url`,
+/// `input_audio` and `file` parts, Anthropic's `image` and `document` blocks, Responses'
+/// `input_image` and `input_file` parts, Gemini's `inlineData` and `fileData` parts.
+pub(crate) fn estimate(body: &[u8]) -> Estimate {
+    let bytes = i64::try_from(body.len() / 4).unwrap_or(i64::MAX);
+    let (images, refs) = match scan(body) {
+        // A name spelled with escapes (`"\u0069mage"`) hides from a byte search, and a part
+        // that may be a reference needs its fields: both are read from the parsed value (an
+        // unparseable body is refused later anyway).
+        Scan::Parse => {
+            serde_json::from_slice::<Value>(body).map_or((0, MediaRefs::default()), |v| {
+                let mut found = Found::default();
+                found.walk(&v);
+                (found.images, found.refs)
+            })
+        }
+        Scan::Images(n) => (n, MediaRefs::default()),
+    };
+    Estimate {
+        tokens: bytes.saturating_add(images.saturating_mul(IMAGE_TOKENS)),
+        refs,
+    }
+}
+
+enum Scan {
+    Images(i64),
+    Parse,
+}
+
+/// Image parts found by searching the bytes for the quoted names (keys followed by `:`,
+/// values not), or `Parse` when the bytes cannot tell.
+fn scan(body: &[u8]) -> Scan {
+    if escaped_ascii(body) {
+        return Scan::Parse;
+    }
+    let mut images = 0_i64;
+    for m in NAMES.find_iter(body) {
+        let name = KEYS
+            .iter()
+            .chain(VALUES.iter())
+            .nth(m.pattern().as_usize())
+            .copied()
+            .unwrap_or_default();
+        let next = body[m.end()..].iter().find(|b| !b.is_ascii_whitespace());
+        let is_key = next == Some(&b':');
+        if is_key != KEYS.contains(&name) {
+            continue;
+        }
+        if MAY_REFER.contains(&name) {
+            return Scan::Parse;
+        }
+        images += 1;
+    }
+    Scan::Images(images)
+}
+
+/// Whether `body` has a printable ASCII character written as a `\u00XX` escape, which no
+/// encoder needs but for HTML-safe `<`, `>` and `&` (Go's default).
+fn escaped_ascii(body: &[u8]) -> bool {
+    memchr::memmem::find_iter(body, b"\\u00").any(|at| {
+        let hex = body.get(at + 4..at + 6).unwrap_or_default();
+        !matches!(hex, b"3c" | b"3C" | b"3e" | b"3E" | b"26")
+            && matches!(hex.first(), Some(b'2'..=b'7'))
+    })
+}
+
+/// Whether `name` is one of the quoted `names`, in any letter case.
+fn named(names: &[&str], name: &str) -> bool {
+    names.iter().any(|n| {
+        n.get(1..n.len() - 1)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Whether an object has, at any depth, a key in `names` (any letter case).
+fn has_key(v: &Value, names: &[&str]) -> bool {
+    match v {
+        Value::Object(o) => o.iter().any(|(k, v)| named(names, k) || has_key(v, names)),
+        Value::Array(items) => items.iter().any(|v| has_key(v, names)),
+        _ => false,
+    }
+}
+
+/// The keys that name media stored elsewhere.
+const REFERENCES: [&str; 6] = [
+    "\"url\"",
+    "\"file_id\"",
+    "\"file_url\"",
+    "\"fileuri\"",
+    "\"file_uri\"",
+    "\"fileid\"",
+];
+
+/// Media parts found in a parsed body.
+#[derive(Default)]
+struct Found {
+    images: i64,
+    refs: MediaRefs,
+}
+
+impl Found {
+    fn walk(&mut self, v: &Value) {
+        match v {
+            Value::Object(o) => {
+                let typed = o
+                    .values()
+                    .filter_map(Value::as_str)
+                    .find(|s| named(&VALUES, s));
+                if let Some(kind) = typed
+                    && self.typed_part(kind, o)
+                {
+                    // A document by reference: its worst case covers what it holds.
+                    return;
+                }
+                for (k, v) in o {
+                    if named(&KEYS, k) {
+                        self.key_part(k, v);
+                    }
+                    self.walk(v);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| self.walk(v)),
+            _ => {}
+        }
+    }
+
+    /// A part marked by its key (`"video_url": {...}`, `"fileData": {...}`).
+    fn key_part(&mut self, key: &str, v: &Value) {
+        let lower = key.to_ascii_lowercase();
+        match lower.as_str() {
+            "video_url" => self.refs.video += 1,
+            "filedata" | "file_data" if has_key(v, &REFERENCES) => {
+                let mime = v.as_object().and_then(|o| {
+                    o.iter()
+                        .find(|(k, _)| named(&["\"mimetype\"", "\"mime_type\""], k))
+                        .and_then(|(_, m)| m.as_str())
+                });
+                match mime.map(str::to_ascii_lowercase) {
+                    Some(m) if m.starts_with("image/") => self.images += 1,
+                    Some(m) if m.starts_with("audio/") => self.refs.audio += 1,
+                    Some(m) if m.starts_with("video/") => self.refs.video += 1,
+                    Some(_) => self.refs.document += 1,
+                    // No type (a YouTube link needs none): the worst kind.
+                    None => self.refs.video += 1,
+                }
+            }
+            // Inline data, an image URL, inline audio: the bytes (or the image price) tell.
+            _ => self.images += 1,
+        }
+    }
+
+    /// A part marked by its type (`"type": "document"`), the object `part`; whether it is a
+    /// document by reference.
+    fn typed_part(&mut self, kind: &str, part: &serde_json::Map<String, Value>) -> bool {
+        let document = named(&["\"document\"", "\"file\"", "\"input_file\""], kind);
+        let by_reference = part
+            .iter()
+            .any(|(k, v)| named(&REFERENCES, k) || has_key(v, &REFERENCES));
+        if document && by_reference {
+            self.refs.document += 1;
+            return true;
+        }
+        self.images += 1;
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(body: &str) -> i64 {
+        estimate(body.as_bytes()).tokens
+    }
+
+    fn base(body: &str) -> i64 {
+        body.len() as i64 / 4
+    }
+
+    #[test]
+    fn image_parts_of_every_dialect_are_priced() {
+        let chat =
+            r#"{"content":[{"type": "image_url", "image_url" : {"url":"https://a.io/x.png"}}]}"#;
+        assert_eq!(tokens(chat), base(chat) + IMAGE_TOKENS);
+        let anthropic = r#"{"content":[{"type":"image","source":{"type":"url","url":"u"}},{"type": "image" ,"source":{}}]}"#;
+        assert_eq!(tokens(anthropic), base(anthropic) + 2 * IMAGE_TOKENS);
+        let responses = r#"{"input":[{"content":[{"type":"input_image","image_url":"u"}]}]}"#;
+        // (`input_image` and its `image_url` key: two, an over-count that reserves more.)
+        assert_eq!(tokens(responses), base(responses) + 2 * IMAGE_TOKENS);
+        let gemini = r#"{"contents":[{"parts":[{"fileData":{"fileUri":"u","mimeType":"image/png"}},{"inline_data":{"data":"AAAA"}}]}]}"#;
+        assert_eq!(tokens(gemini), base(gemini) + 2 * IMAGE_TOKENS);
+        // A name spelled with escapes is still a part; `\u003c` (Go's HTML-safe `<`) is not an
+        // obfuscation and keeps the byte search.
+        let hidden = r#"{"content":[{"type":"\u0069mage","source":{"type":"url","url":"u"}}]}"#;
+        assert_eq!(tokens(hidden), base(hidden) + IMAGE_TOKENS);
+        let go = r#"{"content":[{"type":"image","source":{}}],"x":"\u003cb\u003e"}"#;
+        assert!(!escaped_ascii(go.as_bytes()));
+        assert_eq!(tokens(go), base(go) + IMAGE_TOKENS);
+        let case = r#"{"content":[{"type":"image_url","Image_URL":{"url":"u"}}]}"#;
+        assert_eq!(tokens(case), base(case) + IMAGE_TOKENS);
+        // Words inside text are escaped: not parts.
+        let text = r#"{"messages":[{"content":"an \"image\" of \"fileData\": none"}],"image":1}"#;
+        assert_eq!(
+            estimate(text.as_bytes()),
+            Estimate {
+                tokens: base(text),
+                refs: MediaRefs::default()
+            }
+        );
+    }
+
+    #[test]
+    fn media_by_reference_is_counted_by_kind() {
+        let refs = |body: &str| estimate(body.as_bytes()).refs;
+        let gemini = r#"{"contents":[{"parts":[
+            {"fileData":{"fileUri":"gs://b/v.mp4","mimeType":"video/mp4"}},
+            {"file_data":{"file_uri":"gs://b/a.mp3","mime_type":"AUDIO/mpeg"}},
+            {"fileData":{"fileUri":"https://www.youtube.com/watch?v=x"}},
+            {"FileData":{"fileUri":"gs://b/d.pdf","mimeType":"application/pdf"}},
+            {"fileData":{"fileUri":"gs://b/i.png","mimeType":"image/png"}}]}]}"#;
+        assert_eq!(
+            refs(gemini),
+            MediaRefs {
+                video: 2,
+                audio: 1,
+                document: 1
+            }
+        );
+        assert_eq!(tokens(gemini), base(gemini) + IMAGE_TOKENS);
+        let chat = r#"{"messages":[{"content":[{"type":"video_url","video_url":{"url":"u"}},
+            {"type":"file","file":{"file_id":"file-1"}},{"type":"file","file":{"file_data":"AAAA"}}]}]}"#;
+        assert_eq!(
+            refs(chat),
+            MediaRefs {
+                video: 1,
+                audio: 0,
+                document: 1
+            }
+        );
+        let anthropic = r#"{"messages":[{"content":[{"type":"document","source":{"type":"url","url":"https://a.io/x.pdf"}},
+            {"type":"document","source":{"type":"text","data":"short"}}]}]}"#;
+        assert_eq!(refs(anthropic).document, 1);
+        let responses =
+            r#"{"input":[{"content":[{"type":"input_file","file_url":"https://a.io/x.pdf"}]}]}"#;
+        assert_eq!(refs(responses).document, 1);
+        // Hidden behind escapes: the same count.
+        let hidden = r#"{"contents":[{"parts":[{"fil\u0065Data":{"fileUri":"gs://b/v.mp4","mimeType":"video/mp4"}}]}]}"#;
+        assert_eq!(refs(hidden).video, 1);
+    }
+}
