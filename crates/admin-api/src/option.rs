@@ -156,6 +156,25 @@ fn kind_schema(kind: &opt::Kind) -> Schema {
                 .description(Some("Also taken as the JSON text of such an object."))
                 .build(),
         ),
+        opt::Kind::ThresholdMap => Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(
+                    utoipa::openapi::schema::ArrayBuilder::new()
+                        .items(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Number)
+                                .minimum(Some(0)),
+                        )
+                        .min_items(Some(3))
+                        .max_items(Some(3)),
+                ))
+                .description(Some(
+                    "[threshold tokens, input ratio, output ratio] per model family; also taken \
+                     as the JSON text of such an object.",
+                ))
+                .build(),
+        ),
         opt::Kind::CountMap { min, max } => Schema::Object(
             ObjectBuilder::new()
                 .schema_type(Type::Object)

@@ -17,6 +17,9 @@ pub enum Kind {
     RatioMap {
         max: f64,
     },
+    /// A JSON object whose values are `[threshold, input ratio, output ratio]`: a whole number
+    /// of tokens and two ratios up to 100 (long-context premiums).
+    ThresholdMap,
     /// A JSON object whose values are whole numbers in `min..=max` (token counts).
     CountMap {
         min: u64,
@@ -96,6 +99,21 @@ pub const MODEL_MAX_OUTPUT: &str = "ModelMaxOutputTokens";
 /// The prompt tokens reserved for one media part named by reference, by kind (`video`,
 /// `audio`, `document`; JSON object), over the built-in worst cases.
 pub const MEDIA_REFERENCE_TOKENS: &str = "MediaReferenceTokens";
+/// USD per call of each server-side tool (`web_search`, `file_search`, `code_interpreter`,
+/// ...; JSON object), over the built-in prices; 0 makes a tool's calls free.
+pub const TOOL_CALL_PRICE: &str = "ToolCallPrice";
+/// A service tier's price against the standard tier's (JSON object keyed by tier, or by
+/// `model:tier`), over the built-in ratios.
+pub const SERVICE_TIER_RATIO: &str = "ServiceTierRatio";
+/// Per model family: `[threshold, input ratio, output ratio]`, the premium past a prompt of
+/// `threshold` tokens (JSON object), over the built-in ones; ratios of 1 disable one.
+pub const LONG_CONTEXT_PRICING: &str = "LongContextPricing";
+/// USD per image keyed `"model quality size"` (JSON object), over the built-in list.
+pub const IMAGE_PRICE: &str = "ImagePrice";
+/// Per model: an image input token as a share of a text input token.
+pub const IMAGE_RATIO: &str = "ImageRatio";
+/// Per model: an image output token as a share of a text input token.
+pub const IMAGE_OUTPUT_RATIO: &str = "ImageOutputRatio";
 pub const DISPLAY_IN_CURRENCY_ENABLED: &str = "DisplayInCurrencyEnabled";
 /// The session signing secret; generated once and kept in the options table, never shown.
 pub const SESSION_SECRET: &str = "SessionSecret";
@@ -141,6 +159,12 @@ pub const DEFS: &[OptionDef] = &[
         },
         None,
     ),
+    def(TOOL_CALL_PRICE, "{}", RATIOS, None),
+    def(SERVICE_TIER_RATIO, "{}", RATIOS, None),
+    def(LONG_CONTEXT_PRICING, "{}", Kind::ThresholdMap, None),
+    def(IMAGE_PRICE, "{}", RATIOS, None),
+    def(IMAGE_RATIO, "{}", RATIOS, None),
+    def(IMAGE_OUTPUT_RATIO, "{}", RATIOS, None),
     def(QUOTA_FOR_NEW_USER, "0", QUOTA, None),
     def(QUOTA_FOR_INVITER, "0", QUOTA, None),
     def(QUOTA_FOR_INVITEE, "0", QUOTA, None),
@@ -223,6 +247,23 @@ pub fn validate(key: &str, value: &str) -> Result<(), ValidationError> {
                 "must be a JSON object of numbers from 0 to {max}"
             ))),
         },
+        Kind::ThresholdMap => {
+            match serde_json::from_str::<BTreeMap<String, (u64, f64, f64)>>(value) {
+                Ok(map)
+                    if map.values().all(|(t, i, o)| {
+                        *t <= 100_000_000
+                            && [i, o]
+                                .iter()
+                                .all(|r| r.is_finite() && (0.0..=100.0).contains(*r))
+                    }) =>
+                {
+                    Ok(())
+                }
+                _ => Err(field(
+                    "must be a JSON object of [threshold tokens, input ratio, output ratio]",
+                )),
+            }
+        }
         Kind::CountMap { min, max } => {
             match serde_json::from_str::<BTreeMap<String, serde_json::Number>>(value) {
                 Ok(map)
@@ -288,6 +329,21 @@ mod tests {
         }
         assert!(validate("MediaReferenceTokens", r#"{"video":0,"audio":9000}"#).is_ok());
         assert!(validate("MediaReferenceTokens", r#"{"video":1.5}"#).is_err());
+        assert!(
+            validate(
+                "LongContextPricing",
+                r#"{"claude-sonnet-4":[200000,2,1.5]}"#
+            )
+            .is_ok()
+        );
+        for bad in [
+            r#"{"m":[1.5,2,1]}"#,
+            r#"{"m":[1,2]}"#,
+            r#"{"m":[1,-2,1]}"#,
+            r#"{"m":2}"#,
+        ] {
+            assert!(validate("LongContextPricing", bad).is_err(), "{bad}");
+        }
         assert!(validate("ServerAddress", "https://x").is_ok());
     }
 

@@ -30,6 +30,7 @@
 mod answers;
 pub mod anthropic;
 mod errors;
+pub mod fees;
 pub mod gemini;
 pub mod realtime;
 pub mod responses;

@@ -38,6 +38,7 @@ mod pipeline;
 pub mod providers;
 mod realtime;
 mod relay;
+mod reserve;
 mod routing;
 mod stream;
 pub mod tokenizer;

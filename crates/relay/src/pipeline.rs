@@ -5,22 +5,22 @@
 //! reads happen only when a key, user or balance is first seen.
 
 use crate::auth::Caller;
-use crate::billing::{Meter, Session, Shortfall};
+use crate::billing::{Fees, Meter};
 use crate::client::{UpstreamBody, full_body};
 use crate::convert::Conversion;
 use crate::dialect::{CallSpec, Dialect, Endpoint, openai};
-use crate::error::{Refusal, RelayError, UpstreamError, UpstreamKind};
+use crate::error::{RelayError, UpstreamError, UpstreamKind};
 use crate::health::{classify, error_codes, error_message};
 use crate::mask::mask;
 use crate::providers::Provider;
 use crate::relay::{BILLING_BACKLOG, Relay};
+use crate::reserve::{Priced, requested_tools};
 use crate::routing::{ChannelInfo, Snapshot};
 use crate::stream::MeteredStream;
 use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data, usage_of};
 use crate::upload::Form;
 use bytes::Bytes;
 use domain::options as opt;
-use domain::pricing::{Price, PriceTable};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use std::net::IpAddr;
@@ -160,14 +160,6 @@ pub enum RelayBody {
     Stream(Box<MeteredStream>),
 }
 
-/// A priced call with its quota reserved.
-struct Priced {
-    price: Price,
-    session: Session,
-    /// Output tokens reserved, when priced per token.
-    allowance: Option<i64>,
-}
-
 impl Relay {
     /// Relays one call, retrying retryable failures on other channels.
     pub async fn call(
@@ -232,9 +224,12 @@ impl Relay {
             } else {
                 (resp, None)
             };
-            let Some(priced) = priced.take() else {
+            let Some(mut priced) = priced.take() else {
                 break;
             };
+            // What the answer cannot show is priced from the request, when it reaches its own
+            // family untouched: a search model's search, Anthropic's code execution container.
+            priced.fees.requested = requested_tools(spec, request.endpoint, conversion);
             let (meter, allowance) = self.meter(caller, &channel, &request, priced, meta, started);
             let shape = Answer {
                 endpoint: request.endpoint,
@@ -246,84 +241,6 @@ impl Relay {
         }
         // `priced` (when still held) refunds the reservation as it drops.
         Err(last_error)
-    }
-
-    /// Prices the call and reserves its worst case; refuses before any upstream call when the
-    /// model is not allowed, not served, not priced, or the balance cannot cover it.
-    fn reserve(
-        &self,
-        snapshot: &Snapshot,
-        caller: &Caller,
-        spec: &CallSpec,
-    ) -> Result<Priced, RelayError> {
-        let model = &spec.model;
-        let price = self.price_of(snapshot, caller, model)?;
-        let prices = self.prices();
-        let output_tokens = spec.output.map_or(0, |o| {
-            o.limit
-                .unwrap_or_else(|| prices.max_output(model))
-                .saturating_mul(o.choices)
-        });
-        let prompt = spec
-            .prompt_estimate
-            .saturating_add(prices.media_tokens(spec.media));
-        let worst = price
-            .quota(prompt, output_tokens)
-            .saturating_mul(spec.count);
-        let session = self.hold(caller, price, worst).map_err(|short| {
-            let (holder, available) = short.holder();
-            RelayError::Insufficient {
-                holder,
-                model: model.clone(),
-                affordable_output: spec
-                    .output
-                    .and_then(|_| price.affordable_output(available, prompt)),
-            }
-        })?;
-        let per_token = matches!(price, Price::PerToken { .. });
-        Ok(Priced {
-            price,
-            session,
-            allowance: (per_token && spec.output.is_some()).then_some(output_tokens),
-        })
-    }
-
-    /// The price of `model` for `caller`; refused when the key may not use the model, no
-    /// channel of the caller's group serves it, or it has no price.
-    pub(crate) fn price_of(
-        &self,
-        snapshot: &Snapshot,
-        caller: &Caller,
-        model: &str,
-    ) -> Result<Price, RelayError> {
-        if !caller.token.allows_model(model) {
-            return Err(RelayError::Refused(Refusal::ModelNotAllowed(
-                model.to_owned(),
-            )));
-        }
-        // A model no channel of the group lists does not exist for this caller (OpenAI's 404);
-        // 503 is left for a served model whose channels all failed or are busy.
-        if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
-            return Err(RelayError::ModelNotFound(model.to_owned()));
-        }
-        match self.prices().price(model, &caller.group) {
-            Some(p) => Ok(p),
-            None if self.s.options.get_bool(opt::SELF_USE_MODE_ENABLED) => Ok(PriceTable::free()),
-            None => Err(RelayError::NoPrice(model.to_owned())),
-        }
-    }
-
-    /// Reserves `amount` of the caller's balances (and its key's, when limited); a paid price
-    /// needs a positive balance even when the amount rounds to nothing.
-    pub(crate) fn hold(
-        &self,
-        caller: &Caller,
-        price: Price,
-        amount: i64,
-    ) -> Result<Session, Shortfall> {
-        let paid = price.quota(1_000_000, 1_000_000) > 0;
-        let token = (!caller.token.unlimited).then_some(caller.token.id);
-        Session::reserve(self.s.ledger.clone(), caller.user.id, token, amount, paid)
     }
 
     /// Shapes the request for the channel's provider and sends it.
@@ -459,6 +376,13 @@ impl Relay {
             request_id: meta.request_id.clone(),
             ip: meta.ip.map(|i| i.to_string()).unwrap_or_default(),
             stream: spec.stream,
+            fees: Fees {
+                unreported_output: match spec.image {
+                    Some(_) => priced.allowance.unwrap_or(0),
+                    None => 0,
+                },
+                ..priced.fees
+            },
         };
         (meter, priced.allowance)
     }

@@ -317,6 +317,7 @@ impl Relay {
                         request_id: meta.request_id.clone(),
                         ip: meta.ip.map(|i| i.to_string()).unwrap_or_default(),
                         stream: true,
+                        fees: Default::default(),
                     };
                     return Ok(Realtime {
                         upstream,

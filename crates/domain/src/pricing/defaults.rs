@@ -29,6 +29,8 @@ pub(super) const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
     ("omni-moderation-latest", 0.0, 1.0),
     ("text-moderation-latest", 0.0, 1.0),
     ("tts-1", 7.5, 1.0),
+    ("gpt-image-1", 2.5, 8.0),
+    ("gpt-image-1-mini", 1.0, 4.0),
     ("tts-1-hd", 15.0, 1.0),
     ("claude-sonnet-4-5", 1.5, 5.0),
     ("claude-sonnet-4-5-20250929", 1.5, 5.0),
@@ -60,11 +62,63 @@ pub(super) const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
 ];
 
 /// Built-in per-call prices in USD.
-pub(super) const DEFAULT_PRICES: &[(&str, f64)] = &[
-    ("dall-e-3", 0.04),
-    ("dall-e-2", 0.02),
-    ("gpt-image-1", 0.04),
-    ("whisper-1", 0.006),
+pub(super) const DEFAULT_PRICES: &[(&str, f64)] = &[("whisper-1", 0.006)];
+
+/// Built-in prices of one image in USD, keyed `"model quality size"` (OpenAI's list).
+pub(super) const DEFAULT_IMAGE_PRICES: &[(&str, f64)] = &[
+    ("dall-e-2 standard 256x256", 0.016),
+    ("dall-e-2 standard 512x512", 0.018),
+    ("dall-e-2 standard 1024x1024", 0.02),
+    ("dall-e-3 standard 1024x1024", 0.04),
+    ("dall-e-3 standard 1024x1792", 0.08),
+    ("dall-e-3 standard 1792x1024", 0.08),
+    ("dall-e-3 hd 1024x1024", 0.08),
+    ("dall-e-3 hd 1024x1792", 0.12),
+    ("dall-e-3 hd 1792x1024", 0.12),
+];
+
+/// Output tokens of one image of the gpt-image models, by quality and size (OpenAI's list);
+/// they are billed by the tokens they report.
+pub(super) const IMAGE_OUTPUT_TOKENS: &[(&str, &str, i64)] = &[
+    ("low", "1024x1024", 272),
+    ("low", "1024x1536", 408),
+    ("low", "1536x1024", 400),
+    ("medium", "1024x1024", 1056),
+    ("medium", "1024x1536", 1584),
+    ("medium", "1536x1024", 1568),
+    ("high", "1024x1024", 4160),
+    ("high", "1024x1536", 6240),
+    ("high", "1536x1024", 6208),
+];
+
+/// Built-in image token ratios per model family (longest matching prefix wins): an image
+/// input token as a share of a text input token (gpt-image: 10 vs 5 USD per 1M), and an image
+/// output token as a share of a text input token (Gemini's image models: 30 USD per 1M
+/// against 0.30 in). The `ImageRatio` and `ImageOutputRatio` options override them per model.
+pub(super) const DEFAULT_IMAGE_RATIOS: &[(&str, f64, f64)] = &[
+    ("gpt-image-1", 2.0, 8.0),
+    ("gpt-image-1-mini", 1.25, 4.0),
+    ("gemini-2.5-flash-image", 1.0, 100.0),
+    ("gemini-3-pro-image", 1.0, 60.0),
+];
+
+/// Built-in `priority` service-tier ratios per model family (longest prefix wins), the whole
+/// call's price against the standard tier's; another family pays 2. `flex` is 0.5 everywhere.
+pub(super) const PRIORITY_RATIOS: &[(&str, f64)] = &[
+    ("gpt-5", 2.0),
+    ("gpt-5-mini", 1.8),
+    ("gpt-4.1", 1.75),
+    ("o3", 1.75),
+    ("o4-mini", 1.82),
+    ("gpt-4o", 1.7),
+];
+
+/// Built-in long-context premiums per model family: past `threshold` prompt tokens (the
+/// cache's included), input costs `input` times and output `output` times the base price.
+pub(super) const LONG_CONTEXT: &[(&str, i64, f64, f64)] = &[
+    ("claude-sonnet-4", 200_000, 2.0, 1.5),
+    ("gemini-2.5-pro", 200_000, 2.0, 1.5),
+    ("gemini-3-pro", 200_000, 2.0, 1.5),
 ];
 
 /// Built-in maximum output tokens per model family (longest matching prefix wins), reserved
@@ -108,11 +162,13 @@ pub(super) const DEFAULT_MAX_OUTPUT: &[(&str, i64)] = &[
 /// Built-in worst cases, in prompt tokens, of one media part named by reference, by kind:
 /// what fills a 1M-token context (an hour of video at Gemini's 263 tokens a second; audio at
 /// 32 a second), and a long document (Anthropic's 100 pages of about 3 000 tokens, Gemini's
-/// 1 000 pages of 258). The `MediaReferenceTokens` option overrides them.
-pub(super) const DEFAULT_MEDIA_TOKENS: [(&str, i64); 3] = [
+/// 1 000 pages of 258), and a stored conversation or prompt (gpt-5's 272 000 input tokens).
+/// The `MediaReferenceTokens` option overrides them.
+pub(super) const DEFAULT_MEDIA_TOKENS: [(&str, i64); 4] = [
     ("video", 1_000_000),
     ("audio", 1_000_000),
     ("document", 300_000),
+    ("context", 272_000),
 ];
 
 /// Built-in cache ratios per model family (longest matching prefix wins): what a prompt token

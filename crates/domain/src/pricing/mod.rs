@@ -5,9 +5,11 @@
 //! `quota = round(price * 500000 * group_ratio)`.
 
 mod defaults;
+pub mod fees;
 mod table;
 
 pub use defaults::FALLBACK_MAX_OUTPUT;
+pub use fees::{ImageAsk, Tier, Tool, ToolCalls, image_output_tokens};
 pub use table::PriceTable;
 
 use crate::quota::QUOTA_PER_USD;
@@ -31,7 +33,7 @@ pub enum Price {
 }
 
 /// Rounds a cost to quota, at most [`MAX_QUOTA`](crate::quota::MAX_QUOTA).
-fn round_quota(x: f64) -> i64 {
+pub(super) fn round_quota(x: f64) -> i64 {
     if x.is_finite() && x > 0.0 {
         (x.round() as i64).min(crate::quota::MAX_QUOTA)
     } else {
@@ -95,24 +97,52 @@ impl Price {
     }
 }
 
-/// What one web search a provider's server-side tool runs costs, in US dollars (Anthropic's
-/// and OpenAI's $10 per 1 000), times the group ratio.
-pub const WEB_SEARCH_USD: f64 = 0.01;
-
 impl Price {
-    /// The quota of `searches` web searches.
-    pub fn web_searches(&self, searches: i64) -> i64 {
-        let group_ratio = match *self {
+    /// This price with input tokens (and a per-call price) costing `input` times as much and
+    /// output tokens `output` times as much: a service tier, a long-context premium.
+    pub fn scaled(self, input: f64, output: f64) -> Price {
+        match self {
             Price::PerToken {
-                group_ratio,
                 model_ratio,
+                completion_ratio,
+                group_ratio,
+                cache_ratio,
+                create_cache_ratio,
+            } if input > 0.0 => Price::PerToken {
+                model_ratio: model_ratio * input,
+                completion_ratio: completion_ratio * output / input,
+                group_ratio,
+                cache_ratio,
+                create_cache_ratio,
+            },
+            Price::PerToken { .. } => self.with_group_ratio(0.0),
+            Price::PerCall { usd, group_ratio } => Price::PerCall {
+                usd: usd * input,
+                group_ratio,
+            },
+        }
+    }
+
+    fn with_group_ratio(self, ratio: f64) -> Price {
+        match self {
+            Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                cache_ratio,
+                create_cache_ratio,
                 ..
-            } if model_ratio > 0.0 => group_ratio,
-            Price::PerCall { group_ratio, .. } => group_ratio,
-            // A free model (self-use mode) stays free.
-            Price::PerToken { .. } => 0.0,
-        };
-        round_quota(searches.max(0) as f64 * WEB_SEARCH_USD * QUOTA_PER_USD as f64 * group_ratio)
+            } => Price::PerToken {
+                model_ratio,
+                completion_ratio,
+                group_ratio: ratio,
+                cache_ratio,
+                create_cache_ratio,
+            },
+            Price::PerCall { usd, .. } => Price::PerCall {
+                usd,
+                group_ratio: ratio,
+            },
+        }
     }
 }
 
@@ -176,4 +206,7 @@ pub struct MediaRefs {
     pub video: i64,
     pub audio: i64,
     pub document: i64,
+    /// A stored conversation a Responses call continues (`previous_response_id`,
+    /// `conversation`) or a stored prompt it runs (`prompt`): the upstream bills its tokens.
+    pub context: i64,
 }

@@ -2,7 +2,10 @@
 //! refunded (it can outlive the request, as async tasks need), and a [`Meter`] turns an
 //! answer's usage into a settled amount and a billing record for the batch writer.
 
+mod cost;
 pub mod ledger;
+
+pub(crate) use cost::Fees;
 
 use crate::auth::Caller;
 use crate::error::RelayError;
@@ -94,12 +97,16 @@ pub(crate) struct Meter {
     pub request_id: String,
     pub ip: String,
     pub stream: bool,
+    pub fees: Fees,
 }
 
 impl Meter {
     /// Reserves the price of `tokens` more output tokens, or says which balance is short.
     pub fn extend_output(&mut self, tokens: i64) -> Result<(), RelayError> {
-        let amount = self.price.quota(0, tokens).saturating_mul(self.count);
+        let price =
+            self.fees
+                .effective(self.price, &self.model, &Usage::default(), &mut Vec::new());
+        let amount = price.quota(0, tokens);
         let holder = match self.session.as_mut().map(|s| s.extend(amount)) {
             None | Some(Ok(())) => return Ok(()),
             Some(Err(short)) => short.holder().0,
@@ -142,17 +149,14 @@ impl Meter {
                 };
                 Usage {
                     prompt_tokens: prompt,
-                    completion_tokens: streamed.map_or(0, streamed_tokens),
+                    completion_tokens: streamed
+                        .map_or(self.fees.unreported_output, streamed_tokens),
                     ..Usage::default()
                 }
             }
         };
-        let cost = self
-            .price
-            .quota_cached(usage.prompt_tokens, usage.cached, usage.completion_tokens)
-            .saturating_mul(self.count)
-            .saturating_add(self.price.web_searches(usage.web_searches));
-        let quota = session.settle(cost);
+        let cost = self.fees.cost(self.price, &self.model, &usage, self.count);
+        let quota = session.settle(cost.quota);
         let mut content = match self.price {
             Price::PerToken {
                 model_ratio,
@@ -173,17 +177,21 @@ impl Meter {
                         "，缓存写入 {written} tokens（倍率 {create_cache_ratio}）"
                     ));
                 }
-                if usage.web_searches > 0 {
-                    text.push_str(&format!("，网络搜索 {} 次", usage.web_searches));
-                }
                 text
             }
             Price::PerCall { usd, group_ratio } => {
                 format!("模型价格 {usd}，分组倍率 {group_ratio}")
             }
         };
-        if quota < cost {
-            content.push_str(&format!("；余额不足，按余额扣费 {quota}（应扣 {cost}）"));
+        for note in &cost.notes {
+            content.push('，');
+            content.push_str(note);
+        }
+        if quota < cost.quota {
+            content.push_str(&format!(
+                "；余额不足，按余额扣费 {quota}（应扣 {}）",
+                cost.quota
+            ));
         }
         self.record(usage.prompt_tokens, usage.completion_tokens, quota, content);
     }

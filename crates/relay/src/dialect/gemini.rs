@@ -5,6 +5,7 @@
 
 use super::{CallSpec, Output};
 use crate::error::RelayError;
+use domain::pricing::Tier;
 use serde_json::{Map, Value};
 
 /// Answers one call may ask for (Gemini's `candidateCount` limit).
@@ -150,6 +151,9 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
         }),
         prompt_estimate: estimate.tokens,
         media: estimate.refs,
+        tier: Tier::Standard,
+        tools: estimate.tools,
+        image: None,
     })
 }
 

@@ -6,7 +6,7 @@
 //! option sets per kind (`domain::pricing::MediaRefs`).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use domain::pricing::MediaRefs;
+use domain::pricing::{MediaRefs, Tool, ToolCalls};
 use serde_json::Value;
 use std::sync::LazyLock;
 
@@ -21,7 +21,24 @@ pub(crate) const IMAGE_TOKENS: i64 = 1_500;
 pub(crate) struct Estimate {
     pub tokens: i64,
     pub refs: MediaRefs,
+    /// The server-side tools the request names (as a tool type or key): what they may cost
+    /// is reserved, and which of them ran is read from the answer.
+    pub tools: ToolCalls,
 }
+
+/// The names (a quote, then a prefix: `"web_search_20250305"` is a web search) that mark a
+/// server-side tool, and the tool; `web_search_options` counts as a key only.
+const TOOLS: [(&str, Tool); 9] = [
+    ("\"web_search_preview", Tool::WebSearchPreview),
+    ("\"web_search_options\"", Tool::SearchModel),
+    ("\"web_search", Tool::WebSearch),
+    ("\"file_search", Tool::FileSearch),
+    ("\"code_interpreter", Tool::CodeInterpreter),
+    ("\"image_generation", Tool::ImageGeneration),
+    ("\"googlesearch", Tool::GoogleSearch),
+    ("\"google_search", Tool::GoogleSearch),
+    ("\"code_execution_", Tool::CodeExecution),
+];
 
 /// The names (quoted; matched in any letter case, as upstreams written in Go match keys) that
 /// mark a media part: as object keys, and as string values (`type`).
@@ -56,7 +73,11 @@ static NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
-        .build(KEYS.iter().chain(VALUES.iter()))
+        .build(
+            KEYS.iter()
+                .chain(VALUES.iter())
+                .chain(TOOLS.iter().map(|(name, _)| name)),
+        )
         .unwrap_or_else(|_| unreachable!("the names are valid patterns"))
 });
 
@@ -65,55 +86,64 @@ static NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| {
 /// `input_image` and `input_file` parts, Gemini's `inlineData` and `fileData` parts.
 pub(crate) fn estimate(body: &[u8]) -> Estimate {
     let bytes = i64::try_from(body.len() / 4).unwrap_or(i64::MAX);
-    let (images, refs) = match scan(body) {
+    let scan = scan(body);
+    let (images, refs) = if scan.parse || escaped_ascii(body) {
         // A name spelled with escapes (`"\u0069mage"`) hides from a byte search, and a part
         // that may be a reference needs its fields: both are read from the parsed value (an
         // unparseable body is refused later anyway).
-        Scan::Parse => {
-            serde_json::from_slice::<Value>(body).map_or((0, MediaRefs::default()), |v| {
-                let mut found = Found::default();
-                found.walk(&v);
-                (found.images, found.refs)
-            })
-        }
-        Scan::Images(n) => (n, MediaRefs::default()),
+        serde_json::from_slice::<Value>(body).map_or((0, MediaRefs::default()), |v| {
+            let mut found = Found::default();
+            found.walk(&v);
+            (found.images, found.refs)
+        })
+    } else {
+        (scan.images, MediaRefs::default())
     };
     Estimate {
         tokens: bytes.saturating_add(images.saturating_mul(IMAGE_TOKENS)),
         refs,
+        tools: scan.tools,
     }
 }
 
-enum Scan {
-    Images(i64),
-    Parse,
+/// What one pass over the bytes finds.
+#[derive(Default)]
+struct Scan {
+    /// Image parts (keys followed by `:`, values not).
+    images: i64,
+    /// Whether a part may be a reference: the parsed body tells.
+    parse: bool,
+    tools: ToolCalls,
 }
 
-/// Image parts found by searching the bytes for the quoted names (keys followed by `:`,
-/// values not), or `Parse` when the bytes cannot tell.
 fn scan(body: &[u8]) -> Scan {
-    if escaped_ascii(body) {
-        return Scan::Parse;
-    }
-    let mut images = 0_i64;
+    let mut found = Scan::default();
+    let media = KEYS.len() + VALUES.len();
     for m in NAMES.find_iter(body) {
+        let index = m.pattern().as_usize();
+        let next = body[m.end()..].iter().find(|b| !b.is_ascii_whitespace());
+        let is_key = next == Some(&b':');
+        if let Some((_, tool)) = index.checked_sub(media).and_then(|i| TOOLS.get(i)) {
+            if *tool != Tool::SearchModel || is_key {
+                found.tools.add(*tool, 1);
+            }
+            continue;
+        }
         let name = KEYS
             .iter()
             .chain(VALUES.iter())
-            .nth(m.pattern().as_usize())
+            .nth(index)
             .copied()
             .unwrap_or_default();
-        let next = body[m.end()..].iter().find(|b| !b.is_ascii_whitespace());
-        let is_key = next == Some(&b':');
         if is_key != KEYS.contains(&name) {
             continue;
         }
         if MAY_REFER.contains(&name) {
-            return Scan::Parse;
+            found.parse = true;
         }
-        images += 1;
+        found.images += 1;
     }
-    Scan::Images(images)
+    found
 }
 
 /// Whether `body` has a printable ASCII character written as a `\u00XX` escape, which no
@@ -266,9 +296,36 @@ mod tests {
             estimate(text.as_bytes()),
             Estimate {
                 tokens: base(text),
-                refs: MediaRefs::default()
+                ..Estimate::default()
             }
         );
+    }
+
+    #[test]
+    fn server_side_tools_are_named() {
+        let tools = |body: &str| estimate(body.as_bytes()).tools;
+        let responses = r#"{"tools":[{"type":"web_search_preview"},{"type":"File_Search"},
+            {"type":"code_interpreter","container":{"type":"auto"}}]}"#;
+        let t = tools(responses);
+        assert_eq!(
+            [
+                Tool::WebSearchPreview,
+                Tool::WebSearch,
+                Tool::FileSearch,
+                Tool::CodeInterpreter
+            ]
+            .map(|x| t.get(x)),
+            [1, 0, 1, 1]
+        );
+        let anthropic =
+            r#"{"tools":[{"type":"web_search_20250305"},{"type":"code_execution_20250522"}]}"#;
+        let t = tools(anthropic);
+        assert_eq!((t.get(Tool::WebSearch), t.get(Tool::CodeExecution)), (1, 1));
+        let chat = r#"{"web_search_options":{},"messages":[{"content":"web_search_options"}]}"#;
+        assert_eq!(tools(chat).get(Tool::SearchModel), 1);
+        let gemini = r#"{"tools":[{"googleSearch":{}},{"google_search_retrieval":{}}]}"#;
+        assert_eq!(tools(gemini).get(Tool::GoogleSearch), 2);
+        assert!(tools(r#"{"messages":[{"content":"search the web"}]}"#).is_empty());
     }
 
     #[test]
@@ -285,7 +342,8 @@ mod tests {
             MediaRefs {
                 video: 2,
                 audio: 1,
-                document: 1
+                document: 1,
+                context: 0
             }
         );
         assert_eq!(tokens(gemini), base(gemini) + IMAGE_TOKENS);
@@ -296,7 +354,8 @@ mod tests {
             MediaRefs {
                 video: 1,
                 audio: 0,
-                document: 1
+                document: 1,
+                context: 0
             }
         );
         let anthropic = r#"{"messages":[{"content":[{"type":"document","source":{"type":"url","url":"https://a.io/x.pdf"}},

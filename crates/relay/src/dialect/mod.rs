@@ -5,7 +5,7 @@ pub mod gemini;
 mod media;
 pub mod openai;
 
-use domain::pricing::MediaRefs;
+use domain::pricing::{ImageAsk, MediaRefs, Tier, ToolCalls};
 pub(crate) use media::{Estimate, estimate};
 
 pub use openai::Endpoint;
@@ -32,6 +32,12 @@ pub(crate) struct CallSpec {
     pub prompt_estimate: i64,
     /// Media the prompt names by reference, reserved at their worst case.
     pub media: MediaRefs,
+    /// The service tier asked for (`service_tier`).
+    pub tier: Tier,
+    /// The server-side tools the request names.
+    pub tools: ToolCalls,
+    /// An image call's quality and size, which its price depends on.
+    pub image: Option<ImageAsk>,
 }
 
 /// How much text an answer may generate.

@@ -6,6 +6,7 @@ use super::{CallSpec, Dialect, Output};
 use crate::error::RelayError;
 use crate::upload::Form;
 use bytes::Bytes;
+use domain::pricing::{ImageAsk, Tier, ToolCalls, image_output_tokens};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -173,6 +174,35 @@ impl Endpoint {
         if let Some(output) = spec.output.as_mut() {
             output.choices = output.choices.saturating_mul(prompts);
         }
+        spec.tier = fields
+            .service_tier
+            .as_deref()
+            .map_or(Tier::Standard, Tier::parse);
+        if self == Endpoint::Responses {
+            // Work the immediate answer does not show is not taken on: a background response
+            // runs (and is billed by the upstream) after the answer, which the gateway does
+            // not see. A stored conversation or prompt is billed in the answer's usage, and
+            // reserved at its worst case.
+            if fields.background == Some(true) {
+                return Err(RelayError::BadRequest(
+                    "`background` responses are not supported: the gateway bills a response \
+                     from its answer"
+                        .into(),
+                ));
+            }
+            let set = |raw: Option<&RawValue>| raw.is_some_and(|r| r.get() != "null");
+            let stored_prompt = fields.prompt.is_some_and(|p| p.get().starts_with('{'));
+            spec.media.context = [
+                set(fields.previous_response_id),
+                set(fields.conversation),
+                stored_prompt,
+            ]
+            .into_iter()
+            .map(i64::from)
+            .sum();
+        }
+        spec.tools = estimate.tools;
+        self.price_images(&mut spec, fields.quality, fields.size);
         Ok((spec, has_stream_options))
     }
 
@@ -185,7 +215,13 @@ impl Endpoint {
             None => None,
         };
         let model = form.text("model")?.map(|m| m.trim().to_owned());
-        self.spec(model, n, None, None, false, super::Estimate::default())
+        let mut spec = self.spec(model, n, None, None, false, super::Estimate::default())?;
+        let quality = form
+            .text("quality")?
+            .map(|q| Cow::Owned(q.trim().to_owned()));
+        let size = form.text("size")?.map(|s| Cow::Owned(s.trim().to_owned()));
+        self.price_images(&mut spec, quality, size);
+        Ok(spec)
     }
 
     fn spec(
@@ -225,7 +261,38 @@ impl Endpoint {
             output,
             prompt_estimate: estimate.tokens,
             media: estimate.refs,
+            tier: Tier::Standard,
+            tools: ToolCalls::default(),
+            image: None,
         })
+    }
+
+    /// An image call is priced by its quality and size: per image (DALL-E), or by the output
+    /// tokens its images cost (the gpt-image models, which report them; `n` images of the
+    /// most tokens the quality and size can take are reserved).
+    fn price_images(
+        self,
+        spec: &mut CallSpec,
+        quality: Option<Cow<'_, str>>,
+        size: Option<Cow<'_, str>>,
+    ) {
+        if !self.makes_images() {
+            return;
+        }
+        let ask = ImageAsk {
+            quality: quality.map(Cow::into_owned),
+            size: size.map(Cow::into_owned),
+        };
+        if spec.model.starts_with("gpt-image") {
+            spec.output = Some(Output {
+                limit: Some(image_output_tokens(
+                    ask.quality.as_deref(),
+                    ask.size.as_deref(),
+                )),
+                choices: spec.count,
+            });
+        }
+        spec.image = Some(ask);
     }
 }
 
@@ -302,7 +369,7 @@ pub(crate) fn upstream_json(
 }
 
 /// The top-level fields read; any other letter case of one of them is refused.
-const READ: [&str; 10] = [
+const READ: [&str; 16] = [
     "model",
     "stream",
     "n",
@@ -313,6 +380,12 @@ const READ: [&str; 10] = [
     "stream_options",
     "max_output_tokens",
     "prompt",
+    "service_tier",
+    "quality",
+    "size",
+    "background",
+    "previous_response_id",
+    "conversation",
 ];
 
 /// Whether `key` matches the ASCII `field` under Unicode simple case folding, as Go's
@@ -339,6 +412,12 @@ struct Fields<'a> {
     stream_options: bool,
     max_output_tokens: Option<i64>,
     prompt: Option<&'a RawValue>,
+    service_tier: Option<Cow<'a, str>>,
+    quality: Option<Cow<'a, str>>,
+    size: Option<Cow<'a, str>>,
+    background: Option<bool>,
+    previous_response_id: Option<&'a RawValue>,
+    conversation: Option<&'a RawValue>,
 }
 
 struct FieldsVisitor;
@@ -381,7 +460,13 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                     f.stream_options = true;
                 }
                 8 => f.max_output_tokens = map.next_value()?,
-                _ => f.prompt = map.next_value()?,
+                9 => f.prompt = map.next_value()?,
+                10 => f.service_tier = map.next_value()?,
+                11 => f.quality = map.next_value()?,
+                12 => f.size = map.next_value()?,
+                13 => f.background = map.next_value()?,
+                14 => f.previous_response_id = map.next_value()?,
+                _ => f.conversation = map.next_value()?,
             }
         }
         Ok(f)
@@ -389,136 +474,5 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(endpoint: Endpoint, body: &str) -> Result<CallSpec, RelayError> {
-        endpoint.read_json(body.as_bytes()).map(|(s, _)| s)
-    }
-
-    #[test]
-    fn fields_are_read_once_in_one_case() {
-        let chat = Endpoint::ChatCompletions;
-        let spec = read(
-            chat,
-            r#"{"messages":[],"model":"m","stream":true,"max_tokens":7,"n":2}"#,
-        );
-        assert_eq!(
-            spec.ok().map(|s| (s.model, s.stream, s.output)),
-            Some((
-                "m".into(),
-                true,
-                Some(Output {
-                    limit: Some(7),
-                    choices: 2
-                })
-            ))
-        );
-        for bad in [
-            r#"{"model":"a","Model":"b"}"#,
-            r#"{"MODEL":"a","model":"b"}"#,
-            r#"{"model":"a","model":"b"}"#,
-            r#"{"model":"a","Stream":true}"#,
-            r#"{"model":"a","max_tokens":-1}"#,
-            r#"{"model":"a","n":0}"#,
-            r#"{"model":"a","n":1.5}"#,
-            r#"{"model":"a"} {"model":"b"}"#,
-            r#"["model"]"#,
-        ] {
-            assert!(read(chat, bad).is_err(), "{bad}");
-        }
-        // Go folds these to `s` and `k`: a Go upstream would read them as the fields.
-        assert!(read(chat, "{\"model\":\"a\",\"\u{17F}tream\":true}").is_err());
-        assert!(read(chat, "{\"model\":\"a\",\"max_to\u{212A}ens\":9}").is_err());
-        // Escaped keys are read as what they spell.
-        assert!(read(chat, r#"{"model":"a","mod\u0065l":"b"}"#).is_err());
-        assert!(read(chat, r#"{"model":"a","modelx":"b","Messages":[]}"#).is_ok());
-    }
-
-    #[test]
-    fn every_prompt_of_a_list_is_reserved_and_zero_is_no_limit() {
-        let completions = |body: &str| {
-            read(Endpoint::Completions, body)
-                .ok()
-                .and_then(|s| s.output)
-                .map(|o| (o.limit, o.choices))
-        };
-        let list = format!(
-            r#"{{"model":"m","max_tokens":7,"n":2,"prompt":{:?}}}"#,
-            ["a"; 100]
-        );
-        assert_eq!(completions(&list), Some((Some(7), 200)));
-        let tokens = r#"{"model":"m","prompt":[[1,2],[3],[4]]}"#;
-        assert_eq!(completions(tokens), Some((None, 3)));
-        assert_eq!(
-            completions(r#"{"model":"m","prompt":[1,2,3]}"#),
-            Some((None, 1))
-        );
-        assert_eq!(
-            completions(r#"{"model":"m","prompt":"one"}"#),
-            Some((None, 1))
-        );
-        // Chat has no prompt list; a zero limit is no limit (the model's maximum).
-        let chat = read(Endpoint::ChatCompletions, r#"{"model":"m","max_tokens":0}"#);
-        assert_eq!(
-            chat.ok().and_then(|s| s.output).map(|o| o.limit),
-            Some(None)
-        );
-        assert!(
-            read(
-                Endpoint::Completions,
-                r#"{"model":"m","prompt":"a","Prompt":["b","c"]}"#
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn images_count_n_and_models_default() {
-        let images = Endpoint::ImageGenerations;
-        let spec = read(images, r#"{"prompt":"cat","n":7}"#);
-        assert_eq!(
-            spec.ok().map(|s| (s.model, s.count, s.output)),
-            Some(("dall-e-2".into(), 7, None))
-        );
-        for n in ["0", "11", "50", "-1", "\"3\""] {
-            assert!(read(images, &format!(r#"{{"n":{n}}}"#)).is_err(), "{n}");
-        }
-        assert!(
-            read(Endpoint::ChatCompletions, "{}").is_err(),
-            "chat needs a model"
-        );
-        let image = r#"{"type":"image_url","image_url":{"url":"https://a.io/x.png"}}"#;
-        let body = format!(
-            r#"{{"model":"m","messages":[{{"role":"user","content":[{image},{image}]}}]}}"#
-        );
-        let spec = read(Endpoint::ChatCompletions, &body);
-        assert!(
-            spec.is_ok_and(|s| s.prompt_estimate >= 2 * 1_500),
-            "images are reserved for"
-        );
-        let speech = read(Endpoint::AudioSpeech, r#"{"model":"tts-1","input":"你好"}"#);
-        assert_eq!(speech.ok().map(|s| s.prompt_estimate), Some(2));
-    }
-
-    #[test]
-    fn payload_splices_usage_into_streams_only() {
-        let parse = |b: &Bytes| serde_json::from_slice::<serde_json::Value>(b).unwrap_or_default();
-        let body = Bytes::from_static(br#"{"model":"m","stream":true,"messages":[]}"#);
-        let v = parse(&upstream_json(&body, "m", "m", true, false).unwrap_or_default());
-        assert_eq!(v["stream_options"]["include_usage"], true);
-        assert_eq!(v["messages"], serde_json::json!([]));
-        let plain = Bytes::from_static(br#"{"model":"m"}"#);
-        assert_eq!(
-            upstream_json(&plain, "m", "m", false, false).unwrap_or_default(),
-            plain
-        );
-        let mapped = upstream_json(&plain, "m", "up", false, false).unwrap_or_default();
-        assert_eq!(parse(&mapped)["model"], "up");
-        let own = Bytes::from_static(
-            br#"{"model":"m","stream":true,"stream_options":{"include_usage":false}}"#,
-        );
-        let v = parse(&upstream_json(&own, "m", "m", true, true).unwrap_or_default());
-        assert_eq!(v["stream_options"]["include_usage"], true);
-    }
-}
+#[path = "openai_tests.rs"]
+mod tests;

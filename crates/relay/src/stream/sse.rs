@@ -3,7 +3,7 @@
 //! `"usage"` is parsed. Also the first event of a stream, read before the answer is committed.
 
 use bytes::Bytes;
-use domain::pricing::Cached;
+use domain::pricing::{Cached, Tier, Tool, ToolCalls};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
@@ -17,8 +17,15 @@ pub struct Usage {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub cached: Cached,
-    /// Web searches a server-side tool ran (Anthropic's `server_tool_use`), priced per search.
-    pub web_searches: i64,
+    /// Server-side tool calls the answer reports (Anthropic's `server_tool_use`, Responses'
+    /// tool call items, Gemini's grounding), priced per call.
+    pub tools: ToolCalls,
+    /// The service tier the upstream ran the call in, when it says.
+    pub tier: Option<Tier>,
+    /// Prompt tokens that were images (gpt-image's `input_tokens_details.image_tokens`).
+    pub image_in: i64,
+    /// Output tokens that were images (Gemini's `candidatesTokensDetails` of modality IMAGE).
+    pub image_out: i64,
 }
 
 impl Usage {
@@ -32,7 +39,10 @@ impl Usage {
                 read: self.cached.read.max(other.cached.read),
                 written: self.cached.written.max(other.cached.written),
             },
-            web_searches: self.web_searches.max(other.web_searches),
+            tools: self.tools.max(other.tools),
+            tier: other.tier.or(self.tier),
+            image_in: self.image_in.max(other.image_in),
+            image_out: self.image_out.max(other.image_out),
         }
     }
 }
@@ -63,18 +73,21 @@ struct ServerToolUse {
 #[derive(Deserialize)]
 struct CachedDetails {
     cached_tokens: Option<i64>,
+    /// gpt-image: the prompt's image tokens.
+    image_tokens: Option<i64>,
 }
 
 impl From<UsageFields> for Usage {
     fn from(u: UsageFields) -> Self {
         let anthropic_read = u.cache_read_input_tokens.unwrap_or(0).max(0);
         let anthropic_written = u.cache_creation_input_tokens.unwrap_or(0).max(0);
-        let openai_read = u
-            .prompt_tokens_details
-            .or(u.input_tokens_details)
+        let details = u.prompt_tokens_details.or(u.input_tokens_details);
+        let openai_read = details
+            .as_ref()
             .and_then(|d| d.cached_tokens)
             .unwrap_or(0)
             .max(0);
+        let image_in = details.and_then(|d| d.image_tokens).unwrap_or(0).max(0);
         // Every figure is clamped at zero: a negative count would lower the bill.
         let prompt = match u.prompt_tokens {
             Some(p) => p.max(0),
@@ -92,11 +105,15 @@ impl From<UsageFields> for Usage {
                 read: openai_read.max(anthropic_read),
                 written: anthropic_written,
             },
-            web_searches: u
-                .server_tool_use
-                .and_then(|t| t.web_search_requests)
-                .unwrap_or(0)
-                .max(0),
+            tools: {
+                let mut tools = ToolCalls::default();
+                let searches = u.server_tool_use.and_then(|t| t.web_search_requests);
+                tools.add(Tool::WebSearch, searches.unwrap_or(0));
+                tools
+            },
+            tier: None,
+            image_in,
+            image_out: 0,
         }
     }
 }
@@ -111,6 +128,14 @@ struct GeminiUsage {
     candidates_token_count: Option<i64>,
     thoughts_token_count: Option<i64>,
     cached_content_token_count: Option<i64>,
+    candidates_tokens_details: Option<Vec<ModalityCount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModalityCount {
+    modality: Option<String>,
+    token_count: Option<i64>,
 }
 
 impl From<GeminiUsage> for Usage {
@@ -130,7 +155,14 @@ impl From<GeminiUsage> for Usage {
                 read: u.cached_content_token_count.unwrap_or(0).max(0),
                 written: 0,
             },
-            web_searches: 0,
+            image_out: u
+                .candidates_tokens_details
+                .into_iter()
+                .flatten()
+                .filter(|d| d.modality.as_deref() == Some("IMAGE"))
+                .map(|d| d.token_count.unwrap_or(0).max(0))
+                .fold(0, i64::saturating_add),
+            ..Usage::default()
         }
     }
 }
@@ -144,16 +176,92 @@ struct WithUsage {
     message: Option<Box<WithUsage>>,
     /// OpenAI Responses' `response.completed` event carries it in its response.
     response: Option<Box<WithUsage>>,
+    /// The tier OpenAI ran the call in (chat answers and chunks, Responses' response).
+    service_tier: Option<String>,
+    /// Responses' output items: server-side tool calls among them.
+    output: Option<Vec<OutputItem>>,
+    /// Gemini's candidates: their grounding says how many searches ran.
+    candidates: Option<Vec<Candidate>>,
 }
 
-/// The `usage` of a complete JSON answer or of one stream event, when it has one.
+#[derive(Deserialize)]
+struct OutputItem {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    container_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    grounding_metadata: Option<Grounding>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Grounding {
+    web_search_queries: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+impl WithUsage {
+    /// The server-side tool calls of Responses' output items (code interpreter: one per
+    /// container) and of Gemini's grounding (a grounded prompt, and its search queries).
+    fn tools(&self) -> ToolCalls {
+        let mut tools = ToolCalls::default();
+        let mut containers: Vec<&str> = Vec::new();
+        for item in self.output.iter().flatten() {
+            let tool = match item.kind.as_deref() {
+                Some("web_search_call") => Tool::WebSearch,
+                Some("file_search_call") => Tool::FileSearch,
+                Some("image_generation_call") => Tool::ImageGeneration,
+                Some("code_interpreter_call") => {
+                    let id = item.container_id.as_deref().unwrap_or_default();
+                    if containers.contains(&id) {
+                        continue;
+                    }
+                    containers.push(id);
+                    Tool::CodeInterpreter
+                }
+                _ => continue,
+            };
+            tools.add(tool, 1);
+        }
+        for grounding in self
+            .candidates
+            .iter()
+            .flatten()
+            .filter_map(|c| c.grounding_metadata.as_ref())
+        {
+            tools.add(Tool::GoogleSearch, 1);
+            let queries = grounding.web_search_queries.as_ref().map_or(0, Vec::len);
+            tools.add(Tool::GoogleSearchQuery, queries as i64);
+        }
+        tools
+    }
+}
+
+/// The `usage` of a complete JSON answer or of one stream event, when it has one, with what
+/// the answer reports beside it (its tier, its server-side tool calls).
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
     let parsed = serde_json::from_slice::<WithUsage>(body).ok()?;
-    parsed
-        .usage
-        .or_else(|| parsed.usage_metadata.map(Usage::from))
-        .or_else(|| parsed.message.and_then(|m| m.usage))
-        .or_else(|| parsed.response.and_then(|r| r.usage))
+    let tools = parsed.tools();
+    let tier = parsed.service_tier.as_deref().map(Tier::parse);
+    let (usage, inner) = match (parsed.usage, parsed.usage_metadata) {
+        (Some(u), _) => (Some(u), None),
+        (None, Some(g)) => (Some(Usage::from(g)), None),
+        (None, None) => {
+            let inner = parsed.message.or(parsed.response);
+            (inner.as_ref().and_then(|m| m.usage), inner)
+        }
+    };
+    let mut usage = usage?;
+    if let Some(inner) = inner {
+        usage.tools = usage.tools.max(inner.tools());
+        usage.tier = inner.service_tier.as_deref().map(Tier::parse);
+    }
+    usage.tools = usage.tools.max(tools);
+    usage.tier = usage.tier.or(tier);
+    Some(usage)
 }
 
 /// Watches an SSE byte stream.
@@ -339,7 +447,7 @@ mod tests {
                 prompt_tokens: 100,
                 completion_tokens: 5,
                 cached: Cached { read: 80, written: 0 },
-                web_searches: 0,
+                ..Usage::default()
             })
         );
     }
@@ -393,7 +501,7 @@ mod tests {
                     read: 60,
                     written: 0
                 },
-                web_searches: 0,
+                ..Usage::default()
             })
         );
     }
@@ -429,7 +537,7 @@ mod tests {
                     read: 800,
                     written: 100
                 },
-                web_searches: 0,
+                ..Usage::default()
             })
         );
     }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Prices `gpt-4o` at ratio 1, completion ratio 1 (one quota a token).
-async fn one_quota_a_token(app: &TestApp) {
+pub(crate) async fn one_quota_a_token(app: &TestApp) {
     let root = app.root().await;
     app.set_option(&root, "ModelRatio", r#"{"gpt-4o": 1}"#)
         .await;

@@ -13,6 +13,7 @@ mod billing_holes;
 mod channels;
 mod conversion;
 mod data;
+mod fees;
 mod gemini;
 mod hostile;
 mod hostile_dialects;

@@ -1,0 +1,131 @@
+//! What one answer costs: its tokens at the model's price, in the tier the upstream ran it in,
+//! with the long-context premium past its threshold, image tokens at their own ratios, and the
+//! server-side tools it called (those the answer cannot show are priced from the request).
+
+use crate::stream::sse::Usage;
+use domain::pricing::{Cached, Price, PriceTable, Tier, ToolCalls};
+use std::sync::Arc;
+
+/// What a call's price needs beyond its model's ratios, fixed when it is reserved.
+#[derive(Clone, Default)]
+pub(crate) struct Fees {
+    pub table: Arc<PriceTable>,
+    /// The tier the request asked for (the answer's own report wins).
+    pub tier: Tier,
+    /// Tool calls the request makes whatever the answer shows (chat `web_search_options`,
+    /// Anthropic's code execution), when it goes to its own family untouched.
+    pub requested: ToolCalls,
+    /// The tools the request names (which web search tool a search was made with).
+    pub named: ToolCalls,
+    /// Output tokens billed for a whole answer that reports no usage (a gpt-image answer:
+    /// the tokens of the images asked for).
+    pub unreported_output: i64,
+}
+
+/// The quota of an answer and the words of its log line.
+pub(crate) struct Cost {
+    pub quota: i64,
+    pub notes: Vec<String>,
+}
+
+impl Fees {
+    /// The price `price` of `model` becomes for `usage`: its tier's, and past the long-context
+    /// threshold, the premium's.
+    pub fn effective(
+        &self,
+        price: Price,
+        model: &str,
+        usage: &Usage,
+        notes: &mut Vec<String>,
+    ) -> Price {
+        let tier = usage.tier.unwrap_or(self.tier);
+        let mut price = price;
+        if tier != Tier::Standard {
+            let ratio = self.table.tier_ratio(model, tier.as_str());
+            price = price.scaled(ratio, ratio);
+            notes.push(format!("服务层级 {}（倍率 {ratio}）", tier.as_str()));
+        }
+        if let Some((threshold, input, output)) = self.table.long_context(model)
+            && usage.prompt_tokens > threshold
+        {
+            price = price.scaled(input, output);
+            notes.push(format!("长上下文（输入倍率 {input}，输出倍率 {output}）"));
+        }
+        price
+    }
+
+    /// The quota of `usage` at `price`, `count` times for a per-call price.
+    pub fn cost(&self, price: Price, model: &str, usage: &Usage, count: i64) -> Cost {
+        let mut notes = Vec::new();
+        let price = self.effective(price, model, usage, &mut notes);
+        let (image_in_ratio, image_out_ratio) = self.table.image_ratios(model);
+        let image_in = usage.image_in.clamp(0, usage.prompt_tokens.max(0));
+        let image_out = usage.image_out.clamp(0, usage.completion_tokens.max(0));
+        let tokens = match price {
+            Price::PerCall { .. } => price.quota(0, 0).saturating_mul(count),
+            Price::PerToken { .. } => {
+                let text = price.quota_cached(
+                    usage.prompt_tokens - image_in,
+                    usage.cached,
+                    usage.completion_tokens - image_out,
+                );
+                // Image tokens: input at the image ratio, output at the image output ratio
+                // (both shares of a text input token).
+                let images = price
+                    .scaled(image_in_ratio, 1.0)
+                    .quota(image_in, 0)
+                    .saturating_add(price.scaled(image_out_ratio, 1.0).quota(image_out, 0));
+                if image_in + image_out > 0 {
+                    notes.push(format!("图像 tokens 输入 {image_in}，输出 {image_out}"));
+                }
+                text.saturating_add(images)
+            }
+        };
+        let tools = usage
+            .tools
+            .max(self.requested)
+            .billed_for(model, self.named);
+        let fees = self.table.tool_fees(&price, tools);
+        for (tool, n) in tools.iter() {
+            notes.push(format!("{} {n} 次", tool.key()));
+        }
+        Cost {
+            quota: tokens.saturating_add(fees),
+            notes,
+        }
+    }
+
+    /// The reservation of a call: `prompt` and `output` tokens at the asked tier (and past
+    /// the long-context threshold, the premium), `count` times for a per-call price, and
+    /// `tools` calls.
+    pub fn worst(
+        &self,
+        price: Price,
+        model: &str,
+        prompt: i64,
+        output: i64,
+        count: i64,
+        tools: ToolCalls,
+    ) -> i64 {
+        let usage = Usage {
+            prompt_tokens: prompt,
+            completion_tokens: output,
+            cached: Cached::default(),
+            tools,
+            ..Usage::default()
+        };
+        let price = self.effective(price, model, &usage, &mut Vec::new());
+        let times = if matches!(price, Price::PerCall { .. }) {
+            count
+        } else {
+            1
+        };
+        price
+            .quota(prompt, output)
+            .saturating_mul(times)
+            .saturating_add(self.table.tool_fees(
+                &price,
+                tools.max(self.requested).billed_for(model, self.named),
+            ))
+    }
+}

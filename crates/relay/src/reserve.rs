@@ -1,0 +1,154 @@
+//! Pricing a call and reserving its worst case before any upstream sees it.
+
+use crate::auth::Caller;
+use crate::billing::{Fees, Session, Shortfall};
+use crate::convert::Conversion;
+use crate::dialect::{CallSpec, Endpoint};
+use crate::error::{Refusal, RelayError};
+use crate::relay::Relay;
+use crate::routing::Snapshot;
+use domain::options as opt;
+use domain::pricing::{ImageAsk, Price, PriceTable, Tool, ToolCalls};
+
+/// A priced call with its quota reserved.
+pub(crate) struct Priced {
+    pub price: Price,
+    pub session: Session,
+    /// Output tokens reserved, when priced per token.
+    pub allowance: Option<i64>,
+    pub fees: Fees,
+}
+
+impl Relay {
+    /// Prices the call and reserves its worst case; refuses before any upstream call when the
+    /// model is not allowed, not served, not priced, or the balance cannot cover it.
+    pub(crate) fn reserve(
+        &self,
+        snapshot: &Snapshot,
+        caller: &Caller,
+        spec: &CallSpec,
+    ) -> Result<Priced, RelayError> {
+        let model = &spec.model;
+        let prices = self.prices();
+        let price = match &spec.image {
+            Some(ask) => self.price_image(snapshot, caller, model, ask)?,
+            None => self.price_of(snapshot, caller, model)?,
+        };
+        let output_tokens = spec.output.map_or(0, |o| {
+            o.limit
+                .unwrap_or_else(|| prices.max_output(model))
+                .saturating_mul(o.choices)
+        });
+        let prompt = spec
+            .prompt_estimate
+            .saturating_add(prices.media_tokens(spec.media));
+        let fees = Fees {
+            table: prices.clone(),
+            tier: spec.tier,
+            named: spec.tools,
+            ..Fees::default()
+        };
+        let tools = ToolCalls::reserve_for(spec.tools);
+        let worst = fees.worst(price, model, prompt, output_tokens, spec.count, tools);
+        let session = self.hold(caller, price, worst).map_err(|short| {
+            let (holder, available) = short.holder();
+            RelayError::Insufficient {
+                holder,
+                model: model.clone(),
+                affordable_output: spec
+                    .output
+                    .and_then(|_| price.affordable_output(available, prompt)),
+            }
+        })?;
+        let per_token = matches!(price, Price::PerToken { .. });
+        Ok(Priced {
+            price,
+            session,
+            allowance: (per_token && spec.output.is_some()).then_some(output_tokens),
+            fees,
+        })
+    }
+
+    /// The price of an image of `model` for `caller`: per image by its quality and size when
+    /// the model is priced so, else its price (the gpt-image models: by tokens).
+    fn price_image(
+        &self,
+        snapshot: &Snapshot,
+        caller: &Caller,
+        model: &str,
+        ask: &ImageAsk,
+    ) -> Result<Price, RelayError> {
+        match self.prices().image_price(model, ask, &caller.group) {
+            Some(price) => self
+                .price_of(snapshot, caller, model)
+                .map(|_| price)
+                .or_else(|e| {
+                    // A model priced per image only has no ratio: what refuses is access.
+                    match e {
+                        RelayError::NoPrice(_) => Ok(price),
+                        e => Err(e),
+                    }
+                }),
+            None => self.price_of(snapshot, caller, model),
+        }
+    }
+
+    /// The price of `model` for `caller`; refused when the key may not use the model, no
+    /// channel of the caller's group serves it, or it has no price.
+    pub(crate) fn price_of(
+        &self,
+        snapshot: &Snapshot,
+        caller: &Caller,
+        model: &str,
+    ) -> Result<Price, RelayError> {
+        if !caller.token.allows_model(model) {
+            return Err(RelayError::Refused(Refusal::ModelNotAllowed(
+                model.to_owned(),
+            )));
+        }
+        // A model no channel of the group lists does not exist for this caller (OpenAI's 404);
+        // 503 is left for a served model whose channels all failed or are busy.
+        if caller.pinned.is_none() && !snapshot.serves(&caller.group, model) {
+            return Err(RelayError::ModelNotFound(model.to_owned()));
+        }
+        match self.prices().price(model, &caller.group) {
+            Some(p) => Ok(p),
+            None if self.s.options.get_bool(opt::SELF_USE_MODE_ENABLED) => Ok(PriceTable::free()),
+            None => Err(RelayError::NoPrice(model.to_owned())),
+        }
+    }
+
+    /// Reserves `amount` of the caller's balances (and its key's, when limited); a paid price
+    /// needs a positive balance even when the amount rounds to nothing.
+    pub(crate) fn hold(
+        &self,
+        caller: &Caller,
+        price: Price,
+        amount: i64,
+    ) -> Result<Session, Shortfall> {
+        let paid = price.quota(1_000_000, 1_000_000) > 0;
+        let token = (!caller.token.unlimited).then_some(caller.token.id);
+        Session::reserve(self.s.ledger.clone(), caller.user.id, token, amount, paid)
+    }
+}
+
+/// The tool calls a request makes whatever its answer shows: a chat call's
+/// `web_search_options` (the search models search once a call) and Anthropic's code execution
+/// (a container's minimum), when the call reaches its own family unconverted.
+pub(crate) fn requested_tools(
+    spec: &CallSpec,
+    endpoint: Endpoint,
+    conversion: Option<Conversion>,
+) -> ToolCalls {
+    let mut tools = ToolCalls::default();
+    if conversion.is_some() {
+        return tools;
+    }
+    let own = match endpoint {
+        Endpoint::ChatCompletions => Tool::SearchModel,
+        Endpoint::Messages => Tool::CodeExecution,
+        _ => return tools,
+    };
+    tools.add(own, spec.tools.get(own).min(1));
+    tools
+}
