@@ -108,6 +108,8 @@ pub const SERVICE_TIER_RATIO: &str = "ServiceTierRatio";
 /// Per model family: `[threshold, input ratio, output ratio]`, the premium past a prompt of
 /// `threshold` tokens (JSON object), over the built-in ones; ratios of 1 disable one.
 pub const LONG_CONTEXT_PRICING: &str = "LongContextPricing";
+/// Per model: USD per minute of audio heard (billed by the second), over the built-in list.
+pub const AUDIO_MINUTE_PRICE: &str = "AudioMinutePrice";
 /// USD per image keyed `"model quality size"` (JSON object), over the built-in list.
 pub const IMAGE_PRICE: &str = "ImagePrice";
 /// Per model: an image input token as a share of a text input token.
@@ -163,6 +165,7 @@ pub const DEFS: &[OptionDef] = &[
     def(SERVICE_TIER_RATIO, "{}", RATIOS, None),
     def(LONG_CONTEXT_PRICING, "{}", Kind::ThresholdMap, None),
     def(IMAGE_PRICE, "{}", RATIOS, None),
+    def(AUDIO_MINUTE_PRICE, "{}", RATIOS, None),
     def(IMAGE_RATIO, "{}", RATIOS, None),
     def(IMAGE_OUTPUT_RATIO, "{}", RATIOS, None),
     def(QUOTA_FOR_NEW_USER, "0", QUOTA, None),

@@ -14,6 +14,9 @@ pub const LONG_CONTEXT_PROMPT: i64 = 250_000;
 /// The text and image input tokens a gpt-image answer reports.
 pub const IMAGE_PROMPT: (i64, i64) = (20, 300);
 
+/// The audio, text and output tokens a gpt-4o transcription reports.
+pub const TRANSCRIBE_USAGE: (i64, i64, i64) = (100, 20, 30);
+
 /// The output tokens of one gpt-image image of `quality` (square), as OpenAI lists them.
 pub fn image_tokens(quality: &str) -> i64 {
     match quality {
@@ -89,9 +92,46 @@ pub(crate) fn annotate(path: &str, model: &str, request: &Value, body: &mut Valu
             "total_tokens": text + image + n * image_tokens(quality),
             "input_tokens_details": {"text_tokens": text, "image_tokens": image}});
     }
+    if path.ends_with("/audio/transcriptions") || path.ends_with("/audio/translations") {
+        // whisper reports the seconds it heard (the form's `mock_seconds` says how many);
+        // the gpt-4o models their tokens.
+        let seconds = request
+            .get("mock_seconds")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<f64>().ok());
+        if let Some(seconds) = seconds {
+            body["usage"] = json!({"type": "duration", "seconds": seconds});
+        } else if model.starts_with("gpt-4o") {
+            let (audio, text, output) = TRANSCRIBE_USAGE;
+            body["usage"] = json!({"type": "tokens", "input_tokens": audio + text,
+                "input_token_details": {"audio_tokens": audio, "text_tokens": text},
+                "output_tokens": output, "total_tokens": audio + text + output});
+        }
+    }
     if model == "mock-long-context"
         && let Some(usage) = body.get_mut("usage")
     {
         usage["input_tokens"] = json!(LONG_CONTEXT_PROMPT);
     }
+}
+
+/// A WAV file of `seconds` of 8 kHz 8-bit mono silence (what a caller uploads to be transcribed).
+pub fn wav(seconds: u32) -> Vec<u8> {
+    let rate = 8_000_u32;
+    let data = rate * seconds;
+    let mut out = Vec::with_capacity(44 + data as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16_u32.to_le_bytes());
+    out.extend_from_slice(&1_u16.to_le_bytes());
+    out.extend_from_slice(&1_u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&1_u16.to_le_bytes());
+    out.extend_from_slice(&8_u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    out.resize(44 + data as usize, 0x80);
+    out
 }

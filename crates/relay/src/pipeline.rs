@@ -102,7 +102,18 @@ impl Request {
         body: Bytes,
     ) -> Result<Request, RelayError> {
         let form = Form::parse(content_type, body).await?;
-        let spec = endpoint.read_form(&form)?;
+        let mut spec = endpoint.read_form(&form)?;
+        if let (true, Some((data, name))) = (endpoint.hears_audio(), form.file("file")) {
+            // Read off the async workers: a container is walked packet by packet.
+            let size = data.len();
+            let name = name.map(str::to_owned);
+            let heard =
+                tokio::task::spawn_blocking(move || crate::audio::seconds(data, name.as_deref()))
+                    .await
+                    .ok()
+                    .flatten();
+            spec.hear(heard.unwrap_or_else(|| crate::audio::worst_seconds(size)));
+        }
         Ok(Request {
             endpoint,
             payload: Payload::Form(form),
@@ -366,7 +377,7 @@ impl Relay {
             channel_id: channel.id,
             model: spec.model.clone(),
             price: priced.price,
-            count: spec.count,
+            count: priced.count,
             prompt_estimate: spec.prompt_estimate,
             request: match &request.payload {
                 Payload::Json { body, .. } => body.clone(),

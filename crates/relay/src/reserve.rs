@@ -17,6 +17,8 @@ pub(crate) struct Priced {
     /// Output tokens reserved, when priced per token.
     pub allowance: Option<i64>,
     pub fees: Fees,
+    /// A per-call price is charged this many times (images: `n`; audio: its seconds).
+    pub count: i64,
 }
 
 impl Relay {
@@ -30,9 +32,15 @@ impl Relay {
     ) -> Result<Priced, RelayError> {
         let model = &spec.model;
         let prices = self.prices();
-        let price = match &spec.image {
-            Some(ask) => self.price_image(snapshot, caller, model, ask)?,
-            None => self.price_of(snapshot, caller, model)?,
+        let by_second = spec
+            .seconds
+            .and_then(|s| Some((prices.second_price(model, &caller.group)?, s)));
+        let (price, count) = match (&spec.image, by_second) {
+            (Some(ask), _) => (self.price_image(snapshot, caller, model, ask)?, spec.count),
+            (None, Some((price, seconds))) => {
+                (self.priced_apart(snapshot, caller, model, price)?, seconds)
+            }
+            (None, None) => (self.price_of(snapshot, caller, model)?, spec.count),
         };
         let output_tokens = spec.output.map_or(0, |o| {
             o.limit
@@ -46,10 +54,11 @@ impl Relay {
             table: prices.clone(),
             tier: spec.tier,
             named: spec.tools,
+            per_second: by_second.is_some(),
             ..Fees::default()
         };
         let tools = ToolCalls::reserve_for(spec.tools);
-        let worst = fees.worst(price, model, prompt, output_tokens, spec.count, tools);
+        let worst = fees.worst(price, model, prompt, output_tokens, count, tools);
         let session = self.hold(caller, price, worst).map_err(|short| {
             let (holder, available) = short.holder();
             RelayError::Insufficient {
@@ -66,6 +75,7 @@ impl Relay {
             session,
             allowance: (per_token && spec.output.is_some()).then_some(output_tokens),
             fees,
+            count,
         })
     }
 
@@ -79,17 +89,23 @@ impl Relay {
         ask: &ImageAsk,
     ) -> Result<Price, RelayError> {
         match self.prices().image_price(model, ask, &caller.group) {
-            Some(price) => self
-                .price_of(snapshot, caller, model)
-                .map(|_| price)
-                .or_else(|e| {
-                    // A model priced per image only has no ratio: what refuses is access.
-                    match e {
-                        RelayError::NoPrice(_) => Ok(price),
-                        e => Err(e),
-                    }
-                }),
+            Some(price) => self.priced_apart(snapshot, caller, model, price),
             None => self.price_of(snapshot, caller, model),
+        }
+    }
+
+    /// `price`, for a model priced apart from the ratios (per image, per second): the caller
+    /// must still be allowed it and a channel serve it.
+    fn priced_apart(
+        &self,
+        snapshot: &Snapshot,
+        caller: &Caller,
+        model: &str,
+        price: Price,
+    ) -> Result<Price, RelayError> {
+        match self.price_of(snapshot, caller, model) {
+            Ok(_) | Err(RelayError::NoPrice(_)) => Ok(price),
+            Err(e) => Err(e),
         }
     }
 

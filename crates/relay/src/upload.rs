@@ -54,6 +54,14 @@ impl Form {
         Ok(Form { parts })
     }
 
+    /// The first file part named `name`: its bytes and file name.
+    pub(crate) fn file(&self, name: &str) -> Option<(Bytes, Option<&str>)> {
+        self.parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_some())
+            .map(|p| (p.data.clone(), p.filename.as_deref()))
+    }
+
     /// The text field `name`: refused when it is sent twice, in another letter case, or as a
     /// file.
     pub(crate) fn text(&self, name: &str) -> Result<Option<&str>, RelayError> {

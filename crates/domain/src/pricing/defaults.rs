@@ -30,6 +30,8 @@ pub(super) const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
     ("text-moderation-latest", 0.0, 1.0),
     ("tts-1", 7.5, 1.0),
     ("gpt-image-1", 2.5, 8.0),
+    ("gpt-4o-transcribe", 1.25, 4.0),
+    ("gpt-4o-mini-transcribe", 0.625, 4.0),
     ("gpt-image-1-mini", 1.0, 4.0),
     ("tts-1-hd", 15.0, 1.0),
     ("claude-sonnet-4-5", 1.5, 5.0),
@@ -62,7 +64,11 @@ pub(super) const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
 ];
 
 /// Built-in per-call prices in USD.
-pub(super) const DEFAULT_PRICES: &[(&str, f64)] = &[("whisper-1", 0.006)];
+pub(super) const DEFAULT_PRICES: &[(&str, f64)] = &[];
+
+/// Built-in prices in USD per minute of audio (billed by the second), of the models priced by
+/// the length of what they hear.
+pub(super) const DEFAULT_MINUTE_PRICES: &[(&str, f64)] = &[("whisper-1", 0.006)];
 
 /// Built-in prices of one image in USD, keyed `"model quality size"` (OpenAI's list).
 pub(super) const DEFAULT_IMAGE_PRICES: &[(&str, f64)] = &[
@@ -195,6 +201,8 @@ pub(super) const DEFAULT_CACHE_RATIOS: &[(&str, f64, f64)] = &[
 /// audio. The `AudioRatio` and `AudioCompletionRatio` options override them per model.
 pub(super) const DEFAULT_AUDIO_RATIOS: &[(&str, f64, f64)] = &[
     ("gpt-realtime", 8.0, 2.0),
+    ("gpt-4o-transcribe", 2.4, 1.0),
+    ("gpt-4o-mini-transcribe", 2.4, 1.0),
     ("gpt-realtime-mini", 16.67, 2.0),
     ("gpt-4o-realtime", 8.0, 2.0),
     ("gpt-4o-mini-realtime", 16.67, 2.0),

@@ -63,6 +63,17 @@ impl Price {
         })
     }
 
+    /// The quota of `count` calls of a per-call price, rounded once (for a per-token price:
+    /// of no tokens).
+    pub fn quota_times(&self, count: i64) -> i64 {
+        match *self {
+            Price::PerCall { usd, group_ratio } => {
+                round_quota(usd * QUOTA_PER_USD as f64 * group_ratio * count.max(0) as f64)
+            }
+            Price::PerToken { .. } => self.quota(0, 0),
+        }
+    }
+
     /// The quota of a call that used these tokens.
     pub fn quota(&self, prompt_tokens: i64, completion_tokens: i64) -> i64 {
         self.quota_cached(prompt_tokens, Cached::default(), completion_tokens)

@@ -27,6 +27,7 @@ pub struct PriceTable {
     image_price: HashMap<String, f64>,
     image_ratio: HashMap<String, f64>,
     image_output_ratio: HashMap<String, f64>,
+    minute_price: HashMap<String, f64>,
 }
 
 fn parse_map(json: &str) -> HashMap<String, f64> {
@@ -84,6 +85,11 @@ impl PriceTable {
         t.image_price = map(opt::IMAGE_PRICE);
         t.image_ratio = map(opt::IMAGE_RATIO);
         t.image_output_ratio = map(opt::IMAGE_OUTPUT_RATIO);
+        t.minute_price = DEFAULT_MINUTE_PRICES
+            .iter()
+            .map(|(m, usd)| ((*m).to_owned(), *usd))
+            .collect();
+        t.minute_price.extend(map(opt::AUDIO_MINUTE_PRICE));
         t
     }
 
@@ -232,6 +238,19 @@ impl PriceTable {
             })
         })?;
         Some(Price::PerCall { usd, group_ratio })
+    }
+
+    /// The price of one second of audio heard by `model`, when it is priced by the minute
+    /// (and not per call by `ModelPrice`).
+    pub fn second_price(&self, model: &str, group: &str) -> Option<Price> {
+        if self.model_price.contains_key(model) {
+            return None;
+        }
+        let usd = self.minute_price.get(model)?;
+        Some(Price::PerCall {
+            usd: usd / 60.0,
+            group_ratio: self.group_ratio(group),
+        })
     }
 
     /// Image tokens of `model`, input and output, as shares of a text input token.

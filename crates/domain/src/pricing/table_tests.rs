@@ -114,6 +114,27 @@ fn max_output_by_option_family_or_fallback() {
 }
 
 #[test]
+fn audio_by_the_second() {
+    let t = table();
+    let whisper = t.second_price("whisper-1", "default");
+    // 0.006 USD a minute: 90 seconds are 0.009 USD.
+    assert_eq!(whisper.map(|p| p.quota_times(90)), Some(4_500));
+    let odd = table_of(&[(
+        crate::options::AUDIO_MINUTE_PRICE,
+        r#"{"whisper-1": 0.007}"#,
+    )]);
+    // 0.007 / 60 * 500 000 = 58.33 a second: rounded once, over the whole call.
+    assert_eq!(
+        odd.second_price("whisper-1", "default")
+            .map(|p| p.quota_times(60)),
+        Some(3_500)
+    );
+    let flat = table_of(&[(crate::options::MODEL_PRICE, r#"{"whisper-1": 0.01}"#)]);
+    assert_eq!(flat.second_price("whisper-1", "default"), None);
+    assert_eq!(t.second_price("gpt-4o-transcribe", "default"), None);
+}
+
+#[test]
 fn fees_beyond_tokens() {
     use crate::pricing::fees::Tool;
     let t = table();

@@ -20,6 +20,8 @@ pub(crate) struct Fees {
     /// Output tokens billed for a whole answer that reports no usage (a gpt-image answer:
     /// the tokens of the images asked for).
     pub unreported_output: i64,
+    /// Priced per second of audio: `count` is the seconds reserved for.
+    pub per_second: bool,
 }
 
 /// The quota of an answer and the words of its log line.
@@ -59,13 +61,25 @@ impl Fees {
         let mut notes = Vec::new();
         let price = self.effective(price, model, usage, &mut notes);
         let (image_in_ratio, image_out_ratio) = self.table.image_ratios(model);
+        let audio_in_ratio = self.table.audio_ratios(model).input;
         let image_in = usage.image_in.clamp(0, usage.prompt_tokens.max(0));
         let image_out = usage.image_out.clamp(0, usage.completion_tokens.max(0));
+        let audio_in = usage
+            .audio_in
+            .clamp(0, usage.prompt_tokens.max(0) - image_in);
         let tokens = match price {
-            Price::PerCall { .. } => price.quota(0, 0).saturating_mul(count),
+            Price::PerCall { .. } => {
+                // Audio priced by the second: the length the upstream reports, else the one
+                // reserved for.
+                let count = match usage.seconds {
+                    Some(s) if self.per_second => s,
+                    _ => count,
+                };
+                price.quota_times(count)
+            }
             Price::PerToken { .. } => {
                 let text = price.quota_cached(
-                    usage.prompt_tokens - image_in,
+                    usage.prompt_tokens - image_in - audio_in,
                     usage.cached,
                     usage.completion_tokens - image_out,
                 );
@@ -74,7 +88,8 @@ impl Fees {
                 let images = price
                     .scaled(image_in_ratio, 1.0)
                     .quota(image_in, 0)
-                    .saturating_add(price.scaled(image_out_ratio, 1.0).quota(image_out, 0));
+                    .saturating_add(price.scaled(image_out_ratio, 1.0).quota(image_out, 0))
+                    .saturating_add(price.scaled(audio_in_ratio, 1.0).quota(audio_in, 0));
                 if image_in + image_out > 0 {
                     notes.push(format!("图像 tokens 输入 {image_in}，输出 {image_out}"));
                 }

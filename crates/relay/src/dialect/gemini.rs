@@ -154,6 +154,7 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
         tier: Tier::Standard,
         tools: estimate.tools,
         image: None,
+        seconds: None,
     })
 }
 

@@ -38,6 +38,27 @@ pub(crate) struct CallSpec {
     pub tools: ToolCalls,
     /// An image call's quality and size, which its price depends on.
     pub image: Option<ImageAsk>,
+    /// Seconds of audio an upload holds (as read from it, or the most its size could hold).
+    pub seconds: Option<i64>,
+}
+
+/// Audio tokens a second of speech is reserved for, on models priced by their tokens
+/// (gpt-4o-transcribe bills about 17 a second: 0.006 USD a minute at 6 USD per 1M), and
+/// output tokens a second of it may be written as.
+const AUDIO_TOKENS_PER_SECOND: i64 = 25;
+const TEXT_TOKENS_PER_SECOND: i64 = 10;
+
+impl CallSpec {
+    /// An upload of `seconds` of audio: priced by the second where its model is, else by the
+    /// tokens that many seconds are heard and written as.
+    pub(crate) fn hear(&mut self, seconds: i64) {
+        self.seconds = Some(seconds);
+        self.prompt_estimate = seconds.saturating_mul(AUDIO_TOKENS_PER_SECOND);
+        self.output = Some(Output {
+            limit: Some(seconds.saturating_mul(TEXT_TOKENS_PER_SECOND).max(1)),
+            choices: 1,
+        });
+    }
 }
 
 /// How much text an answer may generate.

@@ -95,6 +95,14 @@ impl Endpoint {
         matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
     }
 
+    /// Whether the endpoint takes a recording (transcriptions, translations).
+    pub(crate) fn hears_audio(self) -> bool {
+        matches!(
+            self,
+            Endpoint::AudioTranscriptions | Endpoint::AudioTranslations
+        )
+    }
+
     fn makes_images(self) -> bool {
         matches!(
             self,
@@ -264,6 +272,7 @@ impl Endpoint {
             tier: Tier::Standard,
             tools: ToolCalls::default(),
             image: None,
+            seconds: None,
         })
     }
 

@@ -26,6 +26,10 @@ pub struct Usage {
     pub image_in: i64,
     /// Output tokens that were images (Gemini's `candidatesTokensDetails` of modality IMAGE).
     pub image_out: i64,
+    /// Prompt tokens that were audio (a transcription's `input_token_details.audio_tokens`).
+    pub audio_in: i64,
+    /// Seconds of audio heard, rounded up (whisper's `usage` of type `duration`).
+    pub seconds: Option<i64>,
 }
 
 impl Usage {
@@ -43,6 +47,8 @@ impl Usage {
             tier: other.tier.or(self.tier),
             image_in: self.image_in.max(other.image_in),
             image_out: self.image_out.max(other.image_out),
+            audio_in: self.audio_in.max(other.audio_in),
+            seconds: other.seconds.or(self.seconds),
         }
     }
 }
@@ -63,6 +69,16 @@ struct UsageFields {
     cache_read_input_tokens: Option<i64>,
     cache_creation_input_tokens: Option<i64>,
     server_tool_use: Option<ServerToolUse>,
+    /// A transcription's: `audio_tokens` among the input tokens.
+    input_token_details: Option<AudioDetails>,
+    /// whisper's `{"type": "duration", "seconds": N}` (`duration` in older answers).
+    seconds: Option<f64>,
+    duration: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct AudioDetails {
+    audio_tokens: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +130,16 @@ impl From<UsageFields> for Usage {
             tier: None,
             image_in,
             image_out: 0,
+            audio_in: u
+                .input_token_details
+                .and_then(|d| d.audio_tokens)
+                .unwrap_or(0)
+                .max(0),
+            seconds: u
+                .seconds
+                .or(u.duration)
+                .filter(|s| s.is_finite())
+                .map(|s| s.max(0.0).ceil().min(1e12) as i64),
         }
     }
 }
@@ -483,6 +509,19 @@ mod tests {
         let mut m = SseMeter::default();
         m.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":-100000}}\n\n");
         assert_eq!(m.usage.map(|u| u.completion_tokens), Some(0));
+    }
+
+    #[test]
+    fn transcription_usage() {
+        let whisper = usage_of(br#"{"text":"hi","usage":{"type":"duration","seconds":61.2}}"#);
+        assert_eq!(whisper.and_then(|u| u.seconds), Some(62));
+        let hostile = usage_of(br#"{"usage":{"type":"duration","seconds":-5}}"#);
+        assert_eq!(hostile.and_then(|u| u.seconds), Some(0));
+        let tokens = usage_of(br#"{"usage":{"type":"tokens","input_tokens":120,"input_token_details":{"audio_tokens":100,"text_tokens":20},"output_tokens":30}}"#);
+        assert_eq!(
+            tokens.map(|u| (u.prompt_tokens, u.audio_in, u.completion_tokens)),
+            Some((120, 100, 30))
+        );
     }
 
     #[test]

@@ -314,10 +314,72 @@ async fn responses_work_beyond_the_answer(app: TestApp) {
     );
 }
 
+/// whisper-1 is priced by the minute (0.006 USD, by the second): reserved for the length read
+/// from the upload (or, unreadable, the most its size could play) and settled on the seconds
+/// the upstream reports; gpt-4o-transcribe by its tokens, audio at its ratio.
+async fn transcriptions_are_priced_by_length(app: TestApp) {
+    use crate::relay_hostile::form;
+    let (user, key, _) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.create_channel(&root, json!({"models": "whisper-1,gpt-4o-transcribe"}))
+        .await;
+    let minute = mock_upstream::fees::wav(90);
+    let upload = |model: &'static str, file: Vec<u8>, seconds: Option<&'static str>| {
+        let (app, key) = (&app, key.clone());
+        move || async move {
+            let mut parts: Vec<(&str, Option<&str>, &[u8])> = vec![
+                ("model", None, model.as_bytes()),
+                ("file", Some("talk.wav"), &file),
+            ];
+            if let Some(s) = seconds {
+                parts.push(("mock_seconds", None, s.as_bytes()));
+            }
+            app.upload(&key, "/v1/audio/transcriptions", form(&parts))
+                .await
+        }
+    };
+    // 0.006 USD a minute is 50 quota a second.
+    assert_eq!(
+        spent(&app, &user, upload("whisper-1", minute.clone(), None)).await,
+        90 * 50
+    );
+    assert_eq!(
+        spent(
+            &app,
+            &user,
+            upload("whisper-1", minute.clone(), Some("61.2"))
+        )
+        .await,
+        62 * 50,
+        "the upstream's seconds"
+    );
+    let (audio, text, output) = mock_upstream::fees::TRANSCRIBE_USAGE;
+    let tokens = (text as f64 * 1.25 + audio as f64 * 1.25 * 2.4 + output as f64 * 5.0).round();
+    assert_eq!(
+        spent(&app, &user, upload("gpt-4o-transcribe", minute, None)).await,
+        tokens as i64
+    );
+    // A user with 800 quota (16 seconds): a readable 10-second file runs; 20 000 bytes that
+    // no reader knows could be 20 seconds, and are refused.
+    let (status, _) = app
+        .put(
+            Some(&root),
+            "/api/user",
+            json!({"id": user.id, "quota": 800}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = upload("whisper-1", mock_upstream::fees::wav(10), None)().await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = upload("whisper-1", vec![7_u8; 20_000], None)().await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+}
+
 db_tests!(
     images_are_priced_by_quality_and_size,
     service_tiers_are_priced,
     server_side_tools_are_priced,
     the_long_context_premium_is_priced,
     responses_work_beyond_the_answer,
+    transcriptions_are_priced_by_length,
 );

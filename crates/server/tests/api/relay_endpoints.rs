@@ -221,7 +221,13 @@ async fn uploads_and_speech(app: TestApp) {
             .map(|l| l["quota"].as_i64().unwrap())
             .sum::<i64>()
     };
-    assert_eq!(quota_of("whisper-1"), 3 * 3000, "0.006 USD a call");
+    // 0.006 USD a minute (50 quota a second); files no reader knows (and a mock that reports
+    // no seconds) are billed for the most their size could play, at 1 000 bytes a second.
+    let whisper: i64 = [3 << 20, 1000, 4 << 20]
+        .iter()
+        .map(|b: &i64| (b + 999) / 1000)
+        .sum();
+    assert_eq!(quota_of("whisper-1"), whisper * 50, "by the second");
     assert_eq!(
         quota_of("dall-e-2"),
         2 * 10_000 + 10_000,
@@ -230,7 +236,7 @@ async fn uploads_and_speech(app: TestApp) {
     assert_eq!(quota_of("tts-1"), 83, "11 characters at ratio 7.5");
     assert_eq!(
         app.settled_quota(&user).await,
-        1_000_000 - 9000 - 30_000 - 83
+        1_000_000 - whisper * 50 - 30_000 - 83
     );
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// A multipart body from parts `(name, filename, data)`.
-fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+pub(crate) fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "hostileboundary";
     let mut body = Vec::new();
     for (name, filename, data) in parts {
@@ -30,7 +30,7 @@ fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 }
 
 impl TestApp {
-    async fn upload(
+    pub(crate) async fn upload(
         &self,
         key: &str,
         path: &str,
