@@ -105,6 +105,11 @@ pub(crate) fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, V
     };
     let mut body = body;
     crate::fees::annotate(path, model, request, &mut body);
+    if model == "mock-nousage"
+        && let Some(o) = body.as_object_mut()
+    {
+        o.remove("usage");
+    }
     if model == "mock-tool-use" {
         if let Some(usage) = body.get_mut("usageMetadata") {
             usage["toolUsePromptTokenCount"] = json!(TOOL_USE_TOKENS);

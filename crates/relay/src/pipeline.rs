@@ -17,7 +17,7 @@ use crate::relay::{BILLING_BACKLOG, Relay};
 use crate::reserve::{Priced, requested_tools};
 use crate::routing::{ChannelInfo, Snapshot};
 use crate::stream::MeteredStream;
-use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data, usage_of};
+use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data};
 use crate::upload::Form;
 use bytes::Bytes;
 use domain::options as opt;
@@ -453,7 +453,7 @@ async fn answer(
                 let result = match read {
                     Ok(body) => {
                         let bytes = body.to_bytes();
-                        meter.bill(usage_of(&bytes));
+                        meter.bill_answer(&bytes);
                         Ok(bytes)
                     }
                     Err(e) => Err(RelayError::Unavailable(e.to_string())),

@@ -159,6 +159,59 @@ fn event_text(event: &Value, out: &mut String) {
     }
 }
 
+/// Completion tokens of a whole (not streamed) answer that reports no usage, whatever its
+/// dialect: OpenAI chat messages (content, reasoning, tool call arguments) and completions'
+/// text, Anthropic's content blocks, Gemini's parts, Responses' output items.
+pub fn answer_tokens(model: &str, body: &[u8]) -> i64 {
+    let Ok(answer) = serde_json::from_slice::<Value>(body) else {
+        return 0;
+    };
+    let mut text = String::new();
+    event_text(&answer, &mut text);
+    let mut push = |v: Option<&Value>| match v {
+        Some(Value::String(t)) => text.push_str(t),
+        Some(v @ Value::Object(_)) => text.push_str(&v.to_string()),
+        _ => {}
+    };
+    for choice in answer
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let message = choice.get("message");
+        push(message.and_then(|m| m.get("content")));
+        push(message.and_then(|m| m.get("reasoning_content")));
+        for call in message
+            .and_then(|m| m.get("tool_calls"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push(call.pointer("/function/arguments"));
+        }
+    }
+    // Anthropic's content blocks and Responses' output items (and their content parts).
+    let blocks = ["content", "output"]
+        .iter()
+        .filter_map(|k| answer.get(*k).and_then(Value::as_array))
+        .flatten();
+    for block in blocks {
+        for key in ["text", "thinking", "input", "arguments"] {
+            push(block.get(key));
+        }
+        for part in block
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            push(part.get("text"));
+        }
+    }
+    count(model, &text)
+}
+
 /// Completion tokens of streamed events (`data` payloads separated by newlines), whatever
 /// their dialect.
 pub fn completion_tokens(model: &str, events: &[u8]) -> i64 {
@@ -190,6 +243,20 @@ mod tests {
         assert_eq!(prompt_tokens("gpt-4o", b"not json"), 0);
         let responses = br#"{"input":[{"role":"user","content":"hello"},{"type":"message","role":"user","content":[{"type":"input_text","text":" world"}]}]}"#;
         assert_eq!(prompt_tokens("gpt-4o", responses), 2);
+    }
+
+    #[test]
+    fn completion_of_whole_answers() {
+        let chat = br#"{"choices":[{"message":{"content":"hello","tool_calls":[{"function":{"arguments":" world"}}]}}]}"#;
+        assert_eq!(answer_tokens("gpt-4o", chat), 2);
+        let anthropic =
+            br#"{"content":[{"type":"text","text":"hello"},{"type":"tool_use","input":{"a":1}}]}"#;
+        assert!(answer_tokens("gpt-4o", anthropic) >= 3);
+        let responses = br#"{"output":[{"type":"message","content":[{"type":"output_text","text":"hello world"}]}]}"#;
+        assert_eq!(answer_tokens("gpt-4o", responses), 2);
+        let gemini = br#"{"candidates":[{"content":{"parts":[{"text":"hello world"}]}}]}"#;
+        assert_eq!(answer_tokens("gpt-4o", gemini), 2);
+        assert_eq!(answer_tokens("gpt-4o", b"not json"), 0);
     }
 
     #[test]

@@ -123,6 +123,17 @@ impl Meter {
         self.bill_with(usage, None);
     }
 
+    /// Settles a whole answer: on its usage, else on its prompt and its text counted here (at
+    /// least what the request was reserved for when the text cannot tell: images).
+    pub fn bill_answer(mut self, body: &[u8]) {
+        let usage = crate::stream::sse::usage_of(body);
+        if usage.is_none() {
+            let counted = tokenizer::answer_tokens(&self.model, body);
+            self.fees.unreported_output = self.fees.unreported_output.max(counted);
+        }
+        self.bill_with(usage, None);
+    }
+
     /// Bills `usage`, or, when the upstream gave none, tokens counted locally: the request's
     /// prompt and what was streamed. Bills once; later calls do nothing.
     pub fn bill_with(&mut self, usage: Option<Usage>, streamed: Option<&SseMeter>) {

@@ -75,6 +75,29 @@ async fn negative_usage_never_lowers_the_bill(app: TestApp) {
     assert_eq!(quota - app.settled_quota(&user).await, 2 * prompt);
 }
 
+/// A whole answer without usage is billed its prompt and the text it holds, counted here:
+/// not the prompt alone.
+async fn whole_answers_without_usage_bill_their_text(app: TestApp) {
+    let (_, key, channel) = app.relay_setup(1_000_000).await;
+    one_quota_a_token(&app).await;
+    app.map_gpt4o(channel, "mock-nousage").await;
+    let (status, v) = app
+        .relay_post(
+            &key,
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v.get("usage").is_none(), "{v}");
+    let logs = app.consume_logs().await;
+    assert_eq!(
+        logs[0]["completion_tokens"], 1,
+        "the answer's \"Hello\": {logs:?}"
+    );
+    assert!(logs[0]["prompt_tokens"].as_i64().unwrap() > 0);
+}
+
 /// A Gemini part that names an hour of video by URI is reserved at the video worst case
 /// (1M tokens by default, `MediaReferenceTokens` sets it): a 20 000-quota key is refused it,
 /// while an image by URI still runs.
@@ -186,6 +209,7 @@ async fn a_zero_gemini_limit_reserves_the_models_most(app: TestApp) {
 db_tests!(
     prompt_lists_reserve_every_answer,
     negative_usage_never_lowers_the_bill,
+    whole_answers_without_usage_bill_their_text,
     media_by_reference_is_reserved_at_its_worst_case,
     a_zero_output_limit_reserves_the_models_most,
     a_zero_gemini_limit_reserves_the_models_most,
