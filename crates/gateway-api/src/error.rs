@@ -119,6 +119,16 @@ fn message(err: &RelayError, lang: Lang) -> String {
             format!("渠道不可用：没有可用于模型 {m} 的渠道"),
             format!("no available channel for model {m}"),
         ),
+        RelayError::Upstream(e) if e.credentials_refused() => pick(
+            format!(
+                "上游拒绝了网关在该渠道的密钥（不是您的令牌的问题）：{}",
+                e.message
+            ),
+            format!(
+                "the upstream refused the gateway's credentials for this channel (not your API key): {}",
+                e.message
+            ),
+        ),
         RelayError::Upstream(e) => e.message.clone(),
         RelayError::Unavailable(_) => pick("上游服务不可用".into(), "upstream unavailable".into()),
         RelayError::Internal(_) => pick("内部错误".into(), "internal error".into()),
@@ -129,6 +139,7 @@ fn message(err: &RelayError, lang: Lang) -> String {
 fn kind(err: &RelayError) -> &'static str {
     match err {
         RelayError::Insufficient { .. } | RelayError::Exhausted(_) => "insufficient_quota",
+        RelayError::Upstream(e) if e.credentials_refused() => "upstream_error",
         RelayError::Upstream(e) => match e.kind {
             UpstreamKind::RateLimited => "rate_limit_error",
             UpstreamKind::Rejected => "invalid_request_error",

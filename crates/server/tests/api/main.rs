@@ -27,6 +27,7 @@ mod relay;
 mod relay_billing;
 mod relay_endpoints;
 mod relay_hostile;
+mod robust;
 mod sdk;
 mod startup;
 mod system;

@@ -1,0 +1,47 @@
+//! Robustness holes of a hostile review (issue 13): the gateway's own failures must not blame
+//! the caller's key, streams are judged on whole events, upstream text is masked everywhere.
+
+use crate::helpers::TestApp;
+use crate::relay::{assert_openai_error, chat};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// An upstream that refuses the channel's own key (401) is the gateway's failure: 502
+/// `upstream_auth_failed` in every dialect, never a 401 that SDKs read as the caller's key.
+async fn refused_channel_key_is_a_gateway_failure(app: TestApp) {
+    let (_, key, channel) = app.relay_setup(1_000_000).await;
+    app.map_gpt4o(channel, "mock-401").await;
+
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_GATEWAY);
+    assert_eq!(v["error"]["code"], "upstream_auth_failed", "{v}");
+    assert_eq!(v["error"]["type"], "upstream_error", "{v}");
+
+    let messages = json!({"model": "gpt-4o", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let (status, v) = app.relay_post(&key, "/v1/messages", messages).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{v}");
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "api_error", "{v}");
+
+    let gemini = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let (status, v) = app
+        .relay_post(&key, "/v1beta/models/gpt-4o:generateContent", gemini)
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{v}");
+    assert_eq!(v["error"]["code"], 502, "{v}");
+    assert_eq!(v["error"]["status"], "UNAVAILABLE", "{v}");
+
+    // Another channel takes the call over.
+    let root = app.root().await;
+    app.create_channel(&root, json!({"priority": -1})).await;
+    app.set_option(&root, "RetryTimes", "1").await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+db_tests!(refused_channel_key_is_a_gateway_failure);
