@@ -11,7 +11,8 @@
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
 //! headers), `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
 //! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
-//! (in the path's format) in place of the stream, `mock-break` sends two chunks and then such an
+//! (in the path's format) in place of the stream (`mock-error-split`: that event in two frames
+//! a moment apart, cut inside its JSON), `mock-break` sends two chunks and then such an
 //! event. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
@@ -293,6 +294,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .header("content-type", "text/event-stream")
             .body(events_body(events, None));
         return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
+    }
+    if model == "mock-error-split" {
+        return Ok(errors::split_stream_error(&path));
     }
     if model == "mock-stream-error" {
         let event = Bytes::from(stream_error(&path));

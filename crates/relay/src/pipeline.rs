@@ -16,7 +16,8 @@ use crate::providers::Provider;
 use crate::relay::{BILLING_BACKLOG, Relay};
 use crate::routing::{ChannelInfo, Snapshot};
 use crate::stream::MeteredStream;
-use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data, usage_of};
+use crate::stream::first::{FirstEvent, first_event};
+use crate::stream::sse::{Usage, usage_of};
 use crate::upload::Form;
 use bytes::Bytes;
 use domain::options as opt;
@@ -219,8 +220,8 @@ impl Relay {
                     FirstEvent::Data(chunk) => {
                         (hyper::Response::from_parts(parts, body), Some(chunk))
                     }
-                    FirstEvent::Error(chunk) => {
-                        last_error = self.stream_failure(&channel, sse_data(&chunk), meta);
+                    FirstEvent::Error(data) => {
+                        last_error = self.stream_failure(&channel, &data, meta);
                         continue;
                     }
                     FirstEvent::Broken(why) => {

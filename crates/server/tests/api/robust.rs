@@ -2,7 +2,7 @@
 //! the caller's key, streams are judged on whole events, upstream text is masked everywhere.
 
 use crate::helpers::TestApp;
-use crate::relay::{assert_openai_error, chat};
+use crate::relay::{GPT4O_CALL, assert_openai_error, chat};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -44,4 +44,47 @@ async fn refused_channel_key_is_a_gateway_failure(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{v}");
 }
 
-db_tests!(refused_channel_key_is_a_gateway_failure);
+/// A first event that is an error sent in two frames is judged whole: the call fails (nothing
+/// billed), and with a second channel it fails over there.
+async fn split_first_error_event_fails_over(app: TestApp) {
+    let (user, key, first) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.put(
+        Some(&root),
+        "/api/channel",
+        json!({"id": first, "model_mapping": "{\"gpt-4o\": \"mock-error-split\"}", "priority": 10}),
+    )
+    .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", true))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_GATEWAY);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded"),
+        "{v}"
+    );
+    assert!(app.consume_logs().await.is_empty(), "nothing billed");
+    assert_eq!(app.settled_quota(&user).await, 1_000_000);
+
+    let second = app.create_channel(&root, json!({})).await;
+    app.set_option(&root, "RetryTimes", "1").await;
+    let resp = app.chat_response(&key, &chat("gpt-4o", true)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    assert!(
+        !text.contains("overloaded") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["channel_id"].as_i64(), Some(second));
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - GPT4O_CALL);
+}
+
+db_tests!(
+    refused_channel_key_is_a_gateway_failure,
+    split_first_error_event_fails_over,
+);
