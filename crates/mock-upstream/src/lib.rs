@@ -5,7 +5,9 @@
 //! Behaviour by model name: `mock-401` answers 401 (revoked key), `mock-429` 429, `mock-500`
 //! 500, `mock-quota` 429 with OpenAI's `insufficient_quota` (after those two, the model list
 //! (`GET .../models`) refuses that credential too; else it answers an empty list),
-//! `mock-403-resource` 403 `PERMISSION_DENIED` as Gemini refuses another project's file; any other model answers 200.
+//! `mock-403-resource` 403 `PERMISSION_DENIED` as Gemini refuses another project's file,
+//! `mock-200-error` 200 with an error object naming an internal host and a file path; any
+//! other model answers 200.
 //! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its

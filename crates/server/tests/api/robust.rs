@@ -84,7 +84,43 @@ async fn split_first_error_event_fails_over(app: TestApp) {
     assert_eq!(app.settled_quota(&user).await, 1_000_000 - GPT4O_CALL);
 }
 
+/// An error object in a 200 answer is an upstream failure: masked (internal host names and
+/// file paths too), not billed, and failed over.
+async fn error_in_a_200_is_a_masked_failure(app: TestApp) {
+    let (user, key, first) = app.relay_setup(1_000_000).await;
+    let root = app.root().await;
+    app.put(
+        Some(&root),
+        "/api/channel",
+        json!({"id": first, "model_mapping": "{\"gpt-4o\": \"mock-200-error\"}", "priority": 10}),
+    )
+    .await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_GATEWAY);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("failed reading"), "{v}");
+    for secret in ["vllm", "cluster.local", "8000", "/var/lib", "x.bin"] {
+        assert!(!message.contains(secret), "{secret} in {v}");
+    }
+    assert!(app.consume_logs().await.is_empty(), "nothing billed");
+    assert_eq!(app.settled_quota(&user).await, 1_000_000);
+
+    let second = app.create_channel(&root, json!({})).await;
+    app.set_option(&root, "RetryTimes", "1").await;
+    let (status, v) = app
+        .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let logs = app.consume_logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["channel_id"].as_i64(), Some(second));
+    assert_eq!(app.settled_quota(&user).await, 1_000_000 - GPT4O_CALL);
+}
+
 db_tests!(
+    error_in_a_200_is_a_masked_failure,
     refused_channel_key_is_a_gateway_failure,
     split_first_error_event_fails_over,
 );
