@@ -23,6 +23,8 @@ pub struct GatewayState {
     pub relay: Relay,
     /// The largest request body read, in bytes (413 beyond).
     pub max_body: usize,
+    /// The largest realtime client frame read, in bytes (an `error` event beyond).
+    pub realtime_max_frame: usize,
 }
 
 /// The relay route table.
