@@ -119,6 +119,10 @@ fn message(err: &RelayError, lang: Lang) -> String {
             format!("渠道不可用：没有可用于模型 {m} 的渠道"),
             format!("no available channel for model {m}"),
         ),
+        RelayError::Busy => pick(
+            "该令牌同时进行的此类请求过多，请稍后再试".into(),
+            "too many concurrent requests of this kind for this API key; retry shortly".into(),
+        ),
         RelayError::Upstream(e) if e.credentials_refused() => pick(
             format!(
                 "上游拒绝了网关在该渠道的密钥（不是您的令牌的问题）：{}",
@@ -139,6 +143,7 @@ fn message(err: &RelayError, lang: Lang) -> String {
 fn kind(err: &RelayError) -> &'static str {
     match err {
         RelayError::Insufficient { .. } | RelayError::Exhausted(_) => "insufficient_quota",
+        RelayError::Busy => "rate_limit_error",
         RelayError::Upstream(e) if e.credentials_refused() => "upstream_error",
         RelayError::Upstream(e) => match e.kind {
             UpstreamKind::RateLimited => "rate_limit_error",

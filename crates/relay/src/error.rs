@@ -94,6 +94,8 @@ pub enum RelayError {
     NoChannel(String),
     /// The upstream's own failure, passed on with its status.
     Upstream(UpstreamError),
+    /// 429: the key has as many of this kind of call under way as it may.
+    Busy,
     /// 502: no upstream could be reached; the detail is logged, not sent.
     Unavailable(String),
     /// 500; the detail is logged, not sent.
@@ -112,6 +114,7 @@ impl RelayError {
             RelayError::TooLarge(_) => 413,
             RelayError::ModelNotFound(_) => 404,
             RelayError::NoChannel(_) => 503,
+            RelayError::Busy => 429,
             RelayError::Upstream(e) if e.credentials_refused() => 502,
             RelayError::Upstream(e) => e.status,
             RelayError::Unavailable(_) => 502,
@@ -140,6 +143,7 @@ impl RelayError {
             RelayError::ModelNotFound(_) => "model_not_found",
             RelayError::NoPrice(_) => "model_price_not_set",
             RelayError::NoChannel(_) => "no_available_channel",
+            RelayError::Busy => "too_many_concurrent_requests",
             RelayError::Upstream(e) if e.credentials_refused() => "upstream_auth_failed",
             RelayError::Upstream(e) => return e.code.as_deref(),
             RelayError::Unavailable(_) => "upstream_unavailable",
@@ -162,6 +166,7 @@ impl fmt::Display for RelayError {
             RelayError::ModelNotFound(m) => write!(f, "model {m} not found"),
             RelayError::NoPrice(m) => write!(f, "model {m} has no price"),
             RelayError::NoChannel(m) => write!(f, "no channel for {m}"),
+            RelayError::Busy => write!(f, "too many concurrent calls of this key"),
             RelayError::Upstream(e) => {
                 write!(f, "upstream {} {}: {}", e.status, e.provider, e.message)
             }

@@ -150,6 +150,7 @@ impl Application {
             relay: relay.clone(),
             max_body: settings.server.max_body_bytes,
             realtime_max_frame: settings.server.realtime_max_frame_bytes,
+            counts: Default::default(),
         });
         let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
             &settings.server.cors_origins,
