@@ -28,6 +28,7 @@ mod relay_billing;
 mod relay_endpoints;
 mod relay_hostile;
 mod robust;
+mod robust_dialects;
 mod robust_realtime;
 mod sdk;
 mod startup;
