@@ -1,8 +1,10 @@
 //! JSON request bodies of `/api`, read the way the OpenAPI document's JSON Schemas read them: a
 //! number without a fractional part is an integer (`5.0` is `5`), as JSON itself does not tell
-//! the two apart. Bodies are at most 1 MiB and must be sent as `application/json`.
+//! the two apart. Bodies are at most 1 MiB (413 in the `/api` envelope beyond) and must be sent
+//! as `application/json`.
 
 use crate::error::{ApiError, Msg};
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -65,7 +67,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if !is_json {
                 return Err(bad("the body must be sent as application/json"));
             }
-            let bytes = body.await.map_err(bad)?;
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(Msg::BodyTooLarge(LIMIT))
+                } else {
+                    bad("the body could not be read")
+                }
+            })?;
             let mut value: Value = serde_json::from_slice(&bytes).map_err(bad)?;
             integers(&mut value);
             serde_json::from_value(value).map(Json).map_err(bad)

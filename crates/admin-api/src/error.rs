@@ -88,6 +88,8 @@ pub enum Msg {
     InvalidAffCode,
     Invalid(ValidationError),
     BadRequest(String),
+    /// The body is over the limit (bytes).
+    BodyTooLarge(usize),
     UnknownGroup(String),
     GroupNotUsable(String),
     ExpiredTimeInPast,
@@ -195,6 +197,12 @@ impl Msg {
                 return match lang {
                     Lang::Zh => format!("请求参数错误：{detail}"),
                     Lang::En => format!("Bad request: {detail}"),
+                };
+            }
+            BodyTooLarge(limit) => {
+                return match lang {
+                    Lang::Zh => format!("请求体超过 {limit} 字节的上限"),
+                    Lang::En => format!("The request body is over the limit of {limit} bytes"),
                 };
             }
             UnknownGroup(g) => {
@@ -322,7 +330,7 @@ pub fn page<T: Serialize>(items: Vec<T>, total: u64) -> HttpResponse {
 }
 
 /// Every way an `/api` request fails.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     BadRequest(Msg),
     Unauthorized(Msg),
@@ -331,6 +339,8 @@ pub enum ApiError {
     MethodNotAllowed,
     Conflict(Msg),
     TooManyRequests(Msg),
+    /// 413.
+    PayloadTooLarge(Msg),
     /// The detail is logged, never sent.
     Internal(String),
 }
@@ -372,7 +382,8 @@ impl ApiError {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
-            | ApiError::TooManyRequests(m) => m.clone(),
+            | ApiError::TooManyRequests(m)
+            | ApiError::PayloadTooLarge(m) => m.clone(),
             ApiError::MethodNotAllowed => Msg::MethodNotAllowed,
             ApiError::Internal(_) => Msg::Internal,
         }
@@ -389,6 +400,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -431,7 +443,7 @@ impl<T> Input<T> {
 impl<T> actix_web::FromRequest for Input<T>
 where
     T: actix_web::FromRequest + 'static,
-    T::Error: fmt::Display,
+    T::Error: Into<actix_web::Error>,
 {
     type Error = ApiError;
     type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -443,6 +455,14 @@ where
         let inner = T::from_request(req, payload);
         Box::pin(async move {
             Ok(Input(inner.await.map_err(|e| {
+                let e: actix_web::Error = e.into();
+                // The body reader's own refusals (413, 400) pass as they are.
+                if let Some(api) = e.as_error::<ApiError>() {
+                    return api.clone();
+                }
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    return ApiError::PayloadTooLarge(Msg::BodyTooLarge(crate::body::LIMIT));
+                }
                 ApiError::BadRequest(Msg::BadRequest(e.to_string()))
             })))
         })

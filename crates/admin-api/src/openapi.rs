@@ -111,6 +111,7 @@ fn default_description(status: &str, role: Option<&str>) -> &'static str {
             "403" => "The user is banned.",
             "404" => "Not found.",
             "409" => "Conflict with existing data.",
+            "413" => "The body is over 1 MiB.",
             "429" => "Too many requests.",
             "500" => "Internal error; the detail is logged, never sent.",
             _ => "See the message.",
@@ -144,6 +145,9 @@ impl Modify for CommonResponses {
                 };
                 if takes_input {
                     add("400");
+                }
+                if op.request_body.is_some() {
+                    add("413");
                 }
                 if secured {
                     add("401");

@@ -61,6 +61,12 @@ pub async fn update_options(
     let body = body.take()?;
     let body = body.into_inner();
     let single = body.len() == 2 && body.contains_key("key") && body.contains_key("value");
+    if body.contains_key("key") && !single {
+        // The single form without its `value` (or with other fields): not a map of options.
+        return Err(ApiError::BadRequest(Msg::BadRequest(
+            "the single form takes exactly `key` and `value`".into(),
+        )));
+    }
     let raw: Vec<(String, String)> = if single {
         vec![(value_text(&body["key"]), value_text(&body["value"]))]
     } else {

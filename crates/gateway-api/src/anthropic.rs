@@ -7,8 +7,8 @@
 
 use crate::GatewayState;
 use crate::call::{Shape, relay_call};
-use crate::error::{AnthropicError, relay_error};
-use crate::extract::{caller, read_body};
+use crate::error::AnthropicError;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use relay::{Endpoint, RelayError};
 use serde::{Deserialize, Serialize};
@@ -44,32 +44,31 @@ pub struct TokenCount {
 }
 
 /// Count a message's input tokens (locally, with an OpenAI tokenizer: an estimate of Claude's
-/// count; images and tools are not counted). Free.
+/// count; images and tools are not counted). Free, for keys with a balance left; bodies up to
+/// 2 MiB, two counts at once per key.
 #[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "anthropic",
     request_body(content = serde_json::Value, content_type = "application/json",
         description = "A Messages request body (`model`, `messages`, `system`, ...)."),
     responses((status = 200, body = TokenCount),
-        (status = 400, body = AnthropicError, description = "The body is not a JSON object with a `model`.")),
+        (status = 400, body = AnthropicError, description = "The body is not a JSON object with a `model`."),
+        (status = 403, body = AnthropicError, description = "The key's or its user's balance is used up."),
+        (status = 413, body = AnthropicError, description = "The body is over 2 MiB."),
+        (status = 429, body = AnthropicError, description = "The key has two counts under way.")),
     security(("api_key" = []), ("anthropic_key" = [])))]
 pub(crate) async fn count_tokens(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    if let Err(resp) = caller(&state, &req).await {
-        return resp;
-    }
-    let counted = read_body(&req, payload, state.max_body)
-        .await
-        .and_then(|body| {
-            let request: CountRequest = serde_json::from_slice(&body).map_err(|e| {
-                RelayError::BadRequest(format!("the request body is not valid: {e}"))
-            })?;
-            Ok(relay::tokenizer::prompt_tokens(&request.model, &body))
-        });
+    let counted = crate::count::count_tokens(&state, &req, payload, |body| {
+        let request: CountRequest = serde_json::from_slice(body)
+            .map_err(|e| RelayError::BadRequest(format!("the request body is not valid: {e}")))?;
+        Ok(relay::tokenizer::prompt_tokens(&request.model, body))
+    })
+    .await;
     match counted {
         Ok(input_tokens) => HttpResponse::Ok().json(TokenCount { input_tokens }),
-        Err(e) => relay_error(&e, &req),
+        Err(resp) => resp,
     }
 }
 

@@ -119,6 +119,20 @@ fn message(err: &RelayError, lang: Lang) -> String {
             format!("渠道不可用：没有可用于模型 {m} 的渠道"),
             format!("no available channel for model {m}"),
         ),
+        RelayError::Busy => pick(
+            "该令牌同时进行的此类请求过多，请稍后再试".into(),
+            "too many concurrent requests of this kind for this API key; retry shortly".into(),
+        ),
+        RelayError::Upstream(e) if e.credentials_refused() => pick(
+            format!(
+                "上游拒绝了网关在该渠道的密钥（不是您的令牌的问题）：{}",
+                e.message
+            ),
+            format!(
+                "the upstream refused the gateway's credentials for this channel (not your API key): {}",
+                e.message
+            ),
+        ),
         RelayError::Upstream(e) => e.message.clone(),
         RelayError::Unavailable(_) => pick("上游服务不可用".into(), "upstream unavailable".into()),
         RelayError::Internal(_) => pick("内部错误".into(), "internal error".into()),
@@ -129,6 +143,8 @@ fn message(err: &RelayError, lang: Lang) -> String {
 fn kind(err: &RelayError) -> &'static str {
     match err {
         RelayError::Insufficient { .. } | RelayError::Exhausted(_) => "insufficient_quota",
+        RelayError::Busy => "rate_limit_error",
+        RelayError::Upstream(e) if e.credentials_refused() => "upstream_error",
         RelayError::Upstream(e) => match e.kind {
             UpstreamKind::RateLimited => "rate_limit_error",
             UpstreamKind::Rejected => "invalid_request_error",
@@ -172,6 +188,7 @@ fn anthropic_kind(status: u16) -> &'static str {
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
+        405 => "invalid_request_error",
         413 => "request_too_large",
         429 => "rate_limit_error",
         _ => "api_error",
@@ -191,7 +208,7 @@ struct GeminiErrorBody {
     /// Ends with `(request id: ...)`.
     message: String,
     /// Google's status name: `INVALID_ARGUMENT`, `UNAUTHENTICATED`, `PERMISSION_DENIED`,
-    /// `NOT_FOUND`, `RESOURCE_EXHAUSTED`, `INTERNAL` or `UNAVAILABLE`.
+    /// `NOT_FOUND`, `UNIMPLEMENTED` (405), `RESOURCE_EXHAUSTED`, `INTERNAL` or `UNAVAILABLE`.
     status: &'static str,
 }
 
@@ -202,11 +219,22 @@ fn gemini_status(status: u16) -> &'static str {
         401 => "UNAUTHENTICATED",
         403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",
+        405 => "UNIMPLEMENTED",
         429 => "RESOURCE_EXHAUSTED",
         502 | 503 => "UNAVAILABLE",
         _ => "INTERNAL",
     }
 }
+
+/// Gemini's methods on a model (`/v1/models/{model}:method`); any other `/v1/models/...` path
+/// is OpenAI's, whose model ids may hold colons (`ft:gpt-4o:org:x`).
+const GEMINI_METHODS: [&str; 5] = [
+    ":generateContent",
+    ":streamGenerateContent",
+    ":countTokens",
+    ":embedContent",
+    ":batchEmbedContents",
+];
 
 /// The dialect a relay route answers in, from its path.
 pub(crate) fn dialect_of(req: &HttpRequest) -> Dialect {
@@ -214,7 +242,7 @@ pub(crate) fn dialect_of(req: &HttpRequest) -> Dialect {
     if path.starts_with("/v1/messages") {
         Dialect::Anthropic
     } else if path.starts_with("/v1beta/")
-        || (path.starts_with("/v1/models/") && path.contains(':'))
+        || (path.starts_with("/v1/models/") && GEMINI_METHODS.iter().any(|m| path.ends_with(m)))
     {
         Dialect::Gemini
     } else {
@@ -224,6 +252,16 @@ pub(crate) fn dialect_of(req: &HttpRequest) -> Dialect {
 
 /// `err` in the dialect of the route `req` came to; `code` replaces OpenAI's `code`.
 fn body(err: &RelayError, req: &HttpRequest, code: Option<&str>) -> serde_json::Value {
+    body_as(err, req, code, err.status())
+}
+
+/// [`body`] for an answer of `status` (the dialects' status-derived fields follow it).
+fn body_as(
+    err: &RelayError,
+    req: &HttpRequest,
+    code: Option<&str>,
+    status: u16,
+) -> serde_json::Value {
     let id = request_id(req);
     let text = message(err, Lang::of(req));
     let message = if id.is_empty() {
@@ -235,15 +273,15 @@ fn body(err: &RelayError, req: &HttpRequest, code: Option<&str>) -> serde_json::
         Dialect::Anthropic => serde_json::to_value(AnthropicError {
             kind: "error",
             error: AnthropicErrorBody {
-                kind: anthropic_kind(err.status()),
+                kind: anthropic_kind(status),
                 message,
             },
         }),
         Dialect::Gemini => serde_json::to_value(GeminiError {
             error: GeminiErrorBody {
-                code: err.status(),
+                code: status,
                 message,
-                status: gemini_status(err.status()),
+                status: gemini_status(status),
             },
         }),
         Dialect::OpenAi => serde_json::to_value(OpenAiError {
@@ -267,8 +305,17 @@ pub fn relay_error(err: &RelayError, req: &HttpRequest) -> HttpResponse {
     HttpResponse::build(status).json(body(err, req, None))
 }
 
-/// `err` as the server-sent event that ends a stream, in the route's dialect.
+/// `err` as the server-sent event that ends a stream, in the route's dialect: for Responses
+/// callers a `response.failed` event, as the Responses API ends a failed stream.
 pub fn error_event(err: &RelayError, req: &HttpRequest) -> bytes::Bytes {
+    if req.path().starts_with("/v1/responses") {
+        let error = &body(err, req, None)["error"];
+        let failed = serde_json::json!({"type": "response.failed", "sequence_number": 0,
+            "response": {"id": format!("resp_{}", request_id(req)), "object": "response",
+                "status": "failed", "output": [],
+                "error": {"code": error["code"], "message": error["message"]}}});
+        return bytes::Bytes::from(format!("event: response.failed\ndata: {failed}\n\n"));
+    }
     let json = body(err, req, None).to_string();
     let event = match dialect_of(req) {
         Dialect::Anthropic => "event: error\n",
@@ -289,7 +336,7 @@ pub(crate) fn realtime_error_event(err: &RelayError, req: &HttpRequest) -> Strin
 pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
     let text = format!("Invalid URL ({} {})", req.method(), req.path());
     let err = RelayError::BadRequest(text);
-    HttpResponse::NotFound().json(body(&err, &req, Some("not_found")))
+    HttpResponse::NotFound().json(body_as(&err, &req, Some("not_found"), 404))
 }
 
 /// Middleware: a method a relay route does not support answers 405 in OpenAI's error shape,
@@ -305,10 +352,11 @@ pub async fn method_not_allowed(
     let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
     let text = format!("Method not allowed ({} {})", req.method(), req.path());
-    let body = body(
+    let body = body_as(
         &RelayError::BadRequest(text),
         &req,
         Some("method_not_allowed"),
+        405,
     );
     let mut answer = HttpResponse::MethodNotAllowed().json(body);
     if let Some(allow) = allow {

@@ -7,8 +7,8 @@
 
 use crate::GatewayState;
 use crate::call::{Shape, relay_call, relay_call_with, respond};
-use crate::error::{GeminiError, error_event, relay_error};
-use crate::extract::{caller, read_body};
+use crate::error::{GeminiError, error_event};
+use crate::extract::caller;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
@@ -117,12 +117,15 @@ pub struct TokenCount {
 }
 
 /// Count a request's tokens (locally, with an OpenAI tokenizer: an estimate; images are not
-/// counted). Free.
+/// counted). Free, for keys with a balance left; bodies up to 2 MiB, two counts at once per key.
 #[utoipa::path(post, path = "/v1beta/models/{model}:countTokens", tag = "gemini", operation_id = "gemini_count_tokens",
     params(("model" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/json",
         description = "`contents` (and `systemInstruction`), or a `generateContentRequest`."),
-    responses((status = 200, body = TokenCount)),
+    responses((status = 200, body = TokenCount),
+        (status = 403, body = GeminiError, description = "The key's or its user's balance is used up."),
+        (status = 413, body = GeminiError, description = "The body is over 2 MiB."),
+        (status = 429, body = GeminiError, description = "The key has two counts under way.")),
     security(("api_key" = []), ("goog_api_key" = [])))]
 pub(crate) async fn count_tokens(
     state: web::Data<GatewayState>,
@@ -130,14 +133,14 @@ pub(crate) async fn count_tokens(
     model: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    if let Err(resp) = caller(&state, &req).await {
-        return resp;
-    }
-    match read_body(&req, payload, state.max_body).await {
-        Ok(body) => HttpResponse::Ok().json(TokenCount {
-            total_tokens: relay::tokenizer::prompt_tokens(&model, &body),
-        }),
-        Err(e) => relay_error(&e, &req),
+    let model = model.into_inner();
+    let counted = crate::count::count_tokens(&state, &req, payload, move |body| {
+        Ok(relay::tokenizer::prompt_tokens(&model, body))
+    })
+    .await;
+    match counted {
+        Ok(total_tokens) => HttpResponse::Ok().json(TokenCount { total_tokens }),
+        Err(resp) => resp,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod anthropic;
 mod call;
+mod count;
 mod dashboard;
 mod error;
 mod extract;
@@ -14,6 +15,7 @@ mod realtime;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
+pub use count::CountLimiter;
 pub use error::OpenAiError;
 pub use openapi::GatewayApiDoc;
 use relay::Relay;
@@ -23,6 +25,10 @@ pub struct GatewayState {
     pub relay: Relay,
     /// The largest request body read, in bytes (413 beyond).
     pub max_body: usize,
+    /// The largest realtime client frame read, in bytes (an `error` event beyond).
+    pub realtime_max_frame: usize,
+    /// Token counts under way, by key.
+    pub counts: CountLimiter,
 }
 
 /// The relay route table.

@@ -6,13 +6,18 @@
 //! goes through the relay's meter, which bills each `response.done`. When the balance cannot
 //! hold the next response the caller gets an `error` event and the session ends. A caller that
 //! leaves mid-response has its responses cancelled upstream and billed from their final usage
-//! (waited for a few seconds), then the upstream socket is closed.
+//! (waited for a few seconds), then the upstream socket is closed. Upstream `error` events are
+//! masked of the channel's secrets. Client frames may be up to `realtime_max_frame` bytes (the
+//! setting `server.realtime_max_frame_bytes`, 16 MiB by default: OpenAI's
+//! `input_audio_buffer.append` carries several megabytes of audio); a larger one is dropped
+//! and answered with an `error` event (`request_too_large`), and the session goes on.
 
 use crate::GatewayState;
 use crate::error::{OpenAiError, realtime_error_event, relay_error};
 use crate::extract::meta;
 use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, ProtocolError};
 use futures_util::{SinkExt, StreamExt};
 use relay::{Realtime, RelayError};
 use std::time::Duration;
@@ -126,7 +131,14 @@ pub(crate) async fn realtime(
         resp.headers_mut()
             .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("realtime"));
     }
-    actix_web::rt::spawn(relay_frames(client, incoming, session, req));
+    let incoming = incoming.max_frame_size(state.realtime_max_frame);
+    actix_web::rt::spawn(relay_frames(
+        client,
+        incoming,
+        session,
+        req,
+        state.realtime_max_frame,
+    ));
     resp
 }
 
@@ -136,6 +148,7 @@ async fn relay_frames(
     mut incoming: actix_ws::MessageStream,
     session: Realtime,
     req: HttpRequest,
+    max_frame: usize,
 ) {
     let Realtime {
         upstream,
@@ -163,7 +176,22 @@ async fn relay_frames(
                         let _ = client.pong(&bytes).await;
                         Ok(())
                     }
-                    Some(Ok(actix_ws::Message::Close(_))) | Some(Err(_)) | None => break,
+                    // A frame over the limit was read and dropped whole: the caller is told,
+                    // and the session goes on.
+                    Some(Err(ProtocolError::Overflow)) => {
+                        let err = RelayError::TooLarge(max_frame);
+                        let _ = client.text(realtime_error_event(&err, &req)).await;
+                        Ok(())
+                    }
+                    Some(Err(e)) => {
+                        let reason = CloseReason {
+                            code: CloseCode::Protocol,
+                            description: Some(e.to_string()),
+                        };
+                        let _ = client.close(Some(reason)).await;
+                        break;
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | None => break,
                     Some(Ok(_)) => Ok(()),
                 };
                 if sent.is_err() {
@@ -174,7 +202,8 @@ async fn relay_frames(
             from_upstream = up_rx.next() => {
                 let ok = match from_upstream {
                     Some(Ok(Upstream::Text(text))) => {
-                        let delivered = client.text(text.as_str().to_owned()).await.is_ok();
+                        let shown = meter.outgoing(text.as_str()).into_owned();
+                        let delivered = client.text(shown).await.is_ok();
                         if let Err(e) = meter.server_event(text.as_str()) {
                             // The session ends; the responses still under way are cancelled
                             // and billed below.

@@ -47,6 +47,17 @@ pub(crate) fn answer(path: &str, model: &str, request: &Value) -> (StatusCode, V
                     "status": "PERMISSION_DENIED"}}),
             );
         }
+        "mock-200-error" => {
+            // Some upstreams answer 200 with an error object, naming their internals.
+            return (
+                StatusCode::OK,
+                openai_error(
+                    "backend vllm-0.vllm.svc.cluster.local:8000 failed reading /var/lib/models/x.bin",
+                    "server_error",
+                    "",
+                ),
+            );
+        }
         "mock-500" => {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,

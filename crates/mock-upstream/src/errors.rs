@@ -2,6 +2,10 @@
 //! error event that ends a stream, and OpenAI's error body.
 
 use crate::{Body, State, json_response, responses};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -46,6 +50,28 @@ pub(crate) fn stream_error(path: &str) -> String {
         let data = json!({"error": {"message": message, "type": "server_error"}});
         format!("data: {data}\n\n")
     }
+}
+
+/// A `mock-error-split` stream: the format's error event as its first event, in two frames
+/// (cut inside its JSON) a moment apart.
+pub(crate) fn split_stream_error(path: &str) -> Response<Body> {
+    let event = stream_error(path);
+    let cut = event
+        .find("\"error\"")
+        .map_or(0, |at| at + 4)
+        .min(event.len());
+    let halves = [event[..cut].to_owned(), event[cut..].to_owned()];
+    let frames =
+        futures_util::stream::iter(halves.into_iter().enumerate()).then(|(i, half)| async move {
+            if i > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(half)))
+        });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .unwrap_or_else(|_| Response::new(http_body_util::Full::new(Bytes::new()).boxed()))
 }
 
 /// OpenAI's error body.

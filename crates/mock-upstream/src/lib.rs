@@ -5,13 +5,16 @@
 //! Behaviour by model name: `mock-401` answers 401 (revoked key), `mock-429` 429, `mock-500`
 //! 500, `mock-quota` 429 with OpenAI's `insufficient_quota` (after those two, the model list
 //! (`GET .../models`) refuses that credential too; else it answers an empty list),
-//! `mock-403-resource` 403 `PERMISSION_DENIED` as Gemini refuses another project's file; any other model answers 200.
+//! `mock-403-resource` 403 `PERMISSION_DENIED` as Gemini refuses another project's file,
+//! `mock-200-error` 200 with an error object naming an internal host and a file path; any
+//! other model answers 200.
 //! Streams (`"stream": true`) send [`CHUNKS`] content events, then a usage event when
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
 //! headers), `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
 //! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
-//! (in the path's format) in place of the stream, `mock-break` sends two chunks and then such an
+//! (in the path's format) in place of the stream (`mock-error-split`: that event in two frames
+//! a moment apart, cut inside its JSON), `mock-break` sends two chunks and then such an
 //! event. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
 //! [`LONG_CHUNKS`] events and reports [`LONG_COMPLETION`] completion tokens; other models honour
 //! `max_tokens` (fewer events, fewer tokens). `mock-leak` answers 400 with a message that
@@ -294,6 +297,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .header("content-type", "text/event-stream")
             .body(events_body(events, None));
         return Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed())));
+    }
+    if model == "mock-error-split" {
+        return Ok(errors::split_stream_error(&path));
     }
     if model == "mock-stream-error" {
         let event = Bytes::from(stream_error(&path));

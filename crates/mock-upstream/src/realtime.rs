@@ -2,7 +2,8 @@
 //! connect; `session.update` is answered with `session.updated`; each `response.create` is answered with `response.created`, a text delta and
 //! `response.done` with [`usage`] (text and audio tokens apart). `mock-hold` starts its
 //! responses but only finishes one when `response.cancel` comes (status `cancelled`, with
-//! [`CANCELLED_OUTPUT`] audio tokens). Client events are recorded like requests (path
+//! [`CANCELLED_OUTPUT`] audio tokens). `mock-rt-leak` answers `response.create` with an
+//! `error` event repeating the credential it was sent, an internal host and an IP address. Client events are recorded like requests (path
 //! `/v1/realtime`), and [`crate::MockUpstream::realtime_open`] counts the open sockets.
 
 use crate::{Seen, State};
@@ -106,6 +107,14 @@ async fn serve<S>(
             anthropic_headers: (None, None),
         });
         let events = match event.get("type").and_then(Value::as_str) {
+            Some("response.create") if model == "mock-rt-leak" => {
+                let message = format!(
+                    "key {} refused by realtime-0.internal:8443 (10.20.30.40)",
+                    credential.as_deref().unwrap_or_default()
+                );
+                vec![json!({"type": "error", "event_id": "event_leak",
+                    "error": {"type": "invalid_request_error", "code": "bad", "message": message}})]
+            }
             Some("response.create") if model == "mock-hold" => {
                 vec![
                     json!({"type": "response.created", "response": response("in_progress", Value::Null)}),

@@ -57,6 +57,16 @@ pub struct UpstreamError {
     pub code: Option<String>,
 }
 
+impl UpstreamError {
+    /// Whether the upstream refused the channel's own credentials (401 or 403, or a key code
+    /// on another status): the gateway's failure, never the caller's key. Such an error is
+    /// answered 502 `upstream_auth_failed`, so SDKs do not tell their user that their own key
+    /// is wrong.
+    pub fn credentials_refused(&self) -> bool {
+        matches!(self.status, 401 | 403) || self.kind == UpstreamKind::KeyUnusable
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RelayError {
     /// 401.
@@ -84,6 +94,8 @@ pub enum RelayError {
     NoChannel(String),
     /// The upstream's own failure, passed on with its status.
     Upstream(UpstreamError),
+    /// 429: the key has as many of this kind of call under way as it may.
+    Busy,
     /// 502: no upstream could be reached; the detail is logged, not sent.
     Unavailable(String),
     /// 500; the detail is logged, not sent.
@@ -102,6 +114,8 @@ impl RelayError {
             RelayError::TooLarge(_) => 413,
             RelayError::ModelNotFound(_) => 404,
             RelayError::NoChannel(_) => 503,
+            RelayError::Busy => 429,
+            RelayError::Upstream(e) if e.credentials_refused() => 502,
             RelayError::Upstream(e) => e.status,
             RelayError::Unavailable(_) => 502,
             RelayError::Internal(_) => 500,
@@ -129,6 +143,8 @@ impl RelayError {
             RelayError::ModelNotFound(_) => "model_not_found",
             RelayError::NoPrice(_) => "model_price_not_set",
             RelayError::NoChannel(_) => "no_available_channel",
+            RelayError::Busy => "too_many_concurrent_requests",
+            RelayError::Upstream(e) if e.credentials_refused() => "upstream_auth_failed",
             RelayError::Upstream(e) => return e.code.as_deref(),
             RelayError::Unavailable(_) => "upstream_unavailable",
             RelayError::Internal(_) => return None,
@@ -150,6 +166,7 @@ impl fmt::Display for RelayError {
             RelayError::ModelNotFound(m) => write!(f, "model {m} not found"),
             RelayError::NoPrice(m) => write!(f, "model {m} has no price"),
             RelayError::NoChannel(m) => write!(f, "no channel for {m}"),
+            RelayError::Busy => write!(f, "too many concurrent calls of this key"),
             RelayError::Upstream(e) => {
                 write!(f, "upstream {} {}: {}", e.status, e.provider, e.message)
             }
@@ -164,5 +181,36 @@ impl std::error::Error for RelayError {}
 impl From<persistence::DbErr> for RelayError {
     fn from(e: persistence::DbErr) -> Self {
         RelayError::Internal(format!("database: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(status: u16, kind: UpstreamKind) -> RelayError {
+        RelayError::Upstream(UpstreamError {
+            provider: Provider::OpenAi,
+            status,
+            kind,
+            message: "Incorrect API key provided".into(),
+            code: Some("invalid_api_key".into()),
+        })
+    }
+
+    #[test]
+    fn refused_channel_credentials_are_the_gateways_failure() {
+        for e in [
+            upstream(401, UpstreamKind::KeyUnusable),
+            upstream(403, UpstreamKind::Rejected),
+            upstream(400, UpstreamKind::KeyUnusable),
+            upstream(502, UpstreamKind::KeyUnusable),
+        ] {
+            assert_eq!(e.status(), 502, "{e}");
+            assert_eq!(e.code(), Some("upstream_auth_failed"), "{e}");
+        }
+        let rejected = upstream(400, UpstreamKind::Rejected);
+        assert_eq!(rejected.status(), 400);
+        assert_eq!(rejected.code(), Some("invalid_api_key"));
     }
 }

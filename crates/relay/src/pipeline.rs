@@ -4,6 +4,7 @@
 //! relay the answer while metering it and settle. No database write happens on this path;
 //! reads happen only when a key, user or balance is first seen.
 
+use crate::answer::{Answer, Answered, answer, failed_status};
 use crate::auth::Caller;
 use crate::billing::{Fees, Meter};
 use crate::client::{UpstreamBody, full_body};
@@ -17,7 +18,7 @@ use crate::relay::{BILLING_BACKLOG, Relay};
 use crate::reserve::{Priced, requested_tools};
 use crate::routing::{ChannelInfo, Snapshot};
 use crate::stream::MeteredStream;
-use crate::stream::sse::{FirstEvent, Usage, first_event, sse_data};
+use crate::stream::first::{FirstEvent, first_event};
 use crate::upload::Form;
 use bytes::Bytes;
 use domain::options as opt;
@@ -29,8 +30,6 @@ use std::time::{Duration, Instant};
 
 /// How long an upstream may take to start answering.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
-/// The most of a whole (not streamed) upstream answer read: images as base64 included.
-const ANSWER_LIMIT: usize = 256 << 20;
 /// The most of an upstream's error body read.
 const ERROR_BODY_LIMIT: usize = 1 << 20;
 
@@ -222,8 +221,8 @@ impl Relay {
                     FirstEvent::Data(chunk) => {
                         (hyper::Response::from_parts(parts, body), Some(chunk))
                     }
-                    FirstEvent::Error(chunk) => {
-                        last_error = self.stream_failure(&channel, sse_data(&chunk), meta);
+                    FirstEvent::Error(data) => {
+                        last_error = self.stream_failure(&channel, &data, meta);
                         continue;
                     }
                     FirstEvent::Broken(why) => {
@@ -235,20 +234,42 @@ impl Relay {
             } else {
                 (resp, None)
             };
-            let Some(mut priced) = priced.take() else {
+            let Some(mut held) = priced.take() else {
                 break;
             };
             // What the answer cannot show is priced from the request, when it reaches its own
             // family untouched: a search model's search, Anthropic's code execution container.
-            priced.fees.requested = requested_tools(spec, request.endpoint, conversion);
-            let (meter, allowance) = self.meter(caller, &channel, &request, priced, meta, started);
+            held.fees.requested = requested_tools(spec, request.endpoint, conversion);
+            let (meter, allowance) = self.meter(caller, &channel, &request, held, meta, started);
             let shape = Answer {
                 endpoint: request.endpoint,
                 conversion,
                 model: &spec.model,
                 channel: channel.clone(),
             };
-            return answer(meter, allowance, resp, shape, first).await;
+            match answer(meter, allowance, resp, shape, first).await? {
+                Answered::Relayed(r) => return Ok(r),
+                Answered::Failed { body, meter } => {
+                    // A 200 whose body is an error: nothing billed, the reservation kept for
+                    // the next channel.
+                    let status = failed_status(&body);
+                    tracing::warn!(channel = channel.id, status, request_id = %meta.request_id, body = %String::from_utf8_lossy(&body), "upstream error in a 200 answer");
+                    let mut meter = *meter;
+                    priced = meter.session.take().map(|session| Priced {
+                        price: meter.price,
+                        session,
+                        allowance,
+                        count: meter.count,
+                        fees: meter.fees,
+                    });
+                    last_error =
+                        self.upstream_error(&channel, status, classify(status, &body), &body);
+                    if retryable(status) && caller.pinned.is_none() {
+                        continue;
+                    }
+                    break;
+                }
+            }
         }
         // `priced` (when still held) refunds the reservation as it drops.
         Err(last_error)
@@ -397,83 +418,6 @@ impl Relay {
         };
         (meter, priced.allowance)
     }
-}
-
-/// What the caller's answer is made of: its endpoint, and the conversion from the channel's
-/// dialect with the model name the caller asked for.
-struct Answer<'a> {
-    endpoint: Endpoint,
-    conversion: Option<Conversion>,
-    model: &'a str,
-    /// The channel answering, whose secrets its error events must not show.
-    channel: Arc<ChannelInfo>,
-}
-
-/// Turns a successful upstream answer into the relayed response, billing it.
-async fn answer(
-    meter: Meter,
-    allowance: Option<i64>,
-    resp: hyper::Response<Incoming>,
-    shape: Answer<'_>,
-    first: Option<Bytes>,
-) -> Result<RelayResponse, RelayError> {
-    let endpoint = shape.endpoint;
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_owned();
-    let body = match first {
-        Some(first) => RelayBody::Stream(Box::new(MeteredStream::events(
-            first,
-            resp.into_body(),
-            meter,
-            allowance,
-            shape.conversion.map(|c| c.stream(shape.model)),
-            shape.channel,
-        ))),
-        None if endpoint == Endpoint::AudioSpeech => {
-            // Speech is priced by its input's characters, known before the answer.
-            let usage = Usage {
-                prompt_tokens: meter.prompt_estimate,
-                ..Usage::default()
-            };
-            meter.bill(Some(usage));
-            RelayBody::Stream(Box::new(MeteredStream::bytes(resp.into_body())))
-        }
-        None => {
-            // Read and billed by a task of its own: a caller that hangs up meanwhile is billed
-            // all the same for what the upstream produced. A body that breaks off (or passes
-            // the limit) is not billed: the session refunds when dropped.
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
-                let read = Limited::new(resp.into_body(), ANSWER_LIMIT).collect().await;
-                let result = match read {
-                    Ok(body) => {
-                        let bytes = body.to_bytes();
-                        meter.bill_answer(&bytes);
-                        Ok(bytes)
-                    }
-                    Err(e) => Err(RelayError::Unavailable(e.to_string())),
-                };
-                let _ = tx.send(result);
-            });
-            let bytes = rx
-                .await
-                .map_err(|_| RelayError::Internal("the answer reader stopped".into()))??;
-            match shape.conversion {
-                Some(c) => RelayBody::Full(c.response(&bytes, shape.model)?),
-                None => RelayBody::Full(bytes),
-            }
-        }
-    };
-    Ok(RelayResponse {
-        status,
-        content_type,
-        body,
-    })
 }
 
 /// The next channel to try: the pinned one (once), else a pick among those not in `tried`;

@@ -19,7 +19,9 @@ use crate::routing::ChannelInfo;
 use domain::pricing::{AudioRatios, Modal, Price, PriceTable};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -51,6 +53,8 @@ pub struct RealtimeMeter {
     pending: VecDeque<Option<String>>,
     /// The model the channel runs the session as.
     upstream_model: String,
+    /// The channel, whose secrets the caller's events must not show.
+    channel: Arc<ChannelInfo>,
 }
 
 /// What the meter reads of a client event. Unknown fields are skipped; a field named twice
@@ -137,6 +141,38 @@ impl RealtimeMeter {
             self.holds.push(hold);
         }
         Ok(())
+    }
+
+    /// A server event as the caller may see it: the text of an `error` event (and of a failed
+    /// response's error) masked of the channel's secrets like an HTTP upstream error; the
+    /// full text is logged. Other events pass as they are.
+    pub fn outgoing<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !text.contains("\"error\"") {
+            return Cow::Borrowed(text);
+        }
+        let Ok(mut event) = serde_json::from_str::<Value>(text) else {
+            return Cow::Borrowed(text);
+        };
+        let mut masked = false;
+        for at in ["/error", "/response/status_details/error"] {
+            let Some(Value::Object(error)) = event.pointer_mut(at) else {
+                continue;
+            };
+            for field in ["message", "code", "param", "type"] {
+                if let Some(Value::String(value)) = error.get_mut(field) {
+                    let clean = crate::mask::mask(value, &self.channel);
+                    if clean != *value {
+                        *value = clean;
+                        masked = true;
+                    }
+                }
+            }
+        }
+        if !masked {
+            return Cow::Borrowed(text);
+        }
+        tracing::warn!(channel = self.channel.id, request_id = %self.meter.request_id, event = %text, "realtime upstream error");
+        Cow::Owned(event.to_string())
     }
 
     /// Reads one server event. A `response.created` is held, a `response.done` billed and the
@@ -330,6 +366,7 @@ impl Relay {
                             in_flight: Vec::new(),
                             pending: VecDeque::new(),
                             upstream_model: channel.upstream_model(model).to_owned(),
+                            channel: channel.clone(),
                         },
                     });
                 }

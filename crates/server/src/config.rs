@@ -40,6 +40,9 @@ pub struct ServerSettings {
     /// The largest relay request body (JSON or multipart upload) read, in bytes; larger ones
     /// are refused with 413.
     pub max_body_bytes: usize,
+    /// The largest realtime (WebSocket) client frame read, in bytes; a larger one is answered
+    /// with an `error` event and dropped (the session goes on).
+    pub realtime_max_frame_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +83,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.billing_window_ms", "200"),
     ("server.cors_origins", ""),
     ("server.max_body_bytes", "67108864"),
+    ("server.realtime_max_frame_bytes", "16777216"),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),

@@ -149,6 +149,8 @@ impl Application {
         let gateway_state = web::Data::new(GatewayState {
             relay: relay.clone(),
             max_body: settings.server.max_body_bytes,
+            realtime_max_frame: settings.server.realtime_max_frame_bytes,
+            counts: Default::default(),
         });
         let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
             &settings.server.cors_origins,

@@ -1,6 +1,7 @@
 //! Server-sent events: the SSE reader that meters usage as it passes, and the metered stream
 //! relayed to the caller.
 
+pub(crate) mod first;
 mod metered;
 pub mod sse;
 

@@ -1,13 +1,9 @@
 //! Reading usage out of an OpenAI server-sent-event stream as it passes through, without
 //! holding the stream: lines are scanned chunk by chunk, and only a `data:` line that mentions
-//! `"usage"` is parsed. Also the first event of a stream, read before the answer is committed.
+//! `"usage"` is parsed.
 
-use bytes::Bytes;
 use domain::pricing::{Cached, Tier, Tool, ToolCalls};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde::Deserialize;
-use std::time::Duration;
 
 /// Token counts an upstream reported. `prompt_tokens` counts every prompt token, those the
 /// provider read from or wrote to its cache included (`cached`).
@@ -357,60 +353,6 @@ impl SseMeter {
             self.overflow_events += 1;
         }
     }
-}
-
-/// What the start of an upstream stream turned out to be.
-pub(crate) enum FirstEvent {
-    Data(Bytes),
-    /// An error event in place of the answer.
-    Error(Bytes),
-    /// The stream failed or ended before any data.
-    Broken(String),
-}
-
-/// Reads up to the first data of a stream, waiting at most `timeout`.
-pub(crate) async fn first_event(body: &mut Incoming, timeout: Duration) -> FirstEvent {
-    loop {
-        match tokio::time::timeout(timeout, body.frame()).await {
-            Err(_) => return FirstEvent::Broken("timed out waiting for the first event".into()),
-            Ok(None) => return FirstEvent::Broken("the stream ended without data".into()),
-            Ok(Some(Err(e))) => return FirstEvent::Broken(e.to_string()),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    if data.is_empty() {
-                        continue;
-                    }
-                    let first = sse_data(&data);
-                    let is_error = memchr(first, b"\"error\"")
-                        && serde_json::from_slice::<serde_json::Value>(first).is_ok_and(|v| {
-                            // OpenAI's and Gemini's `error`, Anthropic's error event, and
-                            // a Responses stream's `response.failed`.
-                            [v.get("error"), v.pointer("/response/error")]
-                                .into_iter()
-                                .flatten()
-                                .any(|e| !e.is_null())
-                        });
-                    return if is_error {
-                        FirstEvent::Error(data)
-                    } else {
-                        FirstEvent::Data(data)
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// The payload of the first `data:` line of an SSE chunk (the chunk itself when it has none).
-pub(crate) fn sse_data(chunk: &[u8]) -> &[u8] {
-    chunk
-        .split(|b| *b == b'\n')
-        .find_map(|line| line.strip_prefix(b"data:"))
-        .map(|d| {
-            let d = d.strip_prefix(b" ").unwrap_or(d);
-            d.strip_suffix(b"\r").unwrap_or(d)
-        })
-        .unwrap_or(chunk)
 }
 
 fn memchr(haystack: &[u8], needle: &[u8]) -> bool {

@@ -154,6 +154,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             billing_window_ms: 200,
             cors_origins: "https://admin.example.com".into(),
             max_body_bytes: 64 << 20,
+            realtime_max_frame_bytes: 16 << 20,
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),

@@ -21,7 +21,7 @@ const RESPONSE_QUOTA: i64 = 5 + 80 + 20 + 320;
 pub(crate) const HOLD: i64 = domain::pricing::FALLBACK_MAX_OUTPUT * 16;
 
 /// A user with `quota` and a key, and an OpenAI channel serving `gpt-realtime` as `upstream`.
-async fn setup(app: &TestApp, quota: i64, upstream: &str) -> (Auth, String) {
+pub(crate) async fn setup(app: &TestApp, quota: i64, upstream: &str) -> (Auth, String) {
     let (user, key, _) = app.relay_setup(quota).await;
     let root = app.root().await;
     let mapping = json!({"gpt-realtime": upstream}).to_string();
@@ -45,7 +45,7 @@ fn ws_url(app: &TestApp, query: &str) -> String {
 }
 
 /// Connects as a browser does: the key in the protocol list.
-async fn connect(app: &TestApp, key: &str) -> (Socket, Option<String>) {
+pub(crate) async fn connect(app: &TestApp, key: &str) -> (Socket, Option<String>) {
     let mut request = ws_url(app, "model=gpt-realtime")
         .into_client_request()
         .unwrap();
@@ -75,7 +75,7 @@ pub(crate) async fn next_of(socket: &mut Socket, kind: &str) -> Option<Value> {
     None
 }
 
-async fn send(socket: &mut Socket, event: Value) {
+pub(crate) async fn send(socket: &mut Socket, event: Value) {
     socket.send(Message::text(event.to_string())).await.unwrap();
 }
 
