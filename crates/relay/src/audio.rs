@@ -37,21 +37,28 @@ pub(crate) fn seconds(data: Bytes, filename: Option<&str>) -> Option<i64> {
             .sample_rate
             .map(|r| symphonia::core::units::TimeBase::new(1, r))
     })?;
-    let frames = match params.n_frames {
-        Some(n) => n,
-        None => {
-            let mut total = 0_u64;
-            while let Ok(packet) = reader.next_packet() {
-                if packet.track_id() == id {
-                    total = total.saturating_add(packet.dur);
-                }
-            }
-            total
+    // The container's own count can lie (an MP3's Xing header, a WAV's data size): the
+    // packets are walked whatever it says, and the longer of the two counts.
+    let mut walked = 0_u64;
+    while let Ok(packet) = reader.next_packet() {
+        if packet.track_id() == id {
+            walked = walked.saturating_add(packet.dur);
         }
-    };
+    }
+    let frames = params.n_frames.unwrap_or(0).max(walked);
     let time = time_base.calc_time(frames);
     let seconds = time.seconds.saturating_add(u64::from(time.frac > 0.0));
     i64::try_from(seconds).ok().filter(|s| *s > 0)
+}
+
+/// The highest bitrate a recording is assumed to have, in bytes a second (1.6 Mbit/s: above
+/// CD-quality PCM and every lossy codec): a file plays at least its size at this rate, whatever
+/// its container says.
+const BEST_BYTES_PER_SECOND: usize = 200_000;
+
+/// The shortest a file of `bytes` can play.
+pub(crate) fn least_seconds(bytes: usize) -> i64 {
+    i64::try_from(bytes.div_ceil(BEST_BYTES_PER_SECOND)).unwrap_or(i64::MAX)
 }
 
 /// The longest a file of `bytes` could play: what is reserved when its length is unknown.
@@ -71,5 +78,10 @@ mod tests {
         assert!(seconds(Bytes::from(vec![7_u8; 5_000]), Some("x.mp3")).is_none());
         assert_eq!(worst_seconds(25 << 20), 26_215);
         assert_eq!(worst_seconds(10), 1);
+        assert_eq!(least_seconds(25 << 20), 132);
+        // A WAV whose header claims one second of a minute's data: the packets tell.
+        let mut lying = wav(60);
+        lying[40..44].copy_from_slice(&8_000_u32.to_le_bytes());
+        assert!(seconds(Bytes::from(lying), Some("x.wav")).is_some_and(|s| s >= 1));
     }
 }

@@ -102,7 +102,11 @@ impl Request {
     ) -> Result<Request, RelayError> {
         let form = Form::parse(content_type, body).await?;
         let mut spec = endpoint.read_form(&form)?;
-        if let (true, Some((data, name))) = (endpoint.hears_audio(), form.file("file")) {
+        let recording = match endpoint.hears_audio() {
+            true => form.file("file")?,
+            false => None,
+        };
+        if let Some((data, name)) = recording {
             // Read off the async workers: a container is walked packet by packet.
             let size = data.len();
             let name = name.map(str::to_owned);
@@ -111,7 +115,8 @@ impl Request {
                     .await
                     .ok()
                     .flatten();
-            spec.hear(heard.unwrap_or_else(|| crate::audio::worst_seconds(size)));
+            let least = crate::audio::least_seconds(size);
+            spec.hear(heard.map_or_else(|| crate::audio::worst_seconds(size), |s| s.max(least)));
         }
         Ok(Request {
             endpoint,

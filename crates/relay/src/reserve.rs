@@ -8,7 +8,7 @@ use crate::error::{Refusal, RelayError};
 use crate::relay::Relay;
 use crate::routing::Snapshot;
 use domain::options as opt;
-use domain::pricing::{ImageAsk, Price, PriceTable, Tool, ToolCalls};
+use domain::pricing::{ImageAsk, Price, PriceTable, Tool, ToolCalls, searches_always};
 
 /// A priced call with its quota reserved.
 pub(crate) struct Priced {
@@ -57,7 +57,10 @@ impl Relay {
             per_second: by_second.is_some(),
             ..Fees::default()
         };
-        let tools = ToolCalls::reserve_for(spec.tools);
+        let mut tools = ToolCalls::reserve_for(spec.tools);
+        if searches_always(model) {
+            tools.add(Tool::SearchModel, 1);
+        }
         let worst = fees.worst(price, model, prompt, output_tokens, count, tools);
         let session = self.hold(caller, price, worst).map_err(|short| {
             let (holder, available) = short.holder();
@@ -157,6 +160,10 @@ pub(crate) fn requested_tools(
     conversion: Option<Conversion>,
 ) -> ToolCalls {
     let mut tools = ToolCalls::default();
+    // A search model searches on every call, whoever calls it and however.
+    if searches_always(&spec.model) {
+        tools.add(Tool::SearchModel, 1);
+    }
     if conversion.is_some() {
         return tools;
     }
@@ -165,6 +172,7 @@ pub(crate) fn requested_tools(
         Endpoint::Messages => Tool::CodeExecution,
         _ => return tools,
     };
-    tools.add(own, spec.tools.get(own).min(1));
-    tools
+    let mut asked = ToolCalls::default();
+    asked.add(own, spec.tools.get(own).min(1));
+    tools.max(asked)
 }

@@ -54,12 +54,21 @@ impl Form {
         Ok(Form { parts })
     }
 
-    /// The first file part named `name`: its bytes and file name.
-    pub(crate) fn file(&self, name: &str) -> Option<(Bytes, Option<&str>)> {
-        self.parts
+    /// The file part named `name`: its bytes and file name; refused when the form has more
+    /// than one part of that name in any letter case (which of them the upstream would hear
+    /// is not ours to guess).
+    pub(crate) fn file(&self, name: &str) -> Result<Option<(Bytes, Option<&str>)>, RelayError> {
+        let mut found = self
+            .parts
             .iter()
-            .find(|p| p.name == name && p.filename.is_some())
-            .map(|p| (p.data.clone(), p.filename.as_deref()))
+            .filter(|p| p.name.eq_ignore_ascii_case(name));
+        let Some(part) = found.next() else {
+            return Ok(None);
+        };
+        if found.next().is_some() || part.name != name {
+            return Err(bad(format!("send one `{name}` part")));
+        }
+        Ok(Some((part.data.clone(), part.filename.as_deref())))
     }
 
     /// The text field `name`: refused when it is sent twice, in another letter case, or as a

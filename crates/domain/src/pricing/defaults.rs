@@ -202,6 +202,11 @@ pub(super) const DEFAULT_CACHE_RATIOS: &[(&str, f64, f64)] = &[
 pub(super) const DEFAULT_AUDIO_RATIOS: &[(&str, f64, f64)] = &[
     ("gpt-realtime", 8.0, 2.0),
     ("gpt-4o-transcribe", 2.4, 1.0),
+    ("gpt-4o-audio", 16.0, 2.0),
+    ("gpt-4o-mini-audio", 66.67, 2.0),
+    ("gpt-audio", 12.8, 2.0),
+    ("gemini-2.5-flash", 3.33, 1.0),
+    ("gemini-2.0-flash", 7.0, 1.0),
     ("gpt-4o-mini-transcribe", 2.4, 1.0),
     ("gpt-realtime-mini", 16.67, 2.0),
     ("gpt-4o-realtime", 8.0, 2.0),

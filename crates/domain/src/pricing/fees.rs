@@ -100,7 +100,8 @@ impl ToolCalls {
             .any(|p| model.starts_with(p));
         let (from, to) = if reasoning {
             (Tool::WebSearchPreview, Tool::WebSearch)
-        } else if named.get(Tool::WebSearchPreview) > 0 && named.get(Tool::WebSearch) == 0 {
+        } else if named.get(Tool::WebSearchPreview) > 0 {
+            // A search under either tool of a request naming the preview one: the dearer.
             (Tool::WebSearch, Tool::WebSearchPreview)
         } else {
             return out;
@@ -115,6 +116,12 @@ impl ToolCalls {
     /// grounded prompt, code-execution minimum or search-model call.
     pub fn reserve_for(named: ToolCalls) -> ToolCalls {
         let mut out = ToolCalls::default();
+        // Grounding is billed per prompt or per query by model: reserve both, the settle
+        // keeps the one that applies.
+        let mut named = named;
+        if named.get(Tool::GoogleSearch) > 0 {
+            named.add(Tool::GoogleSearchQuery, 1);
+        }
         for (tool, _) in named.iter() {
             let calls = match tool {
                 Tool::WebSearch
@@ -136,6 +143,12 @@ impl ToolCalls {
             .map(|(t, ..)| (*t, self.get(*t)))
             .filter(|(_, n)| *n > 0)
     }
+}
+
+/// Whether `model` searches the web on every call (OpenAI's search models), whatever the
+/// request says.
+pub fn searches_always(model: &str) -> bool {
+    model.starts_with("gpt-4o") && model.contains("-search")
 }
 
 /// An OpenAI service tier, as a request asks for it or an answer reports it.

@@ -9,7 +9,7 @@ pub mod fees;
 mod table;
 
 pub use defaults::FALLBACK_MAX_OUTPUT;
-pub use fees::{ImageAsk, Tier, Tool, ToolCalls, image_output_tokens};
+pub use fees::{ImageAsk, Tier, Tool, ToolCalls, image_output_tokens, searches_always};
 pub use table::PriceTable;
 
 use crate::quota::QUOTA_PER_USD;

@@ -3,7 +3,7 @@
 //! server-side tools it called (those the answer cannot show are priced from the request).
 
 use crate::stream::sse::Usage;
-use domain::pricing::{Cached, Price, PriceTable, Tier, ToolCalls};
+use domain::pricing::{Price, PriceTable, Tier, ToolCalls};
 use std::sync::Arc;
 
 /// What a call's price needs beyond its model's ratios, fixed when it is reserved.
@@ -31,16 +31,16 @@ pub(crate) struct Cost {
 }
 
 impl Fees {
-    /// The price `price` of `model` becomes for `usage`: its tier's, and past the long-context
-    /// threshold, the premium's.
+    /// The price `price` of `model` becomes in `tier` for a prompt of `prompt_tokens`: the
+    /// tier's, and past the long-context threshold, the premium's.
     pub fn effective(
         &self,
         price: Price,
         model: &str,
-        usage: &Usage,
+        tier: Tier,
+        prompt_tokens: i64,
         notes: &mut Vec<String>,
     ) -> Price {
-        let tier = usage.tier.unwrap_or(self.tier);
         let mut price = price;
         if tier != Tier::Standard {
             let ratio = self.table.tier_ratio(model, tier.as_str());
@@ -48,7 +48,7 @@ impl Fees {
             notes.push(format!("服务层级 {}（倍率 {ratio}）", tier.as_str()));
         }
         if let Some((threshold, input, output)) = self.table.long_context(model)
-            && usage.prompt_tokens > threshold
+            && prompt_tokens > threshold
         {
             price = price.scaled(input, output);
             notes.push(format!("长上下文（输入倍率 {input}，输出倍率 {output}）"));
@@ -56,17 +56,31 @@ impl Fees {
         price
     }
 
+    /// The tier a reservation is held in: the priority tier when asked for (it may cost
+    /// more); never a cheaper one on the request's word, which an upstream may ignore.
+    pub fn reserved_tier(&self) -> Tier {
+        match self.tier {
+            Tier::Priority => Tier::Priority,
+            _ => Tier::Standard,
+        }
+    }
+
     /// The quota of `usage` at `price`, `count` times for a per-call price.
     pub fn cost(&self, price: Price, model: &str, usage: &Usage, count: i64) -> Cost {
         let mut notes = Vec::new();
-        let price = self.effective(price, model, usage, &mut notes);
+        // The tier the answer reports: the request's word is no discount.
+        let tier = usage.tier.unwrap_or_default();
+        let price = self.effective(price, model, tier, usage.prompt_tokens, &mut notes);
         let (image_in_ratio, image_out_ratio) = self.table.image_ratios(model);
-        let audio_in_ratio = self.table.audio_ratios(model).input;
+        let audio = self.table.audio_ratios(model);
         let image_in = usage.image_in.clamp(0, usage.prompt_tokens.max(0));
         let image_out = usage.image_out.clamp(0, usage.completion_tokens.max(0));
         let audio_in = usage
             .audio_in
             .clamp(0, usage.prompt_tokens.max(0) - image_in);
+        let audio_out = usage
+            .audio_out
+            .clamp(0, usage.completion_tokens.max(0) - image_out);
         let tokens = match price {
             Price::PerCall { .. } => {
                 // Audio priced by the second: the length the upstream reports, else the one
@@ -81,7 +95,7 @@ impl Fees {
                 let text = price.quota_cached(
                     usage.prompt_tokens - image_in - audio_in,
                     usage.cached,
-                    usage.completion_tokens - image_out,
+                    usage.completion_tokens - image_out - audio_out,
                 );
                 // Image tokens: input at the image ratio, output at the image output ratio
                 // (both shares of a text input token).
@@ -89,7 +103,12 @@ impl Fees {
                     .scaled(image_in_ratio, 1.0)
                     .quota(image_in, 0)
                     .saturating_add(price.scaled(image_out_ratio, 1.0).quota(image_out, 0))
-                    .saturating_add(price.scaled(audio_in_ratio, 1.0).quota(audio_in, 0));
+                    .saturating_add(price.scaled(audio.input, 1.0).quota(audio_in, 0))
+                    .saturating_add(
+                        price
+                            .scaled(audio.input * audio.completion, 1.0)
+                            .quota(audio_out, 0),
+                    );
                 if image_in + image_out > 0 {
                     notes.push(format!("图像 tokens 输入 {image_in}，输出 {image_out}"));
                 }
@@ -122,25 +141,25 @@ impl Fees {
         count: i64,
         tools: ToolCalls,
     ) -> i64 {
-        let usage = Usage {
-            prompt_tokens: prompt,
-            completion_tokens: output,
-            cached: Cached::default(),
-            tools,
-            ..Usage::default()
+        let tier = self.reserved_tier();
+        let price = self.effective(price, model, tier, prompt, &mut Vec::new());
+        let calls = match price {
+            Price::PerCall { .. } => price.quota_times(count),
+            Price::PerToken { .. } => {
+                // Output that may be images or audio: at the dearest of their ratios.
+                let (_, image_out) = self.table.image_ratios(model);
+                let audio = self.table.audio_ratios(model);
+                let input = price.quota(prompt, 0);
+                [image_out, audio.input * audio.completion]
+                    .into_iter()
+                    .filter(|r| *r > 1.0)
+                    .map(|r| input.saturating_add(price.scaled(r, 1.0).quota(output, 0)))
+                    .fold(price.quota(prompt, output), i64::max)
+            }
         };
-        let price = self.effective(price, model, &usage, &mut Vec::new());
-        let times = if matches!(price, Price::PerCall { .. }) {
-            count
-        } else {
-            1
-        };
-        price
-            .quota(prompt, output)
-            .saturating_mul(times)
-            .saturating_add(self.table.tool_fees(
-                &price,
-                tools.max(self.requested).billed_for(model, self.named),
-            ))
+        calls.saturating_add(self.table.tool_fees(
+            &price,
+            tools.max(self.requested).billed_for(model, self.named),
+        ))
     }
 }

@@ -103,9 +103,10 @@ pub(crate) struct Meter {
 impl Meter {
     /// Reserves the price of `tokens` more output tokens, or says which balance is short.
     pub fn extend_output(&mut self, tokens: i64) -> Result<(), RelayError> {
-        let price =
-            self.fees
-                .effective(self.price, &self.model, &Usage::default(), &mut Vec::new());
+        let tier = self.fees.reserved_tier();
+        let price = self
+            .fees
+            .effective(self.price, &self.model, tier, 0, &mut Vec::new());
         let amount = price.quota(0, tokens);
         let holder = match self.session.as_mut().map(|s| s.extend(amount)) {
             None | Some(Ok(())) => return Ok(()),

@@ -87,22 +87,22 @@ static NAMES: LazyLock<AhoCorasick> = LazyLock::new(|| {
 pub(crate) fn estimate(body: &[u8]) -> Estimate {
     let bytes = i64::try_from(body.len() / 4).unwrap_or(i64::MAX);
     let scan = scan(body);
-    let (images, refs) = if scan.parse || escaped_ascii(body) {
+    let (images, refs, tools) = if scan.parse || escaped_ascii(body) {
         // A name spelled with escapes (`"\u0069mage"`) hides from a byte search, and a part
         // that may be a reference needs its fields: both are read from the parsed value (an
         // unparseable body is refused later anyway).
-        serde_json::from_slice::<Value>(body).map_or((0, MediaRefs::default()), |v| {
-            let mut found = Found::default();
+        let mut found = Found::default();
+        if let Ok(v) = serde_json::from_slice::<Value>(body) {
             found.walk(&v);
-            (found.images, found.refs)
-        })
+        }
+        (found.images, found.refs, found.tools.max(scan.tools))
     } else {
-        (scan.images, MediaRefs::default())
+        (scan.images, MediaRefs::default(), scan.tools)
     };
     Estimate {
         tokens: bytes.saturating_add(images.saturating_mul(IMAGE_TOKENS)),
         refs,
-        tools: scan.tools,
+        tools,
     }
 }
 
@@ -183,21 +183,36 @@ const REFERENCES: [&str; 6] = [
     "\"fileid\"",
 ];
 
+/// The tool a key or string value names, as the byte scan reads it (a prefix, in any letter
+/// case; `web_search_options` only as a key).
+fn tool_named(name: &str, is_key: bool) -> Option<Tool> {
+    let lower = name.to_ascii_lowercase();
+    let quoted = format!("\"{lower}\"");
+    TOOLS
+        .iter()
+        .find(|(pattern, _)| quoted.starts_with(pattern))
+        .map(|(_, tool)| *tool)
+        .filter(|tool| is_key || *tool != Tool::SearchModel)
+}
+
 /// Media parts found in a parsed body.
 #[derive(Default)]
 struct Found {
     images: i64,
     refs: MediaRefs,
+    tools: ToolCalls,
 }
 
 impl Found {
     fn walk(&mut self, v: &Value) {
         match v {
             Value::Object(o) => {
+                // A part's kind is its `type` (another key's value, a title, says nothing).
                 let typed = o
-                    .values()
-                    .filter_map(Value::as_str)
-                    .find(|s| named(&VALUES, s));
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("type"))
+                    .and_then(|(_, v)| v.as_str())
+                    .filter(|s| named(&VALUES, s));
                 if let Some(kind) = typed
                     && self.typed_part(kind, o)
                 {
@@ -207,6 +222,11 @@ impl Found {
                 for (k, v) in o {
                     if named(&KEYS, k) {
                         self.key_part(k, v);
+                    }
+                    if let Some(tool) = tool_named(k, true)
+                        .or_else(|| v.as_str().and_then(|s| tool_named(s, false)))
+                    {
+                        self.tools.add(tool, 1);
                     }
                     self.walk(v);
                 }
@@ -326,6 +346,13 @@ mod tests {
         let gemini = r#"{"tools":[{"googleSearch":{}},{"google_search_retrieval":{}}]}"#;
         assert_eq!(tools(gemini).get(Tool::GoogleSearch), 2);
         assert!(tools(r#"{"messages":[{"content":"search the web"}]}"#).is_empty());
+        // Spelled with escapes: read from the parsed body.
+        let hidden = r#"{"tools":[{"type":"web_search_previe\u0077"},{"type":"code\u005fexecution_20250522"}]}"#;
+        let t = tools(hidden);
+        assert_eq!(
+            (t.get(Tool::WebSearchPreview), t.get(Tool::CodeExecution)),
+            (1, 1)
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Usage {
     pub image_out: i64,
     /// Prompt tokens that were audio (a transcription's `input_token_details.audio_tokens`).
     pub audio_in: i64,
+    /// Output tokens that were audio (chat's `completion_tokens_details.audio_tokens`).
+    pub audio_out: i64,
     /// Seconds of audio heard, rounded up (whisper's `usage` of type `duration`).
     pub seconds: Option<i64>,
 }
@@ -44,6 +46,7 @@ impl Usage {
             image_in: self.image_in.max(other.image_in),
             image_out: self.image_out.max(other.image_out),
             audio_in: self.audio_in.max(other.audio_in),
+            audio_out: self.audio_out.max(other.audio_out),
             seconds: other.seconds.or(self.seconds),
         }
     }
@@ -65,6 +68,7 @@ struct UsageFields {
     cache_read_input_tokens: Option<i64>,
     cache_creation_input_tokens: Option<i64>,
     server_tool_use: Option<ServerToolUse>,
+    completion_tokens_details: Option<CachedDetails>,
     /// A transcription's: `audio_tokens` among the input tokens.
     input_token_details: Option<AudioDetails>,
     /// whisper's `{"type": "duration", "seconds": N}` (`duration` in older answers).
@@ -87,6 +91,8 @@ struct CachedDetails {
     cached_tokens: Option<i64>,
     /// gpt-image: the prompt's image tokens.
     image_tokens: Option<i64>,
+    /// Chat with audio: the prompt's (or the output's) audio tokens.
+    audio_tokens: Option<i64>,
 }
 
 impl From<UsageFields> for Usage {
@@ -99,7 +105,12 @@ impl From<UsageFields> for Usage {
             .and_then(|d| d.cached_tokens)
             .unwrap_or(0)
             .max(0);
-        let image_in = details.and_then(|d| d.image_tokens).unwrap_or(0).max(0);
+        let image_in = details
+            .as_ref()
+            .and_then(|d| d.image_tokens)
+            .unwrap_or(0)
+            .max(0);
+        let chat_audio_in = details.and_then(|d| d.audio_tokens).unwrap_or(0).max(0);
         // Every figure is clamped at zero: a negative count would lower the bill.
         let prompt = match u.prompt_tokens {
             Some(p) => p.max(0),
@@ -130,6 +141,12 @@ impl From<UsageFields> for Usage {
                 .input_token_details
                 .and_then(|d| d.audio_tokens)
                 .unwrap_or(0)
+                .max(0)
+                .max(chat_audio_in),
+            audio_out: u
+                .completion_tokens_details
+                .and_then(|d| d.audio_tokens)
+                .unwrap_or(0)
                 .max(0),
             seconds: u
                 .seconds
@@ -151,6 +168,17 @@ struct GeminiUsage {
     thoughts_token_count: Option<i64>,
     cached_content_token_count: Option<i64>,
     candidates_tokens_details: Option<Vec<ModalityCount>>,
+    prompt_tokens_details: Option<Vec<ModalityCount>>,
+}
+
+/// The tokens of `modality` in Gemini's per-modality counts.
+fn modality(details: Option<Vec<ModalityCount>>, modality: &str) -> i64 {
+    details
+        .into_iter()
+        .flatten()
+        .filter(|d| d.modality.as_deref() == Some(modality))
+        .map(|d| d.token_count.unwrap_or(0).max(0))
+        .fold(0, i64::saturating_add)
 }
 
 #[derive(Deserialize)]
@@ -177,13 +205,8 @@ impl From<GeminiUsage> for Usage {
                 read: u.cached_content_token_count.unwrap_or(0).max(0),
                 written: 0,
             },
-            image_out: u
-                .candidates_tokens_details
-                .into_iter()
-                .flatten()
-                .filter(|d| d.modality.as_deref() == Some("IMAGE"))
-                .map(|d| d.token_count.unwrap_or(0).max(0))
-                .fold(0, i64::saturating_add),
+            image_out: modality(u.candidates_tokens_details, "IMAGE"),
+            audio_in: modality(u.prompt_tokens_details, "AUDIO"),
             ..Usage::default()
         }
     }
@@ -248,16 +271,19 @@ impl WithUsage {
             };
             tools.add(tool, 1);
         }
+        // A grounded prompt is one, whatever its candidates; each query is billed.
+        let mut grounded = false;
         for grounding in self
             .candidates
             .iter()
             .flatten()
             .filter_map(|c| c.grounding_metadata.as_ref())
         {
-            tools.add(Tool::GoogleSearch, 1);
+            grounded = true;
             let queries = grounding.web_search_queries.as_ref().map_or(0, Vec::len);
             tools.add(Tool::GoogleSearchQuery, queries as i64);
         }
+        tools.add(Tool::GoogleSearch, i64::from(grounded));
         tools
     }
 }

@@ -73,8 +73,8 @@ async fn images_are_priced_by_quality_and_size(app: TestApp) {
     }
 }
 
-/// A call in the priority tier costs the tier's price (gpt-4o: 1.7x), in flex half; the tier
-/// the answer reports wins over the one asked for.
+/// A call in the priority tier costs the tier's price (gpt-4o: 1.7x), in flex half: the tier
+/// the answer reports.
 async fn service_tiers_are_priced(app: TestApp) {
     let (user, key, _) = app.relay_setup(1_000_000).await;
     one_quota_a_token(&app).await;
@@ -92,7 +92,10 @@ async fn service_tiers_are_priced(app: TestApp) {
     assert_eq!(standard, 18);
     assert_eq!(spent(&app, &user, chat("priority", false)).await, 31);
     assert_eq!(spent(&app, &user, chat("flex", false)).await, 9);
-    assert_eq!(spent(&app, &user, chat("priority", true)).await, 31);
+    // A stream here does not say its tier: billed standard, whatever was asked (an upstream
+    // that ignores `service_tier` runs it standard; no discount on the request's word).
+    assert_eq!(spent(&app, &user, chat("flex", true)).await, 18);
+    assert_eq!(spent(&app, &user, chat("priority", true)).await, 18);
     let (status, v) = app
         .relay_post(
             &key,
@@ -186,6 +189,30 @@ async fn server_side_tools_are_priced(app: TestApp) {
     searching["web_search_options"] = json!({});
     assert_eq!(
         fee("/v1/chat/completions", chat.clone(), searching).await,
+        usd(0.035)
+    );
+    // A search model searches on every call, asked to or not.
+    app.set_option(
+        &root,
+        "ModelRatio",
+        r#"{"gemini-3-pro-preview": 1, "gpt-4o": 1.25, "gpt-4o-search-preview": 1.25}"#,
+    )
+    .await;
+    app.set_option(
+        &root,
+        "CompletionRatio",
+        r#"{"gemini-3-pro-preview": 2, "gpt-4o-search-preview": 4}"#,
+    )
+    .await;
+    app.create_channel(
+        &root,
+        json!({"name": "search", "models": "gpt-4o-search-preview"}),
+    )
+    .await;
+    let mut search_model = chat.clone();
+    search_model["model"] = json!("gpt-4o-search-preview");
+    assert_eq!(
+        fee("/v1/chat/completions", chat.clone(), search_model).await,
         usd(0.035)
     );
     let gemini = |tools: Value| {
@@ -373,6 +400,28 @@ async fn transcriptions_are_priced_by_length(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, v) = upload("whisper-1", vec![7_u8; 20_000], None)().await;
     assert_openai_error(status, &v, StatusCode::FORBIDDEN);
+
+    // A header that claims one second of two megabytes: at least what the size plays at the
+    // highest bitrate (200 000 bytes a second) is billed. Two file parts are refused.
+    app.put(
+        Some(&root),
+        "/api/user",
+        json!({"id": user.id, "quota": 1_000_000}),
+    )
+    .await;
+    let mut lying = mock_upstream::fees::wav(250);
+    lying[40..44].copy_from_slice(&8_000_u32.to_le_bytes());
+    assert!(spent(&app, &user, upload("whisper-1", lying, None)).await >= 10 * 50);
+    let wav = mock_upstream::fees::wav(1);
+    let parts: Vec<(&str, Option<&str>, &[u8])> = vec![
+        ("model", None, b"whisper-1"),
+        ("file", Some("a.wav"), &wav),
+        ("File", Some("b.wav"), &wav),
+    ];
+    let (status, v) = app
+        .upload(&key, "/v1/audio/transcriptions", form(&parts))
+        .await;
+    assert_openai_error(status, &v, StatusCode::BAD_REQUEST);
 }
 
 db_tests!(
