@@ -41,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/usage").route(get().to(dashboard::billing_usage)))
     };
     // Gemini's calls, under both of its prefixes; before OpenAI's `/v1/models/{model}`, whose
-    // pattern would take their paths too.
+    // pattern would take their paths too (after the static routes).
     let gemini = |scope: actix_web::Scope| {
         scope
             .wrap(from_fn(error::method_not_allowed))
@@ -62,41 +62,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(post().to(gemini::batch_embed_contents)),
             )
     };
-    cfg.service(resource("/").route(web::head().to(anthropic::probe)))
-        .service(
-            gemini(web::scope("/v1beta"))
-                .service(resource("/models").route(get().to(gemini::list_models)))
-                .default_service(web::to(error::unknown_route)),
-        )
-        .service(dashboard("/dashboard/billing"))
-        .service(
-            gemini(web::scope("/v1"))
-                .service(resource("/models").route(get().to(openai::list_models)))
-                .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
-                .service(resource("/chat/completions").route(post().to(openai::chat_completions)))
-                .service(resource("/responses").route(post().to(openai::responses)))
-                .service(resource("/realtime").route(get().to(realtime::realtime)))
-                .service(resource("/messages").route(post().to(anthropic::messages)))
-                .service(
-                    resource("/messages/count_tokens").route(post().to(anthropic::count_tokens)),
-                )
-                .service(resource("/completions").route(post().to(openai::completions)))
-                .service(resource("/embeddings").route(post().to(openai::embeddings)))
-                .service(resource("/moderations").route(post().to(openai::moderations)))
-                .service(
-                    resource("/images/generations").route(post().to(openai::image_generations)),
-                )
-                .service(resource("/images/edits").route(post().to(openai::image_edits)))
-                .service(resource("/images/variations").route(post().to(openai::image_variations)))
-                .service(
-                    resource("/audio/transcriptions")
-                        .route(post().to(openai::audio_transcriptions)),
-                )
-                .service(
-                    resource("/audio/translations").route(post().to(openai::audio_translations)),
-                )
-                .service(resource("/audio/speech").route(post().to(openai::audio_speech)))
-                .service(dashboard("/dashboard/billing"))
-                .default_service(web::to(error::unknown_route)),
-        );
+    // The hot routes are static and come first in their scope: actix tries resources in
+    // order, and each pattern with a variable is a regular expression to run.
+    let v1 = web::scope("/v1")
+        .service(resource("/chat/completions").route(post().to(openai::chat_completions)))
+        .service(resource("/responses").route(post().to(openai::responses)))
+        .service(resource("/messages").route(post().to(anthropic::messages)))
+        .service(resource("/completions").route(post().to(openai::completions)))
+        .service(resource("/embeddings").route(post().to(openai::embeddings)))
+        .service(resource("/realtime").route(get().to(realtime::realtime)))
+        .service(resource("/messages/count_tokens").route(post().to(anthropic::count_tokens)))
+        .service(resource("/moderations").route(post().to(openai::moderations)))
+        .service(resource("/images/generations").route(post().to(openai::image_generations)))
+        .service(resource("/images/edits").route(post().to(openai::image_edits)))
+        .service(resource("/images/variations").route(post().to(openai::image_variations)))
+        .service(resource("/audio/transcriptions").route(post().to(openai::audio_transcriptions)))
+        .service(resource("/audio/translations").route(post().to(openai::audio_translations)))
+        .service(resource("/audio/speech").route(post().to(openai::audio_speech)))
+        .service(resource("/models").route(get().to(openai::list_models)));
+    cfg.service(
+        gemini(v1)
+            .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
+            .service(dashboard("/dashboard/billing"))
+            .default_service(web::to(error::unknown_route)),
+    )
+    .service(resource("/").route(web::head().to(anthropic::probe)))
+    .service(
+        gemini(web::scope("/v1beta"))
+            .service(resource("/models").route(get().to(gemini::list_models)))
+            .default_service(web::to(error::unknown_route)),
+    )
+    .service(dashboard("/dashboard/billing"));
 }

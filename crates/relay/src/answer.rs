@@ -43,9 +43,13 @@ pub(crate) enum Answered {
 /// Whether a whole answer is an error object in place of the answer: a top-level `error` that
 /// is not null (a Responses object carries `"error": null` when it succeeded).
 pub(crate) fn is_error_body(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"\"error\"").is_some()
-        && serde_json::from_slice::<Value>(body)
-            .is_ok_and(|v| v.get("error").is_some_and(|e| !e.is_null()))
+    /// The top-level `error`, the rest skipped unread.
+    #[derive(serde::Deserialize)]
+    struct TopError {
+        error: Option<serde::de::IgnoredAny>,
+    }
+    crate::stream::ERROR_KEY.in_(body)
+        && serde_json::from_slice::<TopError>(body).is_ok_and(|t| t.error.is_some())
 }
 
 /// The status an error object in a 200 stands for: its numeric `code` (Gemini's shape) when

@@ -193,9 +193,10 @@ impl Application {
                 .app_data(api_origins.clone())
                 .app_data(admin_state.clone())
                 .app_data(gateway_state.clone())
+                // The relay first: its routes are the hot ones, and actix tries them in order.
+                .configure(gateway_api::configure)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
                 .configure(admin_api::configure)
-                .configure(gateway_api::configure)
         })
         .on_connect(|conn, _| {
             // Streamed events leave at once instead of waiting on Nagle and delayed ACKs.

@@ -149,7 +149,9 @@ fn scan(body: &[u8]) -> Scan {
 /// Whether `body` has a printable ASCII character written as a `\u00XX` escape, which no
 /// encoder needs but for HTML-safe `<`, `>` and `&` (Go's default).
 fn escaped_ascii(body: &[u8]) -> bool {
-    memchr::memmem::find_iter(body, b"\\u00").any(|at| {
+    static ESCAPE: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\\u00"));
+    ESCAPE.find_iter(body).any(|at| {
         let hex = body.get(at + 4..at + 6).unwrap_or_default();
         !matches!(hex, b"3c" | b"3C" | b"3e" | b"3E" | b"26")
             && matches!(hex.first(), Some(b'2'..=b'7'))

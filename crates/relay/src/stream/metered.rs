@@ -179,7 +179,7 @@ impl MeteredStream {
         let Some(channel) = self.channel.as_ref() else {
             return chunk;
         };
-        if memchr::memmem::find(&chunk, b"\"error\"").is_none() {
+        if !super::ERROR_KEY.in_(&chunk) {
             return chunk;
         }
         match std::str::from_utf8(&chunk) {

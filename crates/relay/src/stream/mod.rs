@@ -6,3 +6,23 @@ mod metered;
 pub mod sse;
 
 pub use metered::MeteredStream;
+
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
+
+/// A byte string searched for on every call, its searcher built once.
+pub(crate) struct Needle(LazyLock<Finder<'static>>);
+
+impl Needle {
+    pub(crate) const fn new(make: fn() -> Finder<'static>) -> Needle {
+        Needle(LazyLock::new(make))
+    }
+
+    /// Whether `haystack` holds the needle.
+    pub(crate) fn in_(&self, haystack: &[u8]) -> bool {
+        self.0.find(haystack).is_some()
+    }
+}
+
+/// `"error"`: an error object or event is only looked for where this is.
+pub(crate) static ERROR_KEY: Needle = Needle::new(|| Finder::new(b"\"error\""));

@@ -2,7 +2,9 @@
 //! holding the stream: lines are scanned chunk by chunk, and only a `data:` line that mentions
 //! `"usage"` is parsed.
 
+use super::Needle;
 use domain::pricing::{Cached, Tier, Tool, ToolCalls};
+use memchr::memmem::Finder;
 use serde::Deserialize;
 
 /// Token counts an upstream reported. `prompt_tokens` counts every prompt token, those the
@@ -360,14 +362,14 @@ impl SseMeter {
             return;
         }
         // `"usage` finds both `"usage"` and Gemini's `"usageMetadata"` in one scan.
-        if memchr(data, b"\"usage")
+        if USAGE.in_(data)
             && let Some(u) = usage_of(data)
         {
             self.usage = Some(self.usage.map_or(u, |seen| seen.merge(u)));
-            if !memchr(data, b"\"message_start\"") {
+            if !MESSAGE_START.in_(data) {
                 self.complete = true;
             }
-            if !memchr(data, b"\"delta\"") || memchr(data, b"\"choices\":[]") {
+            if !DELTA.in_(data) || NO_CHOICES.in_(data) {
                 return;
             }
         }
@@ -381,9 +383,10 @@ impl SseMeter {
     }
 }
 
-fn memchr(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
+static USAGE: Needle = Needle::new(|| Finder::new(b"\"usage"));
+static MESSAGE_START: Needle = Needle::new(|| Finder::new(b"\"message_start\""));
+static DELTA: Needle = Needle::new(|| Finder::new(b"\"delta\""));
+static NO_CHOICES: Needle = Needle::new(|| Finder::new(b"\"choices\":[]"));
 
 #[cfg(test)]
 mod tests {
