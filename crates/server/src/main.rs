@@ -1,6 +1,11 @@
 use server::{Application, Settings};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the relay allocates and frees many small buffers per call, which glibc's
+/// allocator spent about a sixth of the gateway's CPU on (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
