@@ -71,6 +71,11 @@ impl Form {
         Ok(Some((part.data.clone(), part.filename.as_deref())))
     }
 
+    /// How many file parts the form holds (images to edit, a mask).
+    pub(crate) fn files(&self) -> i64 {
+        self.parts.iter().filter(|p| p.filename.is_some()).count() as i64
+    }
+
     /// The text field `name`: refused when it is sent twice, in another letter case, or as a
     /// file.
     pub(crate) fn text(&self, name: &str) -> Result<Option<&str>, RelayError> {

@@ -167,6 +167,11 @@ impl Meter {
                 }
             }
         };
+        // Tools a stream showed running count even when its closing report never came.
+        let usage = Usage {
+            tools: streamed.map_or(usage.tools, |s| usage.tools.max(s.tools_seen)),
+            ..usage
+        };
         let cost = self.fees.cost(self.price, &self.model, &usage, self.count);
         let quota = session.settle(cost.quota);
         let mut content = match self.price {

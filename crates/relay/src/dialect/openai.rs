@@ -223,7 +223,16 @@ impl Endpoint {
             None => None,
         };
         let model = form.text("model")?.map(|m| m.trim().to_owned());
-        let mut spec = self.spec(model, n, None, None, false, super::Estimate::default())?;
+        // An edit's prompt and the images it sends are prompt tokens to the models priced by
+        // their tokens: reserved as a JSON call's are.
+        let prompt = form.text("prompt")?.map_or(0, str::len);
+        let estimate = super::Estimate {
+            tokens: i64::try_from(prompt / 4)
+                .unwrap_or(i64::MAX)
+                .saturating_add(form.files().saturating_mul(super::media::IMAGE_TOKENS)),
+            ..Default::default()
+        };
+        let mut spec = self.spec(model, n, None, None, false, estimate)?;
         let quality = form
             .text("quality")?
             .map(|q| Cow::Owned(q.trim().to_owned()));

@@ -214,7 +214,7 @@ impl From<GeminiUsage> for Usage {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct WithUsage {
     usage: Option<Usage>,
     #[serde(rename = "usageMetadata")]
@@ -330,6 +330,8 @@ pub struct SseMeter {
     pub retained: Vec<u8>,
     /// Events that did not fit in `retained` (about one token each).
     pub overflow_events: i64,
+    /// Server-side tool calls the events showed as they ran.
+    pub tools_seen: ToolCalls,
 }
 
 /// Bytes of event data kept per stream for local counting.
@@ -373,6 +375,9 @@ impl SseMeter {
                 return;
             }
         }
+        if !self.complete {
+            self.tool_event(data);
+        }
         self.events += 1;
         if !self.complete && self.retained.len() + data.len() < RETAIN {
             self.retained.extend_from_slice(data);
@@ -383,6 +388,53 @@ impl SseMeter {
     }
 }
 
+/// Server-side tool calls as a stream shows them when they run (a stream cut before its
+/// closing usage still owes them): Responses' finished output items, Anthropic's server tool
+/// blocks.
+#[derive(Deserialize)]
+struct ToolEvent {
+    item: Option<OutputItem>,
+    content_block: Option<ToolBlock>,
+}
+
+#[derive(Deserialize)]
+struct ToolBlock {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    name: Option<String>,
+}
+
+impl SseMeter {
+    fn tool_event(&mut self, data: &[u8]) {
+        if !(ITEM_DONE.in_(data) || SERVER_TOOL.in_(data)) {
+            return;
+        }
+        let Ok(event) = serde_json::from_slice::<ToolEvent>(data) else {
+            return;
+        };
+        let seen = WithUsage {
+            output: event.item.map(|i| vec![i]),
+            ..WithUsage::default()
+        };
+        let mut tools = seen.tools();
+        if let Some(block) = event.content_block
+            && block.kind.as_deref() == Some("server_tool_use")
+            && block.name.as_deref() == Some("web_search")
+        {
+            tools.add(Tool::WebSearch, 1);
+        }
+        for (tool, n) in tools.iter() {
+            if tool == Tool::CodeInterpreter && self.tools_seen.get(tool) > 0 {
+                // One container a stream (the answer's own report counts them apart).
+                continue;
+            }
+            self.tools_seen.add(tool, n);
+        }
+    }
+}
+
+static ITEM_DONE: Needle = Needle::new(|| Finder::new(b"\"response.output_item.done\""));
+static SERVER_TOOL: Needle = Needle::new(|| Finder::new(b"\"server_tool_use\""));
 static USAGE: Needle = Needle::new(|| Finder::new(b"\"usage"));
 static MESSAGE_START: Needle = Needle::new(|| Finder::new(b"\"message_start\""));
 static DELTA: Needle = Needle::new(|| Finder::new(b"\"delta\""));
@@ -480,6 +532,19 @@ mod tests {
         let mut m = SseMeter::default();
         m.feed(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":-100000}}\n\n");
         assert_eq!(m.usage.map(|u| u.completion_tokens), Some(0));
+    }
+
+    #[test]
+    fn tools_run_in_a_cut_stream_are_seen() {
+        let mut m = SseMeter::default();
+        m.feed(b"event: response.output_item.done\ndata: {\"type\":\"response.output_item.done\",\"item\":{\"type\":\"web_search_call\",\"status\":\"completed\"}}\n\n");
+        m.feed(b"data: {\"type\":\"response.output_item.done\",\"item\":{\"type\":\"code_interpreter_call\",\"container_id\":\"c\"}}\n\n");
+        m.feed(b"data: {\"type\":\"response.output_item.done\",\"item\":{\"type\":\"code_interpreter_call\",\"container_id\":\"c\"}}\n\n");
+        m.feed(b"data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"s\",\"name\":\"web_search\",\"input\":{}}}\n\n");
+        m.feed(b"data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"server_tool_use\"}}\n\n");
+        assert!(!m.complete);
+        assert_eq!(m.tools_seen.get(Tool::WebSearch), 2);
+        assert_eq!(m.tools_seen.get(Tool::CodeInterpreter), 1);
     }
 
     #[test]

@@ -55,6 +55,26 @@ async fn images_are_priced_by_quality_and_size(app: TestApp) {
     let out = 2 * mock_upstream::fees::image_tokens("high");
     let expected = (text as f64 * 2.5 + image as f64 * 5.0 + out as f64 * 20.0).round() as i64;
     assert_eq!(spent(&app, &user, generate(high)).await, expected);
+    // An edit's images are prompt tokens to gpt-image (1 500 reserved each): two images and a
+    // low-quality result (about 13 000 quota) are more than 6 000 covers.
+    use crate::relay_hostile::form;
+    app.put(
+        Some(&root),
+        "/api/user",
+        json!({"id": user.id, "quota": 6_000}),
+    )
+    .await;
+    let image = vec![0x89_u8; 2_000];
+    let parts: Vec<(&str, Option<&str>, &[u8])> = vec![
+        ("model", None, b"gpt-image-1"),
+        ("prompt", None, b"a hat"),
+        ("quality", None, b"low"),
+        ("size", None, b"1024x1024"),
+        ("image[]", Some("a.png"), &image),
+        ("image[]", Some("b.png"), &image),
+    ];
+    let (status, v) = app.upload(&key, "/v1/images/edits", form(&parts)).await;
+    assert_openai_error(status, &v, StatusCode::FORBIDDEN);
     for twice in [
         r#"{"model":"dall-e-3","prompt":"a","quality":"standard","Quality":"hd"}"#,
         r#"{"model":"dall-e-3","prompt":"a","size":"1024x1024","size":"1792x1024"}"#,
