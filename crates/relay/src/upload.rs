@@ -54,31 +54,9 @@ impl Form {
         Ok(Form { parts })
     }
 
-    /// The file part named `name`: its bytes and file name; refused when the form has more
-    /// than one part of that name in any letter case (which of them the upstream would hear
-    /// is not ours to guess).
-    pub(crate) fn file(&self, name: &str) -> Result<Option<(Bytes, Option<&str>)>, RelayError> {
-        let mut found = self
-            .parts
-            .iter()
-            .filter(|p| p.name.eq_ignore_ascii_case(name));
-        let Some(part) = found.next() else {
-            return Ok(None);
-        };
-        if found.next().is_some() || part.name != name {
-            return Err(bad(format!("send one `{name}` part")));
-        }
-        Ok(Some((part.data.clone(), part.filename.as_deref())))
-    }
-
-    /// How many file parts the form holds (images to edit, a mask).
-    pub(crate) fn files(&self) -> i64 {
-        self.parts.iter().filter(|p| p.filename.is_some()).count() as i64
-    }
-
-    /// The text field `name`: refused when it is sent twice, in another letter case, or as a
-    /// file.
-    pub(crate) fn text(&self, name: &str) -> Result<Option<&str>, RelayError> {
+    /// The one part named `name`: refused when the form names it twice or in another letter
+    /// case (which of them the upstream would read is not ours to guess).
+    fn one(&self, name: &str) -> Result<Option<&Part>, RelayError> {
         let mut found = self
             .parts
             .iter()
@@ -95,6 +73,27 @@ impl Form {
                 part.name
             )));
         }
+        Ok(Some(part))
+    }
+
+    /// The file part named `name`: its bytes and file name.
+    pub(crate) fn file(&self, name: &str) -> Result<Option<(Bytes, Option<&str>)>, RelayError> {
+        Ok(self
+            .one(name)?
+            .map(|part| (part.data.clone(), part.filename.as_deref())))
+    }
+
+    /// How many file parts the form holds (images to edit, a mask).
+    pub(crate) fn files(&self) -> i64 {
+        self.parts.iter().filter(|p| p.filename.is_some()).count() as i64
+    }
+
+    /// The text field `name`: refused when it is sent twice, in another letter case, or as a
+    /// file.
+    pub(crate) fn text(&self, name: &str) -> Result<Option<&str>, RelayError> {
+        let Some(part) = self.one(name)? else {
+            return Ok(None);
+        };
         if part.filename.is_some() {
             return Err(bad(format!("`{name}` must be a text field, not a file")));
         }

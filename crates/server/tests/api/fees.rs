@@ -175,35 +175,27 @@ async fn server_side_tools_are_priced(app: TestApp) {
     };
     let responses = |tools: Value| json!({"model": "gpt-4o", "input": "news?", "max_output_tokens": 10, "tools": tools});
     let searches = mock_upstream::fees::WEB_SEARCH_CALLS as f64;
-    assert_eq!(
-        fee(
-            "/v1/responses",
-            responses(json!([])),
-            responses(json!([{"type": "web_search"}]))
-        )
-        .await,
-        usd(0.01 * searches)
-    );
-    assert_eq!(
-        fee(
-            "/v1/responses",
-            responses(json!([])),
-            responses(json!([{"type": "web_search_preview"}]))
-        )
-        .await,
-        usd(0.025 * searches),
-        "gpt-4o is no reasoning model: the preview tool's price"
-    );
-    assert_eq!(
-        fee(
-            "/v1/responses",
-            responses(json!([])),
-            responses(json!([{"type": "code_interpreter", "container": {"type": "auto"}}]))
-        )
-        .await,
-        usd(0.03),
-        "two calls in one container"
-    );
+    for (tool, expected, why) in [
+        (
+            json!({"type": "web_search"}),
+            usd(0.01 * searches),
+            "0.01 a search",
+        ),
+        (
+            json!({"type": "web_search_preview"}),
+            usd(0.025 * searches),
+            "gpt-4o is no reasoning model: the preview tool's price",
+        ),
+        (
+            json!({"type": "code_interpreter", "container": {"type": "auto"}}),
+            usd(0.03),
+            "two calls in one container",
+        ),
+    ] {
+        let with = responses(json!([tool]));
+        let charged = fee("/v1/responses", responses(json!([])), with).await;
+        assert_eq!(charged, expected, "{tool}: {why}");
+    }
     let chat = json!({"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user", "content": "news?"}]});
     let mut searching = chat.clone();
     searching["web_search_options"] = json!({});

@@ -1,6 +1,6 @@
 //! The OpenAI-compatible relay: routing, streaming, errors, and exact billing.
 
-use crate::helpers::TestApp;
+use crate::helpers::{Auth, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -365,9 +365,16 @@ async fn stream_error_before_first_event_fails_over(app: TestApp) {
             .contains("overloaded"),
         "{v}"
     );
+    stream_fails_over_to_a_second_channel(&app, &user, &key).await;
+}
+
+/// With a second channel and a retry, a stream the first channel failed is served whole by
+/// the second, and billed once.
+pub(crate) async fn stream_fails_over_to_a_second_channel(app: &TestApp, user: &Auth, key: &str) {
+    let root = app.root().await;
     let second = app.create_channel(&root, json!({})).await;
     app.set_option(&root, "RetryTimes", "1").await;
-    let resp = app.chat_response(&key, &chat("gpt-4o", true)).await;
+    let resp = app.chat_response(key, &chat("gpt-4o", true)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     assert!(
@@ -377,7 +384,7 @@ async fn stream_error_before_first_event_fails_over(app: TestApp) {
     let logs = app.consume_logs().await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["channel_id"].as_i64(), Some(second));
-    assert_eq!(app.settled_quota(&user).await, 1_000_000 - GPT4O_CALL);
+    assert_eq!(app.settled_quota(user).await, 1_000_000 - GPT4O_CALL);
 }
 
 async fn revoked_key_disables_the_channel(app: TestApp) {

@@ -2,7 +2,7 @@
 //! the caller's key, streams are judged on whole events, upstream text is masked everywhere.
 
 use crate::helpers::TestApp;
-use crate::relay::{GPT4O_CALL, assert_openai_error, chat};
+use crate::relay::{GPT4O_CALL, assert_openai_error, chat, stream_fails_over_to_a_second_channel};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -72,20 +72,7 @@ async fn split_first_error_event_fails_over(app: TestApp) {
     );
     assert!(app.consume_logs().await.is_empty(), "nothing billed");
     assert_eq!(app.settled_quota(&user).await, 1_000_000);
-
-    let second = app.create_channel(&root, json!({})).await;
-    app.set_option(&root, "RetryTimes", "1").await;
-    let resp = app.chat_response(&key, &chat("gpt-4o", true)).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let text = resp.text().await.unwrap();
-    assert!(
-        !text.contains("overloaded") && text.ends_with("data: [DONE]\n\n"),
-        "{text}"
-    );
-    let logs = app.consume_logs().await;
-    assert_eq!(logs.len(), 1);
-    assert_eq!(logs[0]["channel_id"].as_i64(), Some(second));
-    assert_eq!(app.settled_quota(&user).await, 1_000_000 - GPT4O_CALL);
+    stream_fails_over_to_a_second_channel(&app, &user, &key).await;
 }
 
 /// An error object in a 200 answer is an upstream failure: masked (internal host names and
