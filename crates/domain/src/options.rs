@@ -74,6 +74,9 @@ pub const CACHE_RATIO: &str = "CacheRatio";
 /// Per model: what a prompt token written to the provider's cache costs, as a share of an
 /// input token.
 pub const CREATE_CACHE_RATIO: &str = "CreateCacheRatio";
+/// Per model: what a prompt token written to the provider's cache for an hour costs, as a
+/// share of an input token (Anthropic's one-hour cache: 2).
+pub const CREATE_CACHE_RATIO_1H: &str = "CreateCacheRatio1h";
 /// Per model: what an audio input token costs, as a share of a text input token (new-api's
 /// name; realtime sessions).
 pub const AUDIO_RATIO: &str = "AudioRatio";
@@ -134,6 +137,7 @@ pub const DEFS: &[OptionDef] = &[
     def(COMPLETION_RATIO, "{}", RATIOS, None),
     def(CACHE_RATIO, "{}", RATIOS, None),
     def(CREATE_CACHE_RATIO, "{}", RATIOS, None),
+    def(CREATE_CACHE_RATIO_1H, "{}", RATIOS, None),
     def(AUDIO_RATIO, "{}", RATIOS, None),
     def(AUDIO_COMPLETION_RATIO, "{}", RATIOS, None),
     def(MODEL_PRICE, "{}", RATIOS, None),

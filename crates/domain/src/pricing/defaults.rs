@@ -195,6 +195,11 @@ pub(super) const DEFAULT_CACHE_RATIOS: &[(&str, f64, f64)] = &[
     ("deepseek", 0.1, 1.0),
 ];
 
+/// Built-in ratios of a prompt token written to the provider's cache for an hour, per model
+/// family: Anthropic's one-hour cache costs twice an input token. The `CreateCacheRatio1h`
+/// option overrides them per model.
+pub(super) const LONG_CACHE_WRITE_RATIOS: &[(&str, f64)] = &[("claude", 2.0)];
+
 /// Built-in audio ratios per model family (longest matching prefix wins): an audio input token
 /// as a share of a text input token, and an audio output token as a share of an audio input
 /// token, as OpenAI prices its realtime models. A model in no family pays text prices for

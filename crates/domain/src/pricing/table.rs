@@ -28,6 +28,7 @@ pub struct PriceTable {
     image_ratio: HashMap<String, f64>,
     image_output_ratio: HashMap<String, f64>,
     minute_price: HashMap<String, f64>,
+    create_cache_ratio_1h: HashMap<String, f64>,
 }
 
 fn parse_map(json: &str) -> HashMap<String, f64> {
@@ -90,6 +91,7 @@ impl PriceTable {
             .map(|(m, usd)| ((*m).to_owned(), *usd))
             .collect();
         t.minute_price.extend(map(opt::AUDIO_MINUTE_PRICE));
+        t.create_cache_ratio_1h = map(opt::CREATE_CACHE_RATIO_1H);
         t
     }
 
@@ -250,6 +252,18 @@ impl PriceTable {
         Some(Price::PerCall {
             usd: usd / 60.0,
             group_ratio: self.group_ratio(group),
+        })
+    }
+
+    /// What a prompt token written to the cache for an hour costs for `model`, as a share of
+    /// an input token: the option's, else the built-in family's, else the five-minute write's.
+    pub fn create_cache_ratio_1h(&self, model: &str) -> Option<f64> {
+        self.create_cache_ratio_1h.get(model).copied().or_else(|| {
+            LONG_CACHE_WRITE_RATIOS
+                .iter()
+                .filter(|(prefix, _)| model.starts_with(prefix))
+                .max_by_key(|(prefix, _)| prefix.len())
+                .map(|(_, r)| *r)
         })
     }
 

@@ -109,10 +109,25 @@ impl Fees {
                             .scaled(audio.input * audio.completion, 1.0)
                             .quota(audio_out, 0),
                     );
+                // Anthropic's one-hour cache writes: the dearer write's price for those.
+                let long_writes = match (price, self.table.create_cache_ratio_1h(model)) {
+                    (
+                        Price::PerToken {
+                            create_cache_ratio, ..
+                        },
+                        Some(long),
+                    ) if long > create_cache_ratio && usage.cache_written_1h > 0 => price
+                        .scaled(long - create_cache_ratio, 1.0)
+                        .quota(usage.cache_written_1h.min(usage.cached.written), 0),
+                    _ => 0,
+                };
+                if long_writes > 0 {
+                    notes.push(format!("一小时缓存写入 {} tokens", usage.cache_written_1h));
+                }
                 if image_in + image_out > 0 {
                     notes.push(format!("图像 tokens 输入 {image_in}，输出 {image_out}"));
                 }
-                text.saturating_add(images)
+                text.saturating_add(images).saturating_add(long_writes)
             }
         };
         let tools = usage
@@ -161,5 +176,45 @@ impl Fees {
             &price,
             tools.max(self.requested).billed_for(model, self.named),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::sse::usage_of;
+
+    fn fees(options: &'static [(&'static str, &'static str)]) -> Fees {
+        let table = PriceTable::from_options(|key| {
+            options.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        });
+        Fees {
+            table: Arc::new(table),
+            ..Fees::default()
+        }
+    }
+
+    #[test]
+    fn one_hour_cache_writes_cost_twice_an_input_token() {
+        let fees = fees(&[("ModelRatio", r#"{"claude-x": 1}"#)]);
+        let price = fees
+            .table
+            .price("claude-x", "default")
+            .unwrap_or_else(|| unreachable!());
+        let five = usage_of(
+            br#"{"usage":{"input_tokens":0,"cache_creation_input_tokens":1000,"output_tokens":0}}"#,
+        )
+        .unwrap_or_default();
+        let hour = usage_of(br#"{"usage":{"input_tokens":0,"cache_creation_input_tokens":1000,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":1000},"output_tokens":0}}"#)
+            .unwrap_or_default();
+        assert_eq!(hour.cache_written_1h, 1000);
+        assert_eq!(fees.cost(price, "claude-x", &five, 1).quota, 1250);
+        assert_eq!(fees.cost(price, "claude-x", &hour, 1).quota, 2000);
+        // A hostile report of more one-hour tokens than were written costs no more.
+        let lie = usage_of(br#"{"usage":{"input_tokens":0,"cache_creation_input_tokens":10,"cache_creation":{"ephemeral_1h_input_tokens":100000}}}"#)
+            .unwrap_or_default();
+        // (10 x 2 = 20, give or take the rounding of each part.)
+        let charged = fees.cost(price, "claude-x", &lie, 1).quota;
+        assert!((20..=21).contains(&charged), "{charged}");
     }
 }

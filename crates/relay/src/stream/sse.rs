@@ -30,6 +30,9 @@ pub struct Usage {
     pub audio_out: i64,
     /// Seconds of audio heard, rounded up (whisper's `usage` of type `duration`).
     pub seconds: Option<i64>,
+    /// Of the prompt tokens written to the cache, those written for an hour (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`).
+    pub cache_written_1h: i64,
 }
 
 impl Usage {
@@ -50,6 +53,7 @@ impl Usage {
             audio_in: self.audio_in.max(other.audio_in),
             audio_out: self.audio_out.max(other.audio_out),
             seconds: other.seconds.or(self.seconds),
+            cache_written_1h: self.cache_written_1h.max(other.cache_written_1h),
         }
     }
 }
@@ -69,6 +73,7 @@ struct UsageFields {
     input_tokens_details: Option<CachedDetails>,
     cache_read_input_tokens: Option<i64>,
     cache_creation_input_tokens: Option<i64>,
+    cache_creation: Option<CacheCreation>,
     server_tool_use: Option<ServerToolUse>,
     completion_tokens_details: Option<CachedDetails>,
     /// A transcription's: `audio_tokens` among the input tokens.
@@ -76,6 +81,11 @@ struct UsageFields {
     /// whisper's `{"type": "duration", "seconds": N}` (`duration` in older answers).
     seconds: Option<f64>,
     duration: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_1h_input_tokens: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +160,11 @@ impl From<UsageFields> for Usage {
                 .and_then(|d| d.audio_tokens)
                 .unwrap_or(0)
                 .max(0),
+            cache_written_1h: u
+                .cache_creation
+                .and_then(|c| c.ephemeral_1h_input_tokens)
+                .unwrap_or(0)
+                .clamp(0, anthropic_written),
             seconds: u
                 .seconds
                 .or(u.duration)
