@@ -167,11 +167,21 @@ fn kind_schema(kind: &opt::Kind) -> Schema {
                 .schema_type(Type::Object)
                 .additional_properties(Some(
                     utoipa::openapi::schema::ArrayBuilder::new()
-                        .items(
+                        .prefix_items([
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(0))
+                                .maximum(Some(100_000_000)),
                             ObjectBuilder::new()
                                 .schema_type(Type::Number)
-                                .minimum(Some(0)),
-                        )
+                                .minimum(Some(0))
+                                .maximum(Some(100)),
+                            ObjectBuilder::new()
+                                .schema_type(Type::Number)
+                                .minimum(Some(0))
+                                .maximum(Some(100)),
+                        ])
+                        .items(utoipa::openapi::schema::ArrayItems::False)
                         .min_items(Some(3))
                         .max_items(Some(3)),
                 ))

@@ -8,6 +8,7 @@ mod count;
 mod dashboard;
 mod error;
 mod extract;
+mod frames;
 mod gemini;
 mod openai;
 mod openapi;

@@ -43,7 +43,7 @@ json_endpoint!(
     responses,
     Endpoint::Responses,
     "/v1/responses",
-    "OpenAI Responses (what the Codex CLI speaks), streamed or not; to OpenAI-compatible channels."
+    "OpenAI Responses (what the Codex CLI speaks), streamed or not. `background: true` is refused (400); a stored conversation or prompt is reserved at its worst case; server-side tools are billed per call."
 );
 json_endpoint!(
     completions,
@@ -67,7 +67,7 @@ json_endpoint!(
     image_generations,
     Endpoint::ImageGenerations,
     "/v1/images/generations",
-    "Image generation, priced per image (`n` from 1 to 10)."
+    "Image generation (`n` from 1 to 10): DALL-E priced per image by `quality` and `size`, the gpt-image models by the image tokens they report."
 );
 json_endpoint!(
     audio_speech,
@@ -114,7 +114,7 @@ upload_endpoint!(
     audio_transcriptions,
     Endpoint::AudioTranscriptions,
     "/v1/audio/transcriptions",
-    "Audio transcription (multipart)."
+    "Audio transcription (multipart): whisper-1 priced by the second of the recording, the gpt-4o transcribe models by their tokens."
 );
 upload_endpoint!(
     audio_translations,

@@ -9,17 +9,22 @@
 //! (waited for a few seconds), then the upstream socket is closed. Upstream `error` events are
 //! masked of the channel's secrets. Client frames may be up to `realtime_max_frame` bytes (the
 //! setting `server.realtime_max_frame_bytes`, 16 MiB by default: OpenAI's
-//! `input_audio_buffer.append` carries several megabytes of audio); a larger one is dropped
-//! and answered with an `error` event (`request_too_large`), and the session goes on.
+//! `input_audio_buffer.append` carries several megabytes of audio); a larger one is refused as
+//! soon as its header declares it: the caller gets an `error` event (`request_too_large`) and
+//! the session closes with 1009.
 
 use crate::GatewayState;
 use crate::error::{OpenAiError, realtime_error_event, relay_error};
 use crate::extract::meta;
+use crate::frames::FrameLimit;
+use actix_web::FromRequest;
 use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{CloseCode, CloseReason, ProtocolError};
+use actix_ws::{CloseCode, CloseReason};
 use futures_util::{SinkExt, StreamExt};
 use relay::{Realtime, RelayError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as Upstream;
 
@@ -120,6 +125,20 @@ pub(crate) async fn realtime(
         Ok(s) => s,
         Err(e) => return relay_error(&e, &req),
     };
+    // Frame lengths are checked as their headers arrive (`frames`): actix's codec would hold a
+    // whole oversized frame before refusing it.
+    let oversize = Arc::new(AtomicBool::new(false));
+    let watched = FrameLimit::new(
+        body.into_inner(),
+        state.realtime_max_frame,
+        oversize.clone(),
+    );
+    let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>> = Box::pin(watched);
+    let mut payload = actix_web::dev::Payload::from(boxed);
+    let body = match web::Payload::from_request(&req, &mut payload).await {
+        Ok(body) => body,
+        Err(e) => return relay_error(&RelayError::BadRequest(e.to_string()), &req),
+    };
     let (mut resp, client, incoming) = match actix_ws::handle(&req, body) {
         Ok(parts) => parts,
         Err(e) => {
@@ -137,7 +156,7 @@ pub(crate) async fn realtime(
         incoming,
         session,
         req,
-        state.realtime_max_frame,
+        (state.realtime_max_frame, oversize),
     ));
     resp
 }
@@ -148,7 +167,7 @@ async fn relay_frames(
     mut incoming: actix_ws::MessageStream,
     session: Realtime,
     req: HttpRequest,
-    max_frame: usize,
+    (max_frame, oversize): (usize, Arc<AtomicBool>),
 ) {
     let Realtime {
         upstream,
@@ -176,12 +195,18 @@ async fn relay_frames(
                         let _ = client.pong(&bytes).await;
                         Ok(())
                     }
-                    // A frame over the limit was read and dropped whole: the caller is told,
-                    // and the session goes on.
-                    Some(Err(ProtocolError::Overflow)) => {
+                    // A frame over the limit: the caller is told with an error event and the
+                    // session ends with 1009 (its bytes cannot be skipped safely, and a stream
+                    // that failed must not be read again).
+                    Some(Err(_)) if oversize.load(Ordering::Relaxed) => {
                         let err = RelayError::TooLarge(max_frame);
                         let _ = client.text(realtime_error_event(&err, &req)).await;
-                        Ok(())
+                        let reason = CloseReason {
+                            code: CloseCode::Size,
+                            description: Some(format!("frames are at most {max_frame} bytes")),
+                        };
+                        let _ = client.close(Some(reason)).await;
+                        break;
                     }
                     Some(Err(e)) => {
                         let reason = CloseReason {
