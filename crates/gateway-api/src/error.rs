@@ -123,15 +123,13 @@ fn message(err: &RelayError, lang: Lang) -> String {
             "该令牌同时进行的此类请求过多，请稍后再试".into(),
             "too many concurrent requests of this kind for this API key; retry shortly".into(),
         ),
+        // The upstream's own words about the channel's key (OpenAI repeats a redacted form
+        // of it) are for the operator's log, not the caller.
         RelayError::Upstream(e) if e.credentials_refused() => pick(
-            format!(
-                "上游拒绝了网关在该渠道的密钥（不是您的令牌的问题）：{}",
-                e.message
-            ),
-            format!(
-                "the upstream refused the gateway's credentials for this channel (not your API key): {}",
-                e.message
-            ),
+            "上游拒绝了网关在该渠道的密钥（不是您的令牌的问题），请联系管理员".into(),
+            "the upstream refused the gateway's credentials for this channel (not your API key); \
+             the operator has been told"
+                .into(),
         ),
         RelayError::Upstream(e) => e.message.clone(),
         RelayError::Unavailable(_) => pick("上游服务不可用".into(), "upstream unavailable".into()),

@@ -198,8 +198,9 @@ fn replace_ignore_case(text: &str, needle: &str) -> String {
     out
 }
 
+/// A character of a key, or of the redacted form OpenAI repeats (`sk-proj-****abcd`).
 fn is_key_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+    c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*'
 }
 
 /// Masks `prefix` followed by at least `min` key characters, prefix included.
@@ -271,29 +272,36 @@ fn mask_ips(text: &str) -> String {
     out
 }
 
+/// A channel whose key and host the tests look for.
+#[cfg(test)]
+pub(crate) fn test_channel() -> ChannelInfo {
+    ChannelInfo {
+        id: 1,
+        channel_type: 1,
+        key: "secret-upstream-key-123".into(),
+        base_url: "https://user@api.example.com:8443/v1".into(),
+        other: String::new(),
+        organization: String::new(),
+        model_mapping: std::collections::HashMap::new(),
+        auto_ban: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn channel() -> ChannelInfo {
-        ChannelInfo {
-            id: 1,
-            channel_type: 1,
-            key: "secret-upstream-key-123".into(),
-            base_url: "https://user@api.example.com:8443/v1".into(),
-            other: String::new(),
-            organization: String::new(),
-            model_mapping: HashMap::new(),
-            auto_ban: true,
-        }
-    }
+    use super::test_channel as channel;
 
     #[test]
     fn secrets_and_addresses_are_masked() {
         let c = channel();
         let cases = [
             ("bad key secret-upstream-key-123 given", "bad key *** given"),
+            (
+                "Incorrect API key provided: sk-proj-********************abcd.",
+                "Incorrect API key provided: ***.",
+            ),
             (
                 "Incorrect API key provided: sk-abcdef123456.",
                 "Incorrect API key provided: ***.",

@@ -118,13 +118,9 @@ fn event_data(event: &[u8]) -> Option<Vec<u8>> {
 /// An error event (OpenAI's and Gemini's `error`, Anthropic's error event, a Responses
 /// stream's `response.failed`) or the start of the answer, all of `read` passed on.
 fn judge(data: &[u8], read: Bytes) -> FirstEvent {
-    let is_error = super::ERROR_KEY.in_(data)
-        && serde_json::from_slice::<serde_json::Value>(data).is_ok_and(|v| {
-            [v.get("error"), v.pointer("/response/error")]
-                .into_iter()
-                .flatten()
-                .any(|e| !e.is_null())
-        });
+    // A first event that does not parse is passed on (the stream fails later if it is bad).
+    let is_error = super::is_error_event(data)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok();
     if is_error {
         FirstEvent::Error(Bytes::copy_from_slice(data))
     } else {

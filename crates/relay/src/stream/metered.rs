@@ -174,19 +174,70 @@ impl MeteredStream {
 }
 
 impl MeteredStream {
-    /// `chunk`, with the channel's secrets masked when it holds an error.
+    /// `chunk`, with the channel's secrets masked in its error events.
     fn masked(&self, chunk: Bytes) -> Bytes {
-        let Some(channel) = self.channel.as_ref() else {
-            return chunk;
-        };
-        if !super::ERROR_KEY.in_(&chunk) {
-            return chunk;
-        }
-        match std::str::from_utf8(&chunk) {
-            Ok(text) => Bytes::from(mask(text, channel)),
-            Err(_) => chunk,
+        match self.channel.as_ref() {
+            Some(channel) => mask_error_events(chunk, channel),
+            None => chunk,
         }
     }
+}
+
+/// `chunk` with the channel's secrets masked in its error events only: others (a Responses
+/// event's `"error": null` beside the answer's text) pass as they are.
+fn mask_error_events(chunk: Bytes, channel: &ChannelInfo) -> Bytes {
+    if !super::ERROR_KEY.in_(&chunk) {
+        return chunk;
+    }
+    let events: Vec<&[u8]> = split_events(&chunk);
+    let errors = |event: &&[u8]| {
+        event
+            .split(|b| *b == b'\n')
+            .filter_map(|line| line.strip_prefix(b"data:"))
+            .any(|data| super::is_error_event(data.trim_ascii()))
+    };
+    if !events.iter().any(errors) {
+        return chunk;
+    }
+    let mut out = Vec::with_capacity(chunk.len());
+    for event in events {
+        match std::str::from_utf8(event) {
+            Ok(text) if errors(&event) => out.extend_from_slice(mask(text, channel).as_bytes()),
+            _ => out.extend_from_slice(event),
+        }
+    }
+    Bytes::from(out)
+}
+
+/// `chunk` cut after each blank line (the last piece may be an unfinished event).
+fn split_events(chunk: &[u8]) -> Vec<&[u8]> {
+    let mut events = Vec::new();
+    let mut rest = chunk;
+    while let Some(end) = first_event_end(rest) {
+        let (event, tail) = rest.split_at(end);
+        events.push(event);
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        events.push(rest);
+    }
+    events
+}
+
+/// The end of the first complete event in `buf` (just past its blank line).
+fn first_event_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &buf[from..]).map(|i| from + i) {
+        let next = &buf[i + 1..];
+        if next.starts_with(b"\n") {
+            return Some(i + 2);
+        }
+        if next.starts_with(b"\r\n") {
+            return Some(i + 3);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 /// A tail held back this long without the end of its event is passed on as it is.
@@ -262,6 +313,23 @@ impl Drop for MeteredStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_error_events_are_masked() {
+        let channel = crate::mask::test_channel();
+        let done = "data: {\"type\":\"response.completed\",\"response\":{\"error\":null,\"output\":[{\"text\":\"Vec::new at localhost:8080, Bearer abc\"}]}}\n\n";
+        let failed = "data: {\"error\":{\"message\":\"key secret-upstream-key-123 at api.example.com:8443\"}}\n\n";
+        let chunk = Bytes::from(format!("{done}{failed}"));
+        let out = mask_error_events(chunk, &channel);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with(done), "{text}");
+        assert!(
+            !text.contains("secret-upstream-key-123") && !text.contains("api.example.com"),
+            "{text}"
+        );
+        let plain = Bytes::from(done);
+        assert_eq!(mask_error_events(plain.clone(), &channel), plain);
+    }
 
     #[test]
     fn events_pass_whole() {

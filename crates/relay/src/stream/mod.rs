@@ -26,3 +26,17 @@ impl Needle {
 
 /// `"error"`: an error object or event is only looked for where this is.
 pub(crate) static ERROR_KEY: Needle = Needle::new(|| Finder::new(b"\"error\""));
+
+/// Whether an event's data is an error: OpenAI's and Gemini's `error`, Anthropic's error event,
+/// a Responses stream's `response.failed` (a non-null `error`, at the top or in the response;
+/// a Responses event's `"error": null` is no error). Data that does not parse but names
+/// `"error"` counts as one (it is masked, never trusted).
+pub(crate) fn is_error_event(data: &[u8]) -> bool {
+    ERROR_KEY.in_(data)
+        && serde_json::from_slice::<serde_json::Value>(data).map_or(true, |v| {
+            [v.get("error"), v.pointer("/response/error")]
+                .into_iter()
+                .flatten()
+                .any(|e| !e.is_null())
+        })
+}
