@@ -2,7 +2,9 @@
 //! `:countTokens`): free, but not unbounded. A key whose (or whose user's) balance is used up
 //! is refused like a relay call (403, not in self-use mode); bodies are read up to
 //! [`COUNT_BODY_LIMIT`] (413 beyond); counting runs on the blocking pool, never on an async
-//! worker; a key counts at most [`COUNTS_PER_KEY`] requests at once (429 beyond).
+//! worker; a user counts at most [`COUNTS_PER_USER`] requests at once, whatever keys they use
+//! (429 beyond), and the gateway runs at most half its cores' worth of counts (the others
+//! wait their turn).
 
 use crate::GatewayState;
 use crate::error::relay_error;
@@ -16,32 +18,48 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The largest body a token count reads (a count is an estimate before a call; 2 MiB of text
 /// is about half a million tokens, past every model's context).
 pub(crate) const COUNT_BODY_LIMIT: usize = 2 << 20;
-/// Counts one key may run at once.
-pub(crate) const COUNTS_PER_KEY: usize = 2;
+/// Counts one user may run at once (keys are theirs to make: the limit is not per key).
+pub(crate) const COUNTS_PER_USER: usize = 2;
 
-/// Counts under way, by key id.
-#[derive(Default, Clone)]
+/// Counts the whole gateway runs at once: half its cores, at least one, so counting never
+/// takes every core from calls.
+fn counts_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Counts under way by user id, and the turns to count on the blocking pool.
+#[derive(Clone)]
 pub struct CountLimiter {
     running: Arc<Mutex<HashMap<i32, usize>>>,
+    turns: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for CountLimiter {
+    fn default() -> Self {
+        CountLimiter {
+            running: Arc::default(),
+            turns: Arc::new(tokio::sync::Semaphore::new(counts_at_once())),
+        }
+    }
 }
 
 /// One count under way; its slot is given back when dropped.
 struct Slot {
     running: Arc<Mutex<HashMap<i32, usize>>>,
-    key: i32,
+    user: i32,
 }
 
 impl CountLimiter {
-    fn take(&self, key: i32) -> Option<Slot> {
+    fn take(&self, user: i32) -> Option<Slot> {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = running.entry(key).or_insert(0);
-        if *n >= COUNTS_PER_KEY {
+        let n = running.entry(user).or_insert(0);
+        if *n >= COUNTS_PER_USER {
             return None;
         }
         *n += 1;
         Some(Slot {
             running: self.running.clone(),
-            key,
+            user,
         })
     }
 }
@@ -49,10 +67,10 @@ impl CountLimiter {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = running.get_mut(&self.key) {
+        if let Some(n) = running.get_mut(&self.user) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                running.remove(&self.key);
+                running.remove(&self.user);
             }
         }
     }
@@ -74,15 +92,23 @@ where
     state.relay.admits(&caller).await.map_err(refuse)?;
     let slot = state
         .counts
-        .take(caller.token.id)
+        .take(caller.user.id)
         .ok_or_else(|| refuse(RelayError::Busy))?;
     let body = read_body(req, payload, state.max_body.min(COUNT_BODY_LIMIT))
         .await
         .map_err(refuse)?;
     // The slot goes with the count: a caller that hangs up does not free it before the
     // count is done.
+    // A turn on the blocking pool: at most half the cores count at once.
+    let turn = state
+        .counts
+        .turns
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| refuse(RelayError::Internal(format!("token count: {e}"))))?;
     let counted = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
+        let _held = (slot, turn);
         count(&body)
     })
     .await

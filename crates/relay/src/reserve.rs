@@ -55,6 +55,10 @@ impl Relay {
             tier: spec.tier,
             named: spec.tools,
             per_second: by_second.is_some(),
+            media_prompt: spec
+                .images
+                .saturating_mul(crate::dialect::IMAGE_TOKENS)
+                .saturating_add(prices.media_tokens(spec.media)),
             ..Fees::default()
         };
         let mut tools = ToolCalls::reserve_for(spec.tools);

@@ -22,6 +22,9 @@ pub(crate) struct Fees {
     pub unreported_output: i64,
     /// Priced per second of audio: `count` is the seconds reserved for.
     pub per_second: bool,
+    /// What the prompt's media cost beyond its text (images, media by reference), billed with
+    /// the locally counted text when the answer reports no usage (a stream cut short).
+    pub media_prompt: i64,
 }
 
 /// The quota of an answer and the words of its log line.

@@ -154,8 +154,11 @@ impl Meter {
             (Some(u), _) => u,
             (None, _) => {
                 let prompt = match self.price {
+                    // The text counted here, and the media it carried at what was reserved
+                    // for them (their tokens are not in the text).
                     Price::PerToken { .. } if !self.request.is_empty() => {
                         tokenizer::prompt_tokens(&self.model, &self.request)
+                            .saturating_add(self.fees.media_prompt)
                     }
                     _ => self.prompt_estimate,
                 };

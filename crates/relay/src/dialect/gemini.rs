@@ -151,6 +151,7 @@ pub(crate) fn read(model: &str, body: &[u8], stream: bool) -> Result<CallSpec, R
         }),
         prompt_estimate: estimate.tokens,
         media: estimate.refs,
+        images: estimate.images,
         tier: Tier::Standard,
         tools: estimate.tools,
         image: None,

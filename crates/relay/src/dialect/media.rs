@@ -20,6 +20,8 @@ pub(crate) const IMAGE_TOKENS: i64 = 1_500;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Estimate {
     pub tokens: i64,
+    /// The image (and inline file) parts among them, at [`IMAGE_TOKENS`] each.
+    pub images: i64,
     pub refs: MediaRefs,
     /// The server-side tools the request names (as a tool type or key): what they may cost
     /// is reserved, and which of them ran is read from the answer.
@@ -101,6 +103,7 @@ pub(crate) fn estimate(body: &[u8]) -> Estimate {
     };
     Estimate {
         tokens: bytes.saturating_add(images.saturating_mul(IMAGE_TOKENS)),
+        images,
         refs,
         tools,
     }

@@ -6,7 +6,7 @@ mod media;
 pub mod openai;
 
 use domain::pricing::{ImageAsk, MediaRefs, Tier, ToolCalls};
-pub(crate) use media::{Estimate, estimate};
+pub(crate) use media::{Estimate, IMAGE_TOKENS, estimate};
 
 pub use openai::Endpoint;
 
@@ -32,6 +32,8 @@ pub(crate) struct CallSpec {
     pub prompt_estimate: i64,
     /// Media the prompt names by reference, reserved at their worst case.
     pub media: MediaRefs,
+    /// Image and inline file parts of the prompt (in `prompt_estimate` at 1 500 tokens each).
+    pub images: i64,
     /// The service tier asked for (`service_tier`).
     pub tier: Tier,
     /// The server-side tools the request names.

@@ -278,6 +278,7 @@ impl Endpoint {
             output,
             prompt_estimate: estimate.tokens,
             media: estimate.refs,
+            images: estimate.images,
             tier: Tier::Standard,
             tools: ToolCalls::default(),
             image: None,

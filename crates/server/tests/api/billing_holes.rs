@@ -96,6 +96,24 @@ async fn whole_answers_without_usage_bill_their_text(app: TestApp) {
         "the answer's \"Hello\": {logs:?}"
     );
     assert!(logs[0]["prompt_tokens"].as_i64().unwrap() > 0);
+
+    // A stream without usage carrying two images: their tokens are billed with the text's
+    // (1 500 each, as reserved), not the text alone.
+    let image = json!({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}});
+    let (status, text) = app
+        .relay_post_any(
+            &key,
+            json!({"model": "gpt-4o", "stream": true, "max_tokens": 5,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, image, image]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let logs = app.consume_logs().await;
+    let streamed = logs.iter().find(|l| l["is_stream"] == true).unwrap();
+    assert!(
+        streamed["prompt_tokens"].as_i64().unwrap() > 3_000,
+        "{logs:?}"
+    );
 }
 
 /// A Gemini part that names an hour of video by URI is reserved at the video worst case

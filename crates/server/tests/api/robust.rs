@@ -136,9 +136,9 @@ async fn held_count(app: &TestApp, key: &str, release: Arc<Semaphore>) -> Status
 }
 
 /// Token counts are bounded: 2 MiB bodies (413 in the route's dialect), keys with a balance
-/// (403 unless self-use mode), two counts at once per key (429).
+/// (403 unless self-use mode), two counts at once per user, whatever keys (429).
 async fn token_counts_are_bounded(app: TestApp) {
-    let (_, key, _) = app.relay_setup(1_000_000).await;
+    let (user, key, _) = app.relay_setup(1_000_000).await;
     let big = json!({"model": "gpt-4o",
         "messages": [{"role": "user", "content": "x".repeat(3 << 20)}]});
     let (status, v) = app
@@ -164,10 +164,11 @@ async fn token_counts_are_bounded(app: TestApp) {
         held_count(&app, &key, release.clone()),
         held_count(&app, &key, release.clone()),
     );
+    let other_key = app.api_key(&user, json!({"name": "another"})).await;
     let third = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let answer = app
-            .relay_post(&key, "/v1/messages/count_tokens", small.clone())
+            .relay_post(&other_key, "/v1/messages/count_tokens", small.clone())
             .await;
         release.add_permits(2);
         answer
