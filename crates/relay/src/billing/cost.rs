@@ -220,4 +220,40 @@ mod tests {
         let charged = fees.cost(price, "claude-x", &lie, 1).quota;
         assert!((20..=21).contains(&charged), "{charged}");
     }
+
+    #[test]
+    fn image_and_audio_tokens_cost_their_ratios() {
+        let fees = fees(&[
+            (
+                "ModelRatio",
+                r#"{"gemini-2.5-flash-image": 0.15, "gpt-4o-audio-preview": 1.25}"#,
+            ),
+            (
+                "CompletionRatio",
+                r#"{"gemini-2.5-flash-image": 8.33, "gpt-4o-audio-preview": 4}"#,
+            ),
+        ]);
+        let gemini = fees
+            .table
+            .price("gemini-2.5-flash-image", "default")
+            .unwrap_or_else(|| unreachable!());
+        // One image of 1 290 tokens at 100x an input token (0.3 USD per 1M in, 30 out).
+        let image = usage_of(br#"{"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":1290,"candidatesTokensDetails":[{"modality":"IMAGE","tokenCount":1290}]}}"#)
+            .unwrap_or_default();
+        assert_eq!(image.image_out, 1290);
+        let quota = fees.cost(gemini, "gemini-2.5-flash-image", &image, 1).quota;
+        // (10 + 1 290 x 100) x 0.15 = 19 351.5.
+        assert!((19_351..=19_352).contains(&quota), "{quota}");
+        let audio = fees
+            .table
+            .price("gpt-4o-audio-preview", "default")
+            .unwrap_or_else(|| unreachable!());
+        let spoken = usage_of(br#"{"usage":{"prompt_tokens":100,"completion_tokens":50,"prompt_tokens_details":{"audio_tokens":100},"completion_tokens_details":{"audio_tokens":50}}}"#)
+            .unwrap_or_default();
+        // Audio in at 16x, out at 32x a text input token: (100 x 16 + 50 x 32) x 1.25 = 4 000.
+        assert_eq!(
+            fees.cost(audio, "gpt-4o-audio-preview", &spoken, 1).quota,
+            4_000
+        );
+    }
 }
