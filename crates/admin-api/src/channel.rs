@@ -527,13 +527,18 @@ pub async fn test_all_channels(
         return Err(ApiError::TooManyRequests(Msg::BatchTestRunning));
     }
     let state = state.into_inner();
-    tokio::spawn(async move {
+    let jobs = state.relay.jobs().clone();
+    jobs.spawn(async move {
         match channels::all(&state.db).await {
             Ok(all) => {
                 for channel in all
                     .iter()
                     .filter(|c| c.status != ChannelStatus::ManuallyDisabled.code())
                 {
+                    // Shutdown ends the batch between two channels.
+                    if state.relay.jobs().is_cancelled() {
+                        break;
+                    }
                     if let Err(e) = run_test(&state, channel, None).await {
                         tracing::warn!(channel = channel.id, error = %e, "channel test failed to run");
                     }

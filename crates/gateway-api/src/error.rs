@@ -115,6 +115,9 @@ fn message(err: &RelayError, lang: Lang) -> String {
                 "the model {m} has no price configured (set ModelRatio or ModelPrice, or enable SelfUseModeEnabled)"
             ),
         ),
+        RelayError::TaskNotFound(id) => {
+            pick(format!("任务 {id} 不存在"), format!("task {id} not found"))
+        }
         RelayError::NoChannel(m) => pick(
             format!("渠道不可用：没有可用于模型 {m} 的渠道"),
             format!("no available channel for model {m}"),
@@ -156,6 +159,7 @@ fn kind(err: &RelayError) -> &'static str {
         | RelayError::BadRequest(_)
         | RelayError::TooLarge(_)
         | RelayError::ModelNotFound(_)
+        | RelayError::TaskNotFound(_)
         | RelayError::NoPrice(_) => "invalid_request_error",
     }
 }

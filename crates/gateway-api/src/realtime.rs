@@ -151,11 +151,12 @@ pub(crate) async fn realtime(
             .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("realtime"));
     }
     let incoming = incoming.max_frame_size(state.realtime_max_frame);
-    actix_web::rt::spawn(relay_frames(
+    let jobs = state.relay.jobs();
+    jobs.spawn_local(relay_frames(
         client,
         incoming,
         session,
-        req,
+        (req, jobs.clone()),
         (state.realtime_max_frame, oversize),
     ));
     resp
@@ -166,7 +167,7 @@ async fn relay_frames(
     mut client: actix_ws::Session,
     mut incoming: actix_ws::MessageStream,
     session: Realtime,
-    req: HttpRequest,
+    (req, jobs): (HttpRequest, relay::Jobs),
     (max_frame, oversize): (usize, Arc<AtomicBool>),
 ) {
     let Realtime {
@@ -174,8 +175,18 @@ async fn relay_frames(
         mut meter,
     } = session;
     let (mut up_tx, mut up_rx) = upstream.split();
+    let mut stopping = std::pin::pin!(jobs.cancelled());
     loop {
         tokio::select! {
+            // The gateway is shutting down: the caller is told, and the responses under way
+            // are cancelled and billed below.
+            _ = &mut stopping => {
+                let err = RelayError::Unavailable("the gateway is restarting".into());
+                let _ = client.text(realtime_error_event(&err, &req)).await;
+                let reason = CloseReason { code: CloseCode::Restart, description: None };
+                let _ = client.close(Some(reason)).await;
+                break;
+            }
             from_client = incoming.next() => {
                 let sent = match from_client {
                     Some(Ok(actix_ws::Message::Text(text))) => match meter.client_event(&text) {

@@ -28,7 +28,17 @@
 //! Chat requests with a
 //! top-level field OpenAI does not know answer 400 naming it, as OpenAI does. Multipart bodies
 //! are recorded as a JSON object of their fields (a file as `{"filename", "bytes"}`; a name sent
-//! twice as an array).
+//! twice as an array); every body is also kept as received ([`Seen::raw`]).
+//!
+//! It also runs asynchronous tasks ([`tasks`]), by path: midjourney-proxy (`/mj/...`,
+//! `mj-api-secret`), the Suno API (`/suno/...`), Kling (`/v1/videos/text2video`,
+//! `/v1/videos/image2video`, a JWT checked against [`KLING_ACCESS`] and [`KLING_SECRET`]) and
+//! OpenAI's videos (`/v1/videos`). The submitted prompt picks a task's fate: `mock-refuse` is
+//! refused at submit in the platform's shape; `mock-fail` is in progress (50%) on its first poll
+//! and failed from the second; `mock-never` stays in progress (10%); anything else is in
+//! progress on its first poll and succeeded from the second, its results at
+//! `https://cdn.mock.test/<platform>/<upstream id>.<ext>`. [`MockUpstream::task_polls`] counts
+//! the fetches of a task.
 
 mod answers;
 pub mod anthropic;
@@ -37,7 +47,10 @@ pub mod fees;
 pub mod gemini;
 pub mod realtime;
 pub mod responses;
+pub mod tasks;
 pub mod tools;
+
+pub use tasks::kling::{KLING_ACCESS, KLING_SECRET};
 
 use answers::answer;
 use bytes::Bytes;
@@ -86,12 +99,17 @@ type Body = BoxBody<Bytes, std::convert::Infallible>;
 /// A request the mock received.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// The request's path (without its query).
     pub path: String,
     /// The credential header the provider dialect uses (Authorization, api-key, x-api-key, ...).
     pub credential: Option<String>,
+    /// The body as JSON (a multipart form as an object of its fields; `null` when not JSON).
     pub body: Value,
+    /// The body exactly as received.
+    pub raw: Bytes,
     /// Size of the request body in bytes.
     pub bytes: usize,
+    /// The `Content-Type` header, as received.
     pub content_type: Option<String>,
     /// Anthropic's `anthropic-version` and `anthropic-beta` headers, as received.
     pub anthropic_headers: (Option<String>, Option<String>),
@@ -108,6 +126,8 @@ struct State {
     revoked: Mutex<Vec<String>>,
     /// Benchmarks turn recording off.
     quiet: bool,
+    /// The asynchronous tasks submitted to the task platforms.
+    tasks: tasks::Tasks,
 }
 
 /// A running mock; it stops when the test's runtime ends.
@@ -124,6 +144,7 @@ impl MockUpstream {
     }
 
     /// Starts a mock on `addr`; a `quiet` mock counts calls but keeps no record of them.
+    #[allow(clippy::disallowed_methods)] // a test double, not the gateway: its tasks end with the runtime
     pub async fn start_on(addr: &str, quiet: bool) -> std::io::Result<MockUpstream> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -173,6 +194,21 @@ impl MockUpstream {
             .map(|s| s.clone())
             .unwrap_or_default()
     }
+
+    /// How many times the task `upstream_id` was fetched (single or batch); 0 if unknown.
+    pub fn task_polls(&self, upstream_id: &str) -> usize {
+        self.state.tasks.polls(upstream_id)
+    }
+
+    /// How many tasks the task platforms accepted (refusals create none).
+    pub fn tasks_created(&self) -> usize {
+        self.state.tasks.created()
+    }
+
+    /// How many Kling requests were refused for a missing or bad JWT.
+    pub fn kling_auth_failures(&self) -> usize {
+        self.state.tasks.kling_auth_failures()
+    }
 }
 
 impl State {
@@ -186,11 +222,17 @@ impl State {
 }
 
 fn credential(req: &Request<Incoming>) -> Option<String> {
-    ["authorization", "api-key", "x-api-key", "x-goog-api-key"]
-        .iter()
-        .find_map(|h| req.headers().get(*h))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    [
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+        "mj-api-secret",
+    ]
+    .iter()
+    .find_map(|h| req.headers().get(*h))
+    .and_then(|v| v.to_str().ok())
+    .map(str::to_owned)
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
@@ -231,10 +273,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         path: path.clone(),
         credential: cred.clone(),
         body: body.clone(),
+        raw: bytes.clone(),
         bytes: bytes.len(),
         content_type,
         anthropic_headers,
     });
+    let task = tasks::TaskRequest {
+        method: &method,
+        path: &path,
+        credential: cred.as_deref(),
+        body: &body,
+    };
+    if let Some(resp) = tasks::handle(&state.tasks, &task) {
+        return Ok(resp);
+    }
     if method == hyper::Method::GET && path.ends_with("/models") {
         return Ok(model_list(&state, cred.as_deref()));
     }

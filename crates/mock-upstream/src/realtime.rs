@@ -41,6 +41,7 @@ pub(crate) fn is_upgrade(req: &Request<Incoming>) -> bool {
 }
 
 /// Accepts the socket and serves it on a task of its own.
+#[allow(clippy::disallowed_methods)] // a test double, not the gateway: its tasks end with the runtime
 pub(crate) fn accept<B: Default>(state: Arc<State>, mut req: Request<Incoming>) -> Response<B> {
     let key = req
         .headers()
@@ -102,6 +103,7 @@ async fn serve<S>(
             path: "/v1/realtime".into(),
             credential: credential.clone(),
             body: event.clone(),
+            raw: bytes::Bytes::copy_from_slice(text.as_bytes()),
             bytes: text.len(),
             content_type: None,
             anthropic_headers: (None, None),

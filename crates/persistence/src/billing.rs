@@ -2,7 +2,7 @@
 //! wait for the database; it commits many records in one transaction within a bounded window
 //! (users, tokens, channels, logs and hourly statistics together), and drains on shutdown.
 
-use crate::{channels, logs, quota_data, tokens, users};
+use crate::{channels, logs, quota_data, tasks, tokens, users};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -32,6 +32,9 @@ pub struct BillingRecord {
     pub ip: String,
     pub content: String,
     pub created_at: i64,
+    /// The asynchronous task this call submitted: written with its bill, so a task exists
+    /// exactly when it was charged (its quota is the record's).
+    pub task: Option<Box<tasks::NewTask>>,
 }
 
 /// Called with every record once it is committed.
@@ -65,13 +68,18 @@ pub struct BillingWriter {
 }
 
 impl BillingWriter {
-    /// Starts the writer task. `window` bounds how long a record waits before its commit.
-    pub fn start(
+    /// A writer and the task that commits for it, for the caller to run (it ends once
+    /// [`BillingWriter::stop`] is called or every handle is dropped, after committing what was
+    /// queued). `window` bounds how long a record waits before its commit.
+    pub fn new(
         db: DatabaseConnection,
         window: Duration,
         max_batch: usize,
         on_commit: Option<OnCommit>,
-    ) -> (BillingWriter, tokio::task::JoinHandle<()>) {
+    ) -> (
+        BillingWriter,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
         let shared = std::sync::Arc::new(Shared {
             pending: std::sync::Mutex::new(Vec::new()),
             full: tokio::sync::Notify::new(),
@@ -80,7 +88,7 @@ impl BillingWriter {
             on_commit,
         });
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, shared.clone(), rx, window));
+        let task = run(db, shared.clone(), rx, window);
         (BillingWriter { shared, commands }, task)
     }
 
@@ -318,6 +326,11 @@ async fn commit(db: &DatabaseConnection, batch: &[BillingRecord], mark: &str) ->
         })
         .collect();
     logs::insert_batch(&txn, mark, &rows).await?;
+    for r in batch {
+        if let Some(task) = &r.task {
+            tasks::insert(&txn, task, r.quota).await?;
+        }
+    }
     // One upsert per (user, model, hour) of the batch, not one per call.
     let mut buckets: BTreeMap<(i32, &str, i64), quota_data::Usage> = BTreeMap::new();
     for r in batch {
@@ -355,20 +368,29 @@ mod tests {
         let Ok(db) = crate::connect("sqlite::memory:").await else {
             panic!("connecting to SQLite in memory failed");
         };
-        let (writer, _task) = BillingWriter::start(db, Duration::from_secs(3600), 1000, None);
+        let (writer, task) = BillingWriter::new(db, Duration::from_secs(3600), 1000, None);
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(task);
         for _ in 0..10 {
             writer.submit(BillingRecord::default());
         }
         assert_eq!(writer.backlog(), 10);
-        let waiting = {
+        let (tx, mut released) = tokio::sync::oneshot::channel();
+        {
             let writer = writer.clone();
-            tokio::spawn(async move { writer.wait_below(5).await })
-        };
+            tasks.spawn(async move {
+                writer.wait_below(5).await;
+                let _ = tx.send(());
+            });
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished(), "10 queued is over the limit of 5");
+        assert!(
+            released.try_recv().is_err(),
+            "10 queued is over the limit of 5"
+        );
         writer.flush().await;
         assert_eq!(writer.backlog(), 0);
-        let done = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        let done = tokio::time::timeout(Duration::from_secs(5), released).await;
         assert!(
             matches!(done, Ok(Ok(()))),
             "released once the writer caught up"

@@ -7,6 +7,7 @@ use crate::billing::Meter;
 use crate::convert::Conversion;
 use crate::dialect::Endpoint;
 use crate::error::RelayError;
+use crate::jobs::Jobs;
 use crate::pipeline::{RelayBody, RelayResponse};
 use crate::routing::ChannelInfo;
 use crate::stream::MeteredStream;
@@ -28,6 +29,8 @@ pub(crate) struct Answer<'a> {
     pub model: &'a str,
     /// The channel answering, whose secrets its error events must not show.
     pub channel: Arc<ChannelInfo>,
+    /// The owner of the task that reads a whole answer.
+    pub jobs: &'a Jobs,
 }
 
 /// How an answer with a successful status turned out.
@@ -103,7 +106,7 @@ pub(crate) async fn answer(
             // the limit) is not billed: the session refunds when dropped, as it does for an
             // error body nobody waits for any more.
             let (tx, rx) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
+            shape.jobs.spawn(async move {
                 let read = Limited::new(resp.into_body(), ANSWER_LIMIT).collect().await;
                 let result = match read {
                     Ok(body) => {

@@ -90,6 +90,8 @@ pub enum RelayError {
     ModelNotFound(String),
     /// 400: the model has no price and self-use mode is off.
     NoPrice(String),
+    /// 404: no task of the caller's has this id.
+    TaskNotFound(String),
     /// 503: no enabled channel serves the model.
     NoChannel(String),
     /// The upstream's own failure, passed on with its status.
@@ -112,7 +114,7 @@ impl RelayError {
             }
             RelayError::BadRequest(_) | RelayError::NoPrice(_) => 400,
             RelayError::TooLarge(_) => 413,
-            RelayError::ModelNotFound(_) => 404,
+            RelayError::ModelNotFound(_) | RelayError::TaskNotFound(_) => 404,
             RelayError::NoChannel(_) => 503,
             RelayError::Busy => 429,
             RelayError::Upstream(e) if e.credentials_refused() => 502,
@@ -142,6 +144,7 @@ impl RelayError {
             RelayError::TooLarge(_) => "request_too_large",
             RelayError::ModelNotFound(_) => "model_not_found",
             RelayError::NoPrice(_) => "model_price_not_set",
+            RelayError::TaskNotFound(_) => "task_not_found",
             RelayError::NoChannel(_) => "no_available_channel",
             RelayError::Busy => "too_many_concurrent_requests",
             RelayError::Upstream(e) if e.credentials_refused() => "upstream_auth_failed",
@@ -166,6 +169,7 @@ impl fmt::Display for RelayError {
             RelayError::ModelNotFound(m) => write!(f, "model {m} not found"),
             RelayError::NoPrice(m) => write!(f, "model {m} has no price"),
             RelayError::NoChannel(m) => write!(f, "no channel for {m}"),
+            RelayError::TaskNotFound(id) => write!(f, "task {id} not found"),
             RelayError::Busy => write!(f, "too many concurrent calls of this key"),
             RelayError::Upstream(e) => {
                 write!(f, "upstream {} {}: {}", e.status, e.provider, e.message)

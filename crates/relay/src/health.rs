@@ -136,7 +136,7 @@ impl Relay {
         let relay = self.clone();
         let channel = channel.clone();
         let id = channel.id;
-        tokio::spawn(async move {
+        self.s.jobs.spawn(async move {
             // A caller can make an upstream refuse a resource (a file or cache of another
             // project, a beta the account lacks) with a key error's code: only a key the
             // model list also refuses is a failed key.

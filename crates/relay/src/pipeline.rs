@@ -251,6 +251,7 @@ impl Relay {
                 conversion,
                 model: &spec.model,
                 channel: channel.clone(),
+                jobs: &self.s.jobs,
             };
             match answer(meter, allowance, resp, shape, first).await? {
                 Answered::Relayed(r) => return Ok(r),

@@ -1,17 +1,18 @@
 //! The relay's shared state: built with [`RelayBuilder`], told about changes made elsewhere
 //! through its change methods, and stopped with [`Relay::shutdown`], which waits for its
-//! background tasks (the cache refresh and the billing writer).
+//! background work ([`Jobs`]), the billing writer last.
 
 use crate::billing::{Ledger, MemoryLedger};
 use crate::client::HttpClient;
 use crate::directory::Directory;
 use crate::health::FailureCounter;
+use crate::jobs::Jobs;
 use crate::routing::Router;
 use domain::pricing::PriceTable;
 use persistence::billing::{BillingRecord, BillingWriter};
 use persistence::options::OptionStore;
 use persistence::{DatabaseConnection, DbErr, users};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// A relay: cheap to clone, every clone the same relay.
@@ -29,9 +30,11 @@ pub(crate) struct Shared {
     pub ledger: Arc<dyn Ledger>,
     pub billing: BillingWriter,
     pub failures: FailureCounter,
+    pub jobs: Jobs,
     prices: RwLock<(usize, Arc<PriceTable>)>,
-    background: Mutex<Option<Background>>,
-    stop: tokio::sync::watch::Sender<bool>,
+    /// The background thread's runtime (the sync loop and the poller run there).
+    pub background: tokio::runtime::Handle,
+    shutdown_bound: Duration,
 }
 
 /// Builds a [`Relay`] on a database connection.
@@ -41,6 +44,8 @@ pub struct RelayBuilder {
     http: Option<HttpClient>,
     billing_window: Duration,
     sync_interval: Option<Duration>,
+    shutdown_bound: Duration,
+    task_polling: Option<(Duration, Duration)>,
 }
 
 impl RelayBuilder {
@@ -52,6 +57,8 @@ impl RelayBuilder {
             http: None,
             billing_window: Duration::from_millis(200),
             sync_interval: None,
+            shutdown_bound: Duration::from_secs(30),
+            task_polling: Some((Duration::from_secs(15), Duration::from_secs(86_400))),
         }
     }
 
@@ -80,6 +87,22 @@ impl RelayBuilder {
         self
     }
 
+    /// How long shutdown waits for background work (answers being read, sessions, checks)
+    /// to end, and then for the billing writer's last commit (default 30 s each).
+    pub fn shutdown_bound(mut self, bound: Duration) -> Self {
+        self.shutdown_bound = bound;
+        self
+    }
+
+    /// Polls unfinished asynchronous tasks every `interval` (while this instance holds the
+    /// poller's lease), failing and refunding those older than `timeout` (default 15 s and
+    /// one day); `None` turns polling off.
+    pub fn task_polling(mut self, polling: Option<(Duration, Duration)>) -> Self {
+        self.task_polling =
+            polling.map(|(interval, timeout)| (interval.max(Duration::from_secs(1)), timeout));
+        self
+    }
+
     /// Loads routes and options and starts the background thread: the billing writer, and the
     /// sync loop when an interval is set.
     pub async fn build(self) -> Result<Relay, DbErr> {
@@ -90,9 +113,9 @@ impl RelayBuilder {
         let router = Router::default();
         router.reload(&self.db).await?;
         let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-        let (stop, _) = tokio::sync::watch::channel(false);
+        let jobs = Jobs::default();
         let (background, billing) =
-            Background::start(self.db.clone(), self.billing_window, ledger.clone()).map_err(
+            start_background(&jobs, self.db.clone(), self.billing_window, ledger.clone()).map_err(
                 |e| DbErr::Custom(format!("starting the relay's background thread: {e}")),
             )?;
         let relay = Relay {
@@ -105,17 +128,25 @@ impl RelayBuilder {
                 ledger,
                 billing,
                 failures: FailureCounter::default(),
+                jobs,
                 prices: RwLock::new((0, Arc::new(PriceTable::default()))),
-                background: Mutex::new(Some(background)),
-                stop,
+                background,
+                shutdown_bound: self.shutdown_bound,
             }),
         };
-        if let Some(interval) = self.sync_interval
-            && let Some(background) = relay.background().as_ref()
-        {
-            background
-                .handle
-                .spawn(sync_loop(Arc::downgrade(&relay.s), interval));
+        if let Some(interval) = self.sync_interval {
+            let s = &relay.s;
+            s.jobs.spawn_on(
+                sync_loop(Arc::downgrade(s), s.jobs.clone(), interval),
+                &s.background,
+            );
+        }
+        if let Some((interval, timeout)) = self.task_polling {
+            let s = &relay.s;
+            s.jobs.spawn_on(
+                crate::tasks::poll_loop(Arc::downgrade(s), s.jobs.clone(), interval, timeout),
+                &s.background,
+            );
         }
         Ok(relay)
     }
@@ -132,66 +163,47 @@ const BACKGROUND_NICENESS: i32 = 19;
 /// Records queued for billing past which new calls wait for the writer to catch up.
 pub(crate) const BILLING_BACKLOG: usize = 10 * BILLING_BATCH;
 
-/// The relay's background work (billing commits, the sync loop) on a thread of its own, run at
-/// a lower CPU priority than request handling: on a busy core a commit then waits for calls
-/// instead of calls waiting for the commit (docs/benchmarks.md has the measurements).
-struct Background {
-    handle: tokio::runtime::Handle,
-    stop: tokio::sync::oneshot::Sender<()>,
-    done: tokio::sync::oneshot::Receiver<()>,
-}
-
-impl Background {
-    fn start(
-        db: DatabaseConnection,
-        window: Duration,
-        ledger: Arc<dyn Ledger>,
-    ) -> std::io::Result<(Background, BillingWriter)> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        let (done_tx, done) = tokio::sync::oneshot::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let on_commit = Box::new(move |r: &BillingRecord| {
-            ledger.committed(
-                r.user_id,
-                (!r.token_unlimited).then_some(r.token_id),
-                r.quota,
-            );
-        });
-        let (billing, writer) = {
-            let _entered = runtime.enter();
-            BillingWriter::start(db, window, BILLING_BATCH, Some(on_commit))
-        };
-        std::thread::Builder::new()
-            .name("relay-background".into())
-            .spawn(move || {
-                if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICENESS) {
-                    tracing::debug!(error = %e, "could not lower the background thread's priority");
-                }
-                // Runs the tasks until the relay stops, then lets the writer commit what is left.
-                runtime.block_on(async {
-                    let _ = stop_rx.await;
-                    let _ = writer.await;
-                });
-                drop(runtime);
-                let _ = done_tx.send(());
-            })?;
-        Ok((Background { handle, stop, done }, billing))
-    }
+/// Starts the relay's background thread (billing commits, the sync loop, the task poller),
+/// run at a lower CPU priority than request handling: on a busy core a commit then waits for
+/// calls instead of calls waiting for the commit (docs/benchmarks.md has the measurements). The
+/// thread runs the billing writer until it is stopped, and other work spawned on its runtime
+/// meanwhile; it is the last of the relay's jobs to end.
+fn start_background(
+    jobs: &Jobs,
+    db: DatabaseConnection,
+    window: Duration,
+    ledger: Arc<dyn Ledger>,
+) -> std::io::Result<(tokio::runtime::Handle, BillingWriter)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    let on_commit = Box::new(move |r: &BillingRecord| {
+        ledger.committed(
+            r.user_id,
+            (!r.token_unlimited).then_some(r.token_id),
+            r.quota,
+        );
+    });
+    let (billing, writer) = BillingWriter::new(db, window, BILLING_BATCH, Some(on_commit));
+    jobs.spawn_last_thread("relay-background", move || {
+        if let Err(e) = rustix::process::setpriority_process(None, BACKGROUND_NICENESS) {
+            tracing::debug!(error = %e, "could not lower the background thread's priority");
+        }
+        // Commits until the writer is stopped (it then commits what is left).
+        runtime.block_on(writer);
+    })?;
+    Ok((handle, billing))
 }
 
 /// Re-reads what others changed every `interval` until the relay stops (or is dropped: the
 /// loop holds it weakly, so a relay dropped without `shutdown` still ends its thread).
-async fn sync_loop(shared: std::sync::Weak<Shared>, interval: Duration) {
-    let Some(mut stop) = shared.upgrade().map(|s| s.stop.subscribe()) else {
-        return;
-    };
+async fn sync_loop(shared: std::sync::Weak<Shared>, jobs: Jobs, interval: Duration) {
+    let mut stop = std::pin::pin!(jobs.cancelled());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            _ = &mut stop => return,
         }
         let Some(s) = shared.upgrade() else {
             return;
@@ -215,11 +227,10 @@ impl Relay {
         RelayBuilder::new(db)
     }
 
-    fn background(&self) -> std::sync::MutexGuard<'_, Option<Background>> {
-        self.s
-            .background
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The owner of the relay's background work: spawn through it whatever must outlive the
+    /// code that starts it, and watch [`Jobs::cancelled`] in long-lived work.
+    pub fn jobs(&self) -> &Jobs {
+        &self.s.jobs
     }
 
     /// Re-reads routes, cached keys and users, loaded balances and options from the database
@@ -304,16 +315,14 @@ impl Relay {
         self.s.billing.flush().await;
     }
 
-    /// Commits pending billing, stops the sync loop and the billing writer, and waits for the
-    /// background thread to end.
+    /// Cancels the background work and waits for it (in bounded time), then commits pending
+    /// billing, stops the billing writer and waits for its thread to end.
     pub async fn shutdown(&self) {
-        self.s.billing.flush().await;
-        self.s.stop.send_replace(true);
+        let bound = self.s.shutdown_bound;
+        self.s.jobs.stop_work(bound).await;
         self.s.billing.stop();
-        let background = self.background().take();
-        if let Some(background) = background {
-            let _ = background.stop.send(());
-            let _ = background.done.await;
+        if !self.s.jobs.wait_last(bound).await {
+            tracing::error!("the billing writer did not finish within the shutdown bound");
         }
     }
 

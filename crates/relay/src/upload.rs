@@ -9,11 +9,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// One part of a form.
 #[derive(Debug, Clone)]
-struct Part {
-    name: String,
-    filename: Option<String>,
-    content_type: Option<String>,
-    data: Bytes,
+pub(crate) struct Part {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub data: Bytes,
 }
 
 /// A parsed `multipart/form-data` body.
@@ -83,6 +83,11 @@ impl Form {
             .map(|part| (part.data.clone(), part.filename.as_deref())))
     }
 
+    /// Every part, in the order sent.
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
     /// How many file parts the form holds (images to edit, a mask).
     pub(crate) fn files(&self) -> i64 {
         self.parts.iter().filter(|p| p.filename.is_some()).count() as i64
@@ -104,50 +109,53 @@ impl Form {
 
     /// The form to send upstream, with `model` set to `model`: its content type and body.
     pub(crate) fn encode(&self, model: &str) -> (String, Bytes) {
-        let boundary = loop {
-            let b = format!("gateway-{}", domain::keys::random_alphanumeric(24));
-            if !self.parts.iter().any(|p| contains(&p.data, b.as_bytes())) {
-                break b;
-            }
+        let model = Part {
+            name: "model".into(),
+            filename: None,
+            content_type: None,
+            data: Bytes::copy_from_slice(model.as_bytes()),
         };
-        let size: usize = self.parts.iter().map(|p| p.data.len() + 128).sum();
-        let mut out = BytesMut::with_capacity(size + model.len() + 256);
-        let mut put = |name: &str, filename: Option<&str>, ct: Option<&str>, data: &[u8]| {
-            out.put_slice(b"--");
-            out.put_slice(boundary.as_bytes());
-            out.put_slice(b"\r\nContent-Disposition: form-data; name=\"");
-            out.put_slice(quoted(name).as_bytes());
-            out.put_slice(b"\"");
-            if let Some(f) = filename {
-                out.put_slice(b"; filename=\"");
-                out.put_slice(quoted(f).as_bytes());
-                out.put_slice(b"\"");
-            }
-            if let Some(ct) = ct {
-                out.put_slice(b"\r\nContent-Type: ");
-                out.put_slice(quoted(ct).as_bytes());
-            }
-            out.put_slice(b"\r\n\r\n");
-            out.put_slice(data);
-            out.put_slice(b"\r\n");
-        };
-        put("model", None, None, model.as_bytes());
-        for p in self.parts.iter().filter(|p| p.name != "model") {
-            put(
-                &p.name,
-                p.filename.as_deref(),
-                p.content_type.as_deref(),
-                &p.data,
-            );
+        let rest = self.parts.iter().filter(|p| p.name != "model");
+        encode(std::iter::once(&model).chain(rest))
+    }
+}
+
+/// A form of these parts: its content type (with a boundary none of them contains) and body.
+pub(crate) fn encode<'a>(parts: impl Iterator<Item = &'a Part> + Clone) -> (String, Bytes) {
+    let boundary = loop {
+        let b = format!("gateway-{}", domain::keys::random_alphanumeric(24));
+        if !parts.clone().any(|p| contains(&p.data, b.as_bytes())) {
+            break b;
         }
+    };
+    let size: usize = parts.clone().map(|p| p.data.len() + 128).sum();
+    let mut out = BytesMut::with_capacity(size + 256);
+    for p in parts {
         out.put_slice(b"--");
         out.put_slice(boundary.as_bytes());
-        out.put_slice(b"--\r\n");
-        (
-            format!("multipart/form-data; boundary={boundary}"),
-            out.freeze(),
-        )
+        out.put_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        out.put_slice(quoted(&p.name).as_bytes());
+        out.put_slice(b"\"");
+        if let Some(f) = &p.filename {
+            out.put_slice(b"; filename=\"");
+            out.put_slice(quoted(f).as_bytes());
+            out.put_slice(b"\"");
+        }
+        if let Some(ct) = &p.content_type {
+            out.put_slice(b"\r\nContent-Type: ");
+            out.put_slice(quoted(ct).as_bytes());
+        }
+        out.put_slice(b"\r\n\r\n");
+        out.put_slice(&p.data);
+        out.put_slice(b"\r\n");
     }
+    out.put_slice(b"--");
+    out.put_slice(boundary.as_bytes());
+    out.put_slice(b"--\r\n");
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        out.freeze(),
+    )
 }
 
 /// A header value with the characters that would end it percent-encoded, as browsers do.

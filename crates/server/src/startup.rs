@@ -50,7 +50,6 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     relay: Relay,
-    option_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one), put
@@ -99,11 +98,16 @@ async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> 
 
 /// With Redis, checks the options change counter every second and has the relay reload its
 /// options when it moved (the relay's own sync loop re-reads everything on its interval).
-fn spawn_option_watch(relay: Relay, pool: deadpool_redis::Pool) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+fn spawn_option_watch(relay: Relay, pool: deadpool_redis::Pool) {
+    let stop = relay.jobs().cancelled();
+    relay.jobs().clone().spawn(async move {
+        let mut stop = std::pin::pin!(stop);
         let mut seen: Option<i64> = None;
         loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = &mut stop => return,
+            }
             let version = async {
                 let mut conn = pool.get().await.ok()?;
                 deadpool_redis::redis::cmd("GET")
@@ -121,7 +125,7 @@ fn spawn_option_watch(relay: Relay, pool: deadpool_redis::Pool) -> tokio::task::
                 }
             }
         }
-    })
+    });
 }
 
 impl Application {
@@ -143,9 +147,9 @@ impl Application {
             .sync_interval(Duration::from_secs(settings.server.option_sync_secs))
             .build()
             .await?;
-        let option_watch = redis
-            .clone()
-            .map(|pool| spawn_option_watch(relay.clone(), pool));
+        if let Some(pool) = redis.clone() {
+            spawn_option_watch(relay.clone(), pool);
+        }
         let gateway_state = web::Data::new(GatewayState {
             relay: relay.clone(),
             max_body: settings.server.max_body_bytes,
@@ -213,7 +217,6 @@ impl Application {
             server,
             db,
             relay,
-            option_watch,
         })
     }
 
@@ -240,10 +243,6 @@ impl Application {
     /// billing record.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(watch) = self.option_watch {
-            watch.abort();
-            let _ = watch.await;
-        }
         self.relay.shutdown().await;
         result
     }

@@ -1,5 +1,6 @@
 //! The lower bound: a pass-through HTTP proxy on the same hyper + hyper-util client stack as the
 //! gateway, with no auth, routing or billing. Usage: bare-proxy --listen ADDR --upstream URL
+#![allow(clippy::disallowed_methods)] // a benchmark tool, not the gateway: its tasks end with the process
 use bench::arg;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;

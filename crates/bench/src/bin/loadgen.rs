@@ -7,6 +7,7 @@
 //! Prints one line: `requests=N errors=E rps=R p50_us=X p99_us=Y`.
 //! With `--hold N`, opens N streams instead, reads the first event of each, prints `holding`,
 //! keeps them open for `--seconds`, and exits.
+#![allow(clippy::disallowed_methods)] // a benchmark tool, not the gateway: its tasks end with the process
 use bench::arg;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

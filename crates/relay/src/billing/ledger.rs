@@ -382,6 +382,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // threads racing for one balance are the test
     fn concurrent_reservations_never_overdraw() {
         let l = std::sync::Arc::new(MemoryLedger::default());
         l.load(1, 1000, None);

@@ -238,6 +238,7 @@ impl Meter {
             ip: self.ip.clone(),
             content,
             created_at: domain::now_ts(),
+            task: None,
         });
     }
 }

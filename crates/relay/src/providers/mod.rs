@@ -14,6 +14,7 @@ use hyper::http::request::Builder;
 pub const OPENAI: i32 = 1;
 pub const MIDJOURNEY: i32 = 2;
 pub const AZURE: i32 = 3;
+pub const MIDJOURNEY_PLUS: i32 = 5;
 pub const OLLAMA: i32 = 4;
 pub const CUSTOM: i32 = 8;
 pub const ANTHROPIC: i32 = 14;
@@ -45,7 +46,7 @@ impl Provider {
             AZURE => Provider::Azure,
             ANTHROPIC => Provider::Anthropic,
             GEMINI => Provider::Gemini,
-            MIDJOURNEY | SUNO | KLING => Provider::Task,
+            MIDJOURNEY | MIDJOURNEY_PLUS | SUNO | KLING => Provider::Task,
             _ => Provider::OpenAi,
         }
     }

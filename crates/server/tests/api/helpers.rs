@@ -209,6 +209,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let db = app.db().clone();
     let relay = app.relay();
     let server = app.server_handle();
+    #[allow(clippy::disallowed_methods)] // runs the server as the binary's main does
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         server,
