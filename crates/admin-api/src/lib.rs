@@ -14,6 +14,7 @@ pub mod redemption;
 pub mod schema;
 pub mod state;
 pub mod system;
+pub mod task;
 pub mod token;
 pub mod user;
 pub mod user_admin;
@@ -89,6 +90,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // logs
             .service(resource("/log/self").route(get().to(log::list_own_logs)))
             .service(resource("/log").route(get().to(log::list_all_logs)))
+            .service(resource("/task/self").route(get().to(task::list_own_tasks)))
+            .service(resource("/task").route(get().to(task::list_all_tasks)))
             // redemption codes (admin)
             .service(
                 resource("/redemption")

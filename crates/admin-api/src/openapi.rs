@@ -5,7 +5,7 @@
 //! carries [`ApiErrorBody`].
 
 use crate::error::ApiErrorBody;
-use crate::{auth, channel, data, log, option, redemption, system, token, user, user_admin};
+use crate::{auth, channel, data, log, option, redemption, system, task, token, user, user_admin};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
@@ -198,7 +198,7 @@ impl Modify for CommonResponses {
         token::delete_tokens,
         channel::list_channels, channel::get_channel, channel::create_channel, channel::update_channel,
         channel::delete_channel, channel::test_channel, channel::test_all_channels,
-        log::list_own_logs, log::list_all_logs,
+        log::list_own_logs, log::list_all_logs, task::list_own_tasks, task::list_all_tasks,
         redemption::list_redemptions, redemption::create_redemptions, redemption::update_redemption,
         redemption::delete_redemption,
         data::own_data, data::all_data,

@@ -8,6 +8,7 @@
 use crate::GatewayState;
 use crate::call::{Shape, relay_call};
 use crate::error::AnthropicError;
+use crate::extract::Admitted;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use relay::{Endpoint, RelayError};
@@ -28,8 +29,9 @@ pub(crate) async fn messages(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     payload: web::Payload,
+    caller: Admitted,
 ) -> HttpResponse {
-    relay_call(state, req, payload, Shape::Json(Endpoint::Messages)).await
+    relay_call(state, req, payload, caller, Shape::Json(Endpoint::Messages)).await
 }
 
 #[derive(Deserialize)]
@@ -59,8 +61,9 @@ pub(crate) async fn count_tokens(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     payload: web::Payload,
+    Admitted(caller): Admitted,
 ) -> HttpResponse {
-    let counted = crate::count::count_tokens(&state, &req, payload, |body| {
+    let counted = crate::count::count_tokens(&state, &req, payload, &caller, |body| {
         let request: CountRequest = serde_json::from_slice(body)
             .map_err(|e| RelayError::BadRequest(format!("the request body is not valid: {e}")))?;
         Ok(relay::tokenizer::prompt_tokens(&request.model, body))

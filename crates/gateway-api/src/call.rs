@@ -3,7 +3,7 @@
 
 use crate::GatewayState;
 use crate::error::{error_event, relay_error};
-use crate::extract::{caller, meta, read_body};
+use crate::extract::{Admitted, meta, read_body};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -30,9 +30,10 @@ pub(crate) async fn relay_call(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     payload: web::Payload,
+    caller: Admitted,
     shape: Shape,
 ) -> HttpResponse {
-    relay_call_with(state, req, payload, shape, respond).await
+    relay_call_with(state, req, payload, caller, shape, respond).await
 }
 
 /// [`relay_call`] with the answer framed by `respond`.
@@ -40,16 +41,10 @@ pub(crate) async fn relay_call_with(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     payload: web::Payload,
+    Admitted(caller): Admitted,
     shape: Shape,
     respond: fn(RelayResponse, &HttpRequest) -> HttpResponse,
 ) -> HttpResponse {
-    let caller = match caller(&state, &req).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    if let Err(e) = state.relay.admits(&caller).await {
-        return relay_error(&e, &req);
-    }
     let request = match (read_body(&req, payload, state.max_body).await, shape) {
         (Err(e), _) => Err(e),
         (Ok(body), Shape::Upload(endpoint)) => {

@@ -8,10 +8,10 @@
 
 use crate::GatewayState;
 use crate::error::relay_error;
-use crate::extract::{caller, read_body};
+use crate::extract::read_body;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use relay::RelayError;
+use relay::{Caller, RelayError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -82,14 +82,13 @@ pub(crate) async fn count_tokens<F>(
     state: &GatewayState,
     req: &HttpRequest,
     payload: web::Payload,
+    caller: &Caller,
     count: F,
 ) -> Result<i64, HttpResponse>
 where
     F: FnOnce(&Bytes) -> Result<i64, RelayError> + Send + 'static,
 {
-    let caller = caller(state, req).await?;
     let refuse = |e: RelayError| relay_error(&e, req);
-    state.relay.admits(&caller).await.map_err(refuse)?;
     let slot = state
         .counts
         .take(caller.user.id)

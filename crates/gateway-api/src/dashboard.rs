@@ -3,7 +3,7 @@
 
 use crate::GatewayState;
 use crate::error::{OpenAiError, relay_error};
-use crate::extract::caller;
+use crate::extract::Key;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use relay::{Balance, RelayError, UsageEntry};
@@ -26,11 +26,8 @@ fn cents(quota: i64) -> f64 {
 pub(crate) async fn billing_subscription(
     state: web::Data<GatewayState>,
     req: HttpRequest,
+    Key(c): Key,
 ) -> HttpResponse {
-    let c = match caller(&state, &req).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
     match state.relay.balance(&c).await {
         Ok(Balance { remaining, used }) => {
             let hard_limit = usd(remaining.max(0) + used);
@@ -110,11 +107,8 @@ const DAY: i64 = 86_400;
 pub(crate) async fn billing_usage(
     state: web::Data<GatewayState>,
     req: HttpRequest,
+    Key(c): Key,
 ) -> HttpResponse {
-    let c = match caller(&state, &req).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
     let range = web::Query::<UsageQuery>::from_query(req.query_string())
         .map_err(|e| RelayError::BadRequest(e.to_string()))
         .and_then(|q| usage_range(&q, domain::now_ts()));

@@ -271,6 +271,10 @@ fn body_as(
     } else {
         format!("{text} (request id: {id})")
     };
+    if let Some(family) = crate::tasks::views::Family::of_path(req.path()) {
+        let code = code.or(err.code());
+        return crate::tasks::views::error_body(family, status, code, &message);
+    }
     let rendered = match dialect_of(req) {
         Dialect::Anthropic => serde_json::to_value(AnthropicError {
             kind: "error",

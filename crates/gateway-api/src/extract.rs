@@ -4,8 +4,11 @@
 
 use crate::GatewayState;
 use crate::error::relay_error;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::dev::Payload;
+use actix_web::error::InternalError;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
 use relay::{CallMeta, Caller, RelayError};
 use std::net::IpAddr;
 
@@ -36,7 +39,12 @@ pub fn request_id(req: &HttpRequest) -> String {
         .to_owned()
 }
 
-/// The API key in any dialect: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`, `?key=`.
+/// The subprotocol a browser's realtime socket carries its key in.
+pub(crate) const KEY_PROTOCOL: &str = "openai-insecure-api-key.";
+
+/// The API key in any dialect: `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`,
+/// `mj-api-secret` (midjourney-proxy's clients), `?key=`, or a realtime socket's
+/// `openai-insecure-api-key.` subprotocol.
 fn api_key(req: &HttpRequest) -> Option<String> {
     let header = |name: &str| {
         req.headers()
@@ -47,10 +55,18 @@ fn api_key(req: &HttpRequest) -> Option<String> {
     header("authorization")
         .or_else(|| header("x-api-key"))
         .or_else(|| header("x-goog-api-key"))
+        .or_else(|| header("mj-api-secret"))
         .or_else(|| {
             web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
                 .ok()
                 .and_then(|q| q.get("key").cloned())
+        })
+        .or_else(|| {
+            req.headers()
+                .get_all(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL)
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .find_map(|p| p.trim().strip_prefix(KEY_PROTOCOL).map(str::to_owned))
         })
         .filter(|k| !k.trim().is_empty())
 }
@@ -67,13 +83,56 @@ pub fn meta(req: &HttpRequest) -> CallMeta {
     }
 }
 
-/// The caller of a request, from its headers alone.
-pub async fn caller(state: &GatewayState, req: &HttpRequest) -> Result<Caller, HttpResponse> {
-    state
+/// The caller of a request, from its headers alone; `admit`: only with a balance left.
+async fn caller(req: &HttpRequest, admit: bool) -> Result<Caller, HttpResponse> {
+    let Some(state) = req.app_data::<web::Data<GatewayState>>() else {
+        let err = RelayError::Internal("the relay state is not configured".into());
+        return Err(relay_error(&err, req));
+    };
+    let caller = state
         .relay
         .authenticate(api_key(req).as_deref(), client_ip(req))
         .await
-        .map_err(|e| relay_error(&e, req))
+        .map_err(|e| relay_error(&e, req))?;
+    if admit {
+        state
+            .relay
+            .admits(&caller)
+            .await
+            .map_err(|e| relay_error(&e, req))?;
+    }
+    Ok(caller)
+}
+
+fn refused(resp: HttpResponse) -> actix_web::Error {
+    InternalError::from_response("the API key was refused", resp).into()
+}
+
+/// The caller of a relay route, from its API key in any dialect, checked before the body is
+/// read; a refusal is answered in the route's own envelope (`relay_error`).
+pub struct Key(pub Caller);
+
+impl FromRequest for Key {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { caller(&req, false).await.map(Key).map_err(refused) })
+    }
+}
+
+/// A [`Key`] whose balance (and its user's) is not used up: for routes that spend.
+pub struct Admitted(pub Caller);
+
+impl FromRequest for Admitted {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { caller(&req, true).await.map(Admitted).map_err(refused) })
+    }
 }
 
 /// Reads the body, refusing with 413 past `limit` bytes (by its declared length at once).

@@ -8,7 +8,7 @@
 use crate::GatewayState;
 use crate::call::{Shape, relay_call, relay_call_with, respond};
 use crate::error::{GeminiError, error_event};
-use crate::extract::caller;
+use crate::extract::{Admitted, Key};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
@@ -30,11 +30,13 @@ pub(crate) async fn generate_content(
     req: HttpRequest,
     model: web::Path<String>,
     payload: web::Payload,
+    caller: Admitted,
 ) -> HttpResponse {
     relay_call(
         state,
         req,
         payload,
+        caller,
         Shape::Gemini(Endpoint::GenerateContent, model.into_inner()),
     )
     .await
@@ -54,13 +56,14 @@ pub(crate) async fn stream_generate_content(
     req: HttpRequest,
     model: web::Path<String>,
     payload: web::Payload,
+    caller: Admitted,
 ) -> HttpResponse {
     let shape = Shape::Gemini(Endpoint::StreamGenerateContent, model.into_inner());
     let sse =
         web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
             .is_ok_and(|q| q.get("alt").is_some_and(|a| a == "sse"));
     let framing = if sse { respond } else { respond_json_array };
-    relay_call_with(state, req, payload, shape, framing).await
+    relay_call_with(state, req, payload, caller, shape, framing).await
 }
 
 /// Embed one content.
@@ -76,11 +79,13 @@ pub(crate) async fn embed_content(
     req: HttpRequest,
     model: web::Path<String>,
     payload: web::Payload,
+    caller: Admitted,
 ) -> HttpResponse {
     relay_call(
         state,
         req,
         payload,
+        caller,
         Shape::Gemini(Endpoint::EmbedContent, model.into_inner()),
     )
     .await
@@ -99,11 +104,13 @@ pub(crate) async fn batch_embed_contents(
     req: HttpRequest,
     model: web::Path<String>,
     payload: web::Payload,
+    caller: Admitted,
 ) -> HttpResponse {
     relay_call(
         state,
         req,
         payload,
+        caller,
         Shape::Gemini(Endpoint::BatchEmbedContents, model.into_inner()),
     )
     .await
@@ -132,9 +139,10 @@ pub(crate) async fn count_tokens(
     req: HttpRequest,
     model: web::Path<String>,
     payload: web::Payload,
+    Admitted(caller): Admitted,
 ) -> HttpResponse {
     let model = model.into_inner();
-    let counted = crate::count::count_tokens(&state, &req, payload, move |body| {
+    let counted = crate::count::count_tokens(&state, &req, payload, &caller, move |body| {
         Ok(relay::tokenizer::prompt_tokens(&model, body))
     })
     .await;
@@ -164,26 +172,23 @@ pub struct GeminiModelList {
 #[utoipa::path(get, path = "/v1beta/models", tag = "gemini", operation_id = "gemini_list_models",
     responses((status = 200, body = GeminiModelList)),
     security(("api_key" = []), ("goog_api_key" = [])))]
-pub(crate) async fn list_models(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
-    match caller(&state, &req).await {
-        Ok(c) => HttpResponse::Ok().json(GeminiModelList {
-            models: state
-                .relay
-                .models_for(&c)
-                .iter()
-                .map(|id| GeminiModel {
-                    name: format!("models/{id}"),
-                    display_name: id.clone(),
-                    supported_generation_methods: vec![
-                        "generateContent",
-                        "streamGenerateContent",
-                        "countTokens",
-                    ],
-                })
-                .collect(),
-        }),
-        Err(resp) => resp,
-    }
+pub(crate) async fn list_models(state: web::Data<GatewayState>, Key(c): Key) -> HttpResponse {
+    HttpResponse::Ok().json(GeminiModelList {
+        models: state
+            .relay
+            .models_for(&c)
+            .iter()
+            .map(|id| GeminiModel {
+                name: format!("models/{id}"),
+                display_name: id.clone(),
+                supported_generation_methods: vec![
+                    "generateContent",
+                    "streamGenerateContent",
+                    "countTokens",
+                ],
+            })
+            .collect(),
+    })
 }
 
 /// A stream of server-sent events relayed as one JSON array, element by element.

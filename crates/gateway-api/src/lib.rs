@@ -13,6 +13,7 @@ mod gemini;
 mod openai;
 mod openapi;
 mod realtime;
+mod tasks;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -80,7 +81,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/audio/transcriptions").route(post().to(openai::audio_transcriptions)))
         .service(resource("/audio/translations").route(post().to(openai::audio_translations)))
         .service(resource("/audio/speech").route(post().to(openai::audio_speech)))
-        .service(resource("/models").route(get().to(openai::list_models)));
+        .service(resource("/models").route(get().to(openai::list_models)))
+        .service(resource("/video/generations").route(post().to(tasks::video_generations)))
+        .service(resource("/video/generations/{task_id}").route(get().to(tasks::video_fetch)))
+        .service(resource("/videos").route(post().to(tasks::openai_videos)))
+        .service(resource("/videos/{id}").route(get().to(tasks::openai_video_fetch)))
+        .service(resource("/videos/{id}/content").route(get().to(tasks::openai_video_content)));
     cfg.service(
         gemini(v1)
             .service(resource("/models/{model:.*}").route(get().to(openai::get_model)))
@@ -93,5 +99,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/models").route(get().to(gemini::list_models)))
             .default_service(web::to(error::unknown_route)),
     )
-    .service(dashboard("/dashboard/billing"));
+    .service(dashboard("/dashboard/billing"))
+    .configure(tasks::configure);
 }

@@ -4,7 +4,7 @@
 use crate::GatewayState;
 use crate::call::{Shape, relay_call};
 use crate::error::{OpenAiError, relay_error};
-use crate::extract::caller;
+use crate::extract::{Admitted, Key};
 use actix_web::{HttpRequest, HttpResponse, web};
 use relay::{Endpoint, RelayError};
 use serde::Serialize;
@@ -27,8 +27,9 @@ macro_rules! json_endpoint {
             state: web::Data<GatewayState>,
             req: HttpRequest,
             payload: web::Payload,
+            caller: Admitted,
         ) -> HttpResponse {
-            relay_call(state, req, payload, Shape::Json($endpoint)).await
+            relay_call(state, req, payload, caller, Shape::Json($endpoint)).await
         }
     };
 }
@@ -92,8 +93,9 @@ macro_rules! upload_endpoint {
             state: web::Data<GatewayState>,
             req: HttpRequest,
             payload: web::Payload,
+            caller: Admitted,
         ) -> HttpResponse {
-            relay_call(state, req, payload, Shape::Upload($endpoint)).await
+            relay_call(state, req, payload, caller, Shape::Upload($endpoint)).await
         }
     };
 }
@@ -149,22 +151,17 @@ fn model_object(id: &str) -> ModelObject {
 #[utoipa::path(get, path = "/v1/models", tag = "relay",
     responses((status = 200, body = ModelList), (status = 401, body = OpenAiError)),
     security(("api_key" = [])))]
-pub(crate) async fn list_models(state: web::Data<GatewayState>, req: HttpRequest) -> HttpResponse {
-    match caller(&state, &req).await {
-        Ok(c) => {
-            let data = state
-                .relay
-                .models_for(&c)
-                .iter()
-                .map(|m| model_object(m))
-                .collect();
-            HttpResponse::Ok().json(ModelList {
-                object: "list",
-                data,
-            })
-        }
-        Err(resp) => resp,
-    }
+pub(crate) async fn list_models(state: web::Data<GatewayState>, Key(c): Key) -> HttpResponse {
+    let data = state
+        .relay
+        .models_for(&c)
+        .iter()
+        .map(|m| model_object(m))
+        .collect();
+    HttpResponse::Ok().json(ModelList {
+        object: "list",
+        data,
+    })
 }
 
 /// One model, when the key may use it.
@@ -176,11 +173,8 @@ pub(crate) async fn get_model(
     state: web::Data<GatewayState>,
     req: HttpRequest,
     model: web::Path<String>,
+    Key(c): Key,
 ) -> HttpResponse {
-    let c = match caller(&state, &req).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
     let model = model.into_inner();
     if state.relay.models_for(&c).contains(&model) {
         HttpResponse::Ok().json(model_object(&model))

@@ -4,7 +4,7 @@
 //! missing or bad key, 403 for a refused one, 500, and on calls that reach an upstream any other
 //! status that upstream answered.
 
-use crate::{anthropic, dashboard, gemini, openai, realtime};
+use crate::{anthropic, dashboard, gemini, openai, realtime, tasks};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
@@ -49,6 +49,17 @@ impl Modify for ApiKeyScheme {
                 SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                     "x-api-key",
                     "The same API key in Anthropic's header (`x-api-key: sk-...`).",
+                ))),
+            );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "mj_api_secret",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    "mj-api-secret",
+                    "The same API key as midjourney-proxy's clients send it \
+                     (`mj-api-secret: sk-...`).",
                 ))),
             );
     }
@@ -127,6 +138,11 @@ pub(crate) fn error_schema(path: &str) -> &'static str {
         "AnthropicError"
     } else if path.starts_with("/v1beta/") || path.starts_with("/v1/models/{model}:") {
         "GeminiError"
+    } else if ["/mj/", "/suno/", "/kling/", "/v1/video/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        "TaskError"
     } else {
         "OpenAiError"
     }
@@ -178,7 +194,8 @@ impl Modify for CommonResponses {
 /// The OpenAPI document of the relay routes.
 #[derive(OpenApi)]
 #[openapi(
-    components(schemas(crate::OpenAiError, crate::error::AnthropicError, crate::error::GeminiError)),
+    components(schemas(crate::OpenAiError, crate::error::AnthropicError, crate::error::GeminiError,
+        tasks::views::TaskError)),
     modifiers(&ApiKeyScheme, &V1Aliases, &CommonResponses),
     paths(
         openai::list_models, openai::get_model, openai::chat_completions, openai::responses,
@@ -191,6 +208,12 @@ impl Modify for CommonResponses {
         gemini::generate_content, gemini::stream_generate_content, gemini::count_tokens,
         gemini::embed_content, gemini::batch_embed_contents,
         gemini::list_models,
+        tasks::mj_imagine, tasks::mj_change, tasks::mj_simple_change, tasks::mj_describe,
+        tasks::mj_blend, tasks::mj_action, tasks::mj_modal, tasks::mj_fetch, tasks::mj_list,
+        tasks::suno_music, tasks::suno_lyrics, tasks::suno_fetch, tasks::suno_list,
+        tasks::video_generations, tasks::video_fetch, tasks::openai_videos,
+        tasks::openai_video_fetch, tasks::openai_video_content, tasks::kling_text2video, tasks::kling_image2video,
+        tasks::kling_fetch,
     )
 )]
 pub struct GatewayApiDoc;

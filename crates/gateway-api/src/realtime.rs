@@ -15,7 +15,7 @@
 
 use crate::GatewayState;
 use crate::error::{OpenAiError, realtime_error_event, relay_error};
-use crate::extract::meta;
+use crate::extract::{Admitted, meta};
 use crate::frames::FrameLimit;
 use actix_web::FromRequest;
 use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
@@ -32,7 +32,6 @@ use tokio_tungstenite::tungstenite::Message as Upstream;
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// The protocol entry browsers carry the key in.
-const KEY_PROTOCOL: &str = "openai-insecure-api-key.";
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -84,27 +83,9 @@ pub(crate) async fn realtime(
     req: HttpRequest,
     query: web::Query<RealtimeQuery>,
     body: web::Payload,
+    Admitted(caller): Admitted,
 ) -> HttpResponse {
     let offered = protocols(&req);
-    let key = offered
-        .iter()
-        .find_map(|p| p.strip_prefix(KEY_PROTOCOL))
-        .map(|k| format!("Bearer {k}"));
-    let caller = match key {
-        Some(key) => state
-            .relay
-            .authenticate(Some(&key), req.peer_addr().map(|a| a.ip()))
-            .await
-            .map_err(|e| relay_error(&e, &req)),
-        None => crate::extract::caller(&state, &req).await,
-    };
-    let caller = match caller {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    if let Err(e) = state.relay.admits(&caller).await {
-        return relay_error(&e, &req);
-    }
     let Some(model) = query.model.as_deref().filter(|m| !m.is_empty()) else {
         let err = RelayError::BadRequest("the `model` query parameter is required".into());
         return relay_error(&err, &req);

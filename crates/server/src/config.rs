@@ -24,6 +24,18 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub bootstrap: BootstrapSettings,
     pub security: SecuritySettings,
+    pub tasks: TaskSettings,
+}
+
+/// Asynchronous tasks (Midjourney, Suno, video): how often unfinished ones are polled and
+/// when one is given up (failed as "timeout" and refunded).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSettings {
+    /// Seconds between sweeps of the poller (one instance polls at a time).
+    pub poll_interval_secs: u64,
+    /// Seconds after its submit at which an unfinished task fails and is refunded.
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +100,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),
     ("security.bcrypt_cost", "10"),
+    ("tasks.poll_interval_secs", "15"),
+    ("tasks.timeout_secs", "86400"),
 ];
 
 impl Settings {

@@ -145,6 +145,10 @@ impl Application {
             .http(http.clone())
             .billing_window(Duration::from_millis(settings.server.billing_window_ms))
             .sync_interval(Duration::from_secs(settings.server.option_sync_secs))
+            .task_polling(Some((
+                Duration::from_secs(settings.tasks.poll_interval_secs),
+                Duration::from_secs(settings.tasks.timeout_secs),
+            )))
             .build()
             .await?;
         if let Some(pool) = redis.clone() {

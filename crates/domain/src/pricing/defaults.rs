@@ -64,7 +64,43 @@ pub(super) const DEFAULT_RATIOS: &[(&str, f64, f64)] = &[
 ];
 
 /// Built-in per-call prices in USD.
-pub(super) const DEFAULT_PRICES: &[(&str, f64)] = &[];
+/// Built-in per-call prices in USD: asynchronous tasks. Midjourney's and Suno's are new-api's
+/// defaults (an inpaint or custom zoom is charged at its modal step, `mj_modal`); Kling's are
+/// its API's list for a 5-second video (`-pro` for pro mode); Sora's are OpenAI's per-second
+/// prices times its default 4 seconds (`sora-2-pro` at 1024 pixels by size). A video's price
+/// scales with the seconds asked.
+pub(super) const DEFAULT_PRICES: &[(&str, f64)] = &[
+    ("mj_imagine", 0.1),
+    ("mj_variation", 0.1),
+    ("mj_reroll", 0.1),
+    ("mj_blend", 0.1),
+    ("mj_modal", 0.1),
+    ("mj_zoom", 0.1),
+    ("mj_shorten", 0.1),
+    ("mj_high_variation", 0.1),
+    ("mj_low_variation", 0.1),
+    ("mj_pan", 0.1),
+    ("mj_inpaint", 0.0),
+    ("mj_custom_zoom", 0.0),
+    ("mj_describe", 0.05),
+    ("mj_upscale", 0.05),
+    ("suno_music", 0.1),
+    ("suno_lyrics", 0.01),
+    ("kling-v1", 0.14),
+    ("kling-v1-pro", 0.49),
+    ("kling-v1-5", 0.28),
+    ("kling-v1-5-pro", 0.49),
+    ("kling-v1-6", 0.28),
+    ("kling-v1-6-pro", 0.49),
+    ("kling-v2-master", 1.4),
+    ("kling-v2-1", 0.28),
+    ("kling-v2-1-pro", 0.49),
+    ("kling-v2-1-master", 1.4),
+    ("sora-2", 0.4),
+    ("sora-2-pro", 1.2),
+    ("sora-2-pro 1024x1792", 2.0),
+    ("sora-2-pro 1792x1024", 2.0),
+];
 
 /// Built-in prices in USD per minute of audio (billed by the second), of the models priced by
 /// the length of what they hear.

@@ -60,6 +60,12 @@ impl TaskAdaptor for Midjourney {
         };
         if let Some(parent) = parent {
             body.insert("taskId".into(), json!(parent));
+            // A button's id may name the task: the upstream knows it by its own id.
+            if let (Some(Value::String(custom)), Some(public)) =
+                (body.get_mut("customId"), request.parent.as_deref())
+            {
+                *custom = custom.replace(public, parent);
+            }
         }
         json_request(
             hyper::Method::POST,

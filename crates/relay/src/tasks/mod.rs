@@ -14,10 +14,12 @@ mod submit;
 mod suno;
 mod video;
 
+pub use persistence::tasks::Model as Task;
+pub use persistence::tasks::status;
 pub use poller::Sweep;
 pub(crate) use poller::poll_loop;
 pub use request::{MjAction, SunoAction, TaskFile, TaskKind, TaskRequest, VideoAction};
-pub use submit::Submitted;
+pub use submit::{Submitted, default_seconds};
 
 use crate::client::UpstreamBody;
 use crate::error::RelayError;

@@ -298,3 +298,60 @@ pub(crate) fn strip_id(native: Value, upstream_id: &str, task_id: &str) -> Value
     }
     serde_json::from_str(&text.replace(upstream_id, task_id)).unwrap_or(native)
 }
+
+/// How long an upstream may take to start sending a finished video.
+const CONTENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Relay {
+    /// The content of the caller's finished video made by an OpenAI-style upstream, read
+    /// through the gateway (the upstream's content URL needs the channel's key).
+    pub async fn task_content(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+    ) -> Result<crate::pipeline::RelayResponse, RelayError> {
+        let task = self.task(caller, task_id).await?;
+        if task.platform != Platform::Video.name() || task.status != status::SUCCESS {
+            return Err(RelayError::BadRequest(format!(
+                "the video {task_id} is not ready"
+            )));
+        }
+        let channel = self
+            .s
+            .router
+            .snapshot()
+            .channel(task.channel_id)
+            .ok_or_else(|| RelayError::Unavailable("the video's channel is gone".into()))?;
+        let base = providers::base_url(channel.channel_type, &channel.base_url)
+            .ok_or_else(|| RelayError::Unavailable("the video's channel has no address".into()))?;
+        let auth = format!("Bearer {}", channel.key);
+        let url = format!("{base}/v1/videos/{}/content", task.upstream_id);
+        let request =
+            super::json_request(hyper::Method::GET, &url, &[("authorization", &auth)], None)?;
+        let resp = self
+            .s
+            .http
+            .send(request, CONTENT_TIMEOUT)
+            .await
+            .map_err(|e| RelayError::Unavailable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(RelayError::Unavailable(format!(
+                "the video's upstream answered {}",
+                resp.status()
+            )));
+        }
+        let content_type = resp
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("video/mp4")
+            .to_owned();
+        Ok(crate::pipeline::RelayResponse {
+            status: 200,
+            content_type,
+            body: crate::pipeline::RelayBody::Stream(Box::new(
+                crate::stream::MeteredStream::bytes(resp.into_body()),
+            )),
+        })
+    }
+}

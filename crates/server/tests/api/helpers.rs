@@ -7,6 +7,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use server::config::{
     BootstrapSettings, DatabaseSettings, RedisSettings, Secret, SecuritySettings, ServerSettings,
+    TaskSettings,
 };
 use server::{Application, Settings};
 use std::future::Future;
@@ -171,6 +172,11 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             cookie_secure: false,
             cookie_domain: None,
             bcrypt_cost: 4,
+        },
+        // Tests sweep tasks themselves (`Relay::sweep_tasks`).
+        tasks: TaskSettings {
+            poll_interval_secs: 3600,
+            timeout_secs: 86_400,
         },
     }
 }

@@ -34,5 +34,6 @@ mod robust_realtime;
 mod sdk;
 mod startup;
 mod system;
+mod tasks;
 mod tokens;
 mod users;

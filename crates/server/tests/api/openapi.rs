@@ -144,6 +144,11 @@ fn every_operation_is_complete() {
                 "AnthropicError"
             } else if path.starts_with("/v1beta/") || path.starts_with("/v1/models/{model}:") {
                 "GeminiError"
+            } else if ["/mj/", "/suno/", "/kling/", "/v1/video/"]
+                .iter()
+                .any(|p| path.starts_with(p))
+            {
+                "TaskError"
             } else {
                 "OpenAiError"
             };
