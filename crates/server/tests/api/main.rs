@@ -35,5 +35,7 @@ mod sdk;
 mod startup;
 mod system;
 mod tasks;
+mod tasks_money;
+mod tasks_video;
 mod tokens;
 mod users;
