@@ -5,7 +5,7 @@
 //! processing, succeed or failed. Kling's `message` says SUCCEED even for a failed task: the
 //! reason is in `task_status_msg`.
 
-use super::{Accepted, PollRequest, Polled, TaskAdaptor, TaskRequest, json_request};
+use super::{Accepted, PollRequest, Polled, TaskAdaptor, TaskRequest, json_request, poll_each};
 use crate::client::UpstreamBody;
 use crate::error::RelayError;
 use crate::routing::ChannelInfo;
@@ -127,19 +127,9 @@ impl TaskAdaptor for Kling {
         let Ok(token) = token(&channel.key) else {
             return Vec::new();
         };
-        let auth = format!("Bearer {token}");
-        tasks
-            .iter()
-            .filter_map(|t| {
-                let url = format!("{base}/v1/videos/{}/{}", kind_of(&t.action), t.upstream_id);
-                json_request(hyper::Method::GET, &url, &[("authorization", &auth)], None)
-                    .ok()
-                    .map(|request| PollRequest {
-                        ids: vec![t.upstream_id.clone()],
-                        request,
-                    })
-            })
-            .collect()
+        poll_each(tasks, &format!("Bearer {token}"), |t| {
+            format!("{base}/v1/videos/{}/{}", kind_of(&t.action), t.upstream_id)
+        })
     }
 
     fn polled(&self, status: u16, body: &[u8], asked: &[String]) -> Vec<(String, Polled)> {

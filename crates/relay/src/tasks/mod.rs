@@ -163,6 +163,31 @@ pub(crate) fn json_request(
         .map_err(|e| RelayError::Internal(format!("building a task request: {e}")))
 }
 
+/// One `GET` per task, with `authorization`, for platforms without a batch call.
+pub(crate) fn poll_each(
+    tasks: &[&Model],
+    authorization: &str,
+    url_of: impl Fn(&Model) -> String,
+) -> Vec<PollRequest> {
+    tasks
+        .iter()
+        .filter_map(|t| {
+            let url = url_of(t);
+            json_request(
+                hyper::Method::GET,
+                &url,
+                &[("authorization", authorization)],
+                None,
+            )
+            .ok()
+            .map(|request| PollRequest {
+                ids: vec![t.upstream_id.clone()],
+                request,
+            })
+        })
+        .collect()
+}
+
 /// A progress text ("50%") of a number or a text.
 pub(crate) fn percent(v: Option<&Value>) -> String {
     match v {

@@ -4,7 +4,9 @@
 //! `progress` and, when it failed, `error.message`. The finished video is read through the
 //! gateway (`GET /v1/videos/{id}/content`), never from the upstream directly.
 
-use super::{Accepted, PollRequest, Polled, TaskAdaptor, TaskRequest, json_request, percent};
+use super::{
+    Accepted, PollRequest, Polled, TaskAdaptor, TaskRequest, json_request, percent, poll_each,
+};
 use crate::client::UpstreamBody;
 use crate::error::RelayError;
 use crate::routing::ChannelInfo;
@@ -138,19 +140,9 @@ impl TaskAdaptor for OpenAiVideo {
     }
 
     fn poll(&self, channel: &ChannelInfo, base: &str, tasks: &[&Model]) -> Vec<PollRequest> {
-        let auth = format!("Bearer {}", channel.key);
-        tasks
-            .iter()
-            .filter_map(|t| {
-                let url = format!("{base}/v1/videos/{}", t.upstream_id);
-                json_request(hyper::Method::GET, &url, &[("authorization", &auth)], None)
-                    .ok()
-                    .map(|request| PollRequest {
-                        ids: vec![t.upstream_id.clone()],
-                        request,
-                    })
-            })
-            .collect()
+        poll_each(tasks, &format!("Bearer {}", channel.key), |t| {
+            format!("{base}/v1/videos/{}", t.upstream_id)
+        })
     }
 
     fn polled(&self, status: u16, body: &[u8], asked: &[String]) -> Vec<(String, Polled)> {

@@ -454,7 +454,14 @@ impl TestApp {
     pub async fn relay_setup(&self, quota: i64) -> (Auth, String, i64) {
         let root = self.root().await;
         let channel = self.create_channel(&root, json!({})).await;
-        let user = self.new_user("caller").await;
+        let (user, key) = self.funded_user("caller", quota).await;
+        (user, key, channel)
+    }
+
+    /// A new user `name` with `quota` and an unlimited API key of theirs.
+    pub async fn funded_user(&self, name: &str, quota: i64) -> (Auth, String) {
+        let root = self.root().await;
+        let user = self.new_user(name).await;
         let (status, v) = self
             .put(
                 Some(&root),
@@ -464,7 +471,7 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{v}");
         let key = self.api_key(&user, json!({})).await;
-        (user, key, channel)
+        (user, key)
     }
 
     /// Waits for the billing writer, then reads the user's quota from the database.

@@ -32,16 +32,7 @@ impl TestApp {
             json!({"type": channel_type, "models": models, "key": key, "name": format!("tasks-{channel_type}")}),
         )
         .await;
-        let user = self.new_user("tasker").await;
-        let (status, v) = self
-            .put(
-                Some(&root),
-                "/api/user",
-                json!({"id": user.id, "quota": quota}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        let api_key = self.api_key(&user, json!({})).await;
+        let (user, api_key) = self.funded_user("tasker", quota).await;
         (user, api_key)
     }
 
@@ -236,15 +227,7 @@ async fn a_refused_submit_charges_nothing(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let id = v["result"].as_str().unwrap().to_owned();
-    let thief = app.new_user("thief").await;
-    let root = app.root().await;
-    app.put(
-        Some(&root),
-        "/api/user",
-        json!({"id": thief.id, "quota": 1_000_000}),
-    )
-    .await;
-    let thief_key = app.api_key(&thief, json!({})).await;
+    let (thief, thief_key) = app.funded_user("thief", 1_000_000).await;
     let calls = app.mock.calls();
     let (status, v) = app
         .mj_post(
@@ -263,14 +246,7 @@ async fn a_refused_submit_charges_nothing(app: TestApp) {
     }
     assert_eq!(app.mock.calls(), calls);
     // A balance that cannot cover the price is refused before the upstream.
-    let poor = app.new_user("poor").await;
-    app.put(
-        Some(&root),
-        "/api/user",
-        json!({"id": poor.id, "quota": IMAGINE - 1}),
-    )
-    .await;
-    let poor_key = app.api_key(&poor, json!({})).await;
+    let (poor, poor_key) = app.funded_user("poor", IMAGINE - 1).await;
     let (status, v) = app
         .mj_post(&poor_key, "/mj/submit/imagine", json!({"prompt": "x"}))
         .await;
