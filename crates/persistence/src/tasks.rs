@@ -149,14 +149,30 @@ pub async fn find_many_for_user(
         .await
 }
 
-/// Tasks still charged and not finished, oldest first, at most `limit`.
-pub async fn unfinished(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Model>, DbErr> {
+/// Tasks still charged and not finished with an id above `after`, oldest first, at most
+/// `limit`.
+pub async fn unfinished(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
     Entity::find()
+        .filter(Column::Id.gt(after))
         .filter(Column::Settlement.eq(settlement::CHARGED))
         .filter(Column::Status.is_not_in(status::FINAL))
         .order_by_asc(Column::Id)
         .limit(limit)
         .all(db)
+        .await
+}
+
+/// How many of a user's tasks are still charged and unfinished.
+pub async fn unfinished_of_user(db: &impl ConnectionTrait, user_id: i32) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Settlement.eq(settlement::CHARGED))
+        .filter(Column::Status.is_not_in(status::FINAL))
+        .count(db)
         .await
 }
 

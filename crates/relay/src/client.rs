@@ -32,6 +32,9 @@ pub fn full_body(bytes: Bytes) -> UpstreamBody {
         .boxed_unsync()
 }
 
+/// The most of an answer [`HttpClient::fetch`] reads.
+const FETCH_LIMIT: usize = 32 << 20;
+
 /// A complete upstream answer.
 #[derive(Debug, Clone)]
 pub struct UpstreamResponse {
@@ -94,8 +97,7 @@ impl HttpClient {
                 .await
                 .map_err(|e| TransportError::Connect(e.to_string()))?;
             let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
+            let body = http_body_util::Limited::new(resp.into_body(), FETCH_LIMIT)
                 .collect()
                 .await
                 .map_err(|e| TransportError::Body(e.to_string()))?

@@ -156,6 +156,7 @@ impl Request {
 }
 
 /// Who called, from where, under which request id.
+#[derive(Debug, Clone)]
 pub struct CallMeta {
     pub request_id: String,
     pub ip: Option<IpAddr>,

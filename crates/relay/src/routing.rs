@@ -138,6 +138,18 @@ impl Snapshot {
         None
     }
 
+    /// Whether the channel `id` serves (group, model) now (enabled, with that ability).
+    pub fn routes_to(&self, group: &str, model: &str, id: i32) -> bool {
+        self.routes
+            .get(group)
+            .and_then(|m| m.get(model))
+            .is_some_and(|levels| {
+                levels
+                    .iter()
+                    .any(|l| l.members.iter().any(|(c, _)| c.id == id))
+            })
+    }
+
     /// Whether any enabled channel serves (group, model).
     pub fn serves(&self, group: &str, model: &str) -> bool {
         self.routes

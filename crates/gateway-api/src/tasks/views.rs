@@ -34,13 +34,29 @@ fn context(task: &Model) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The fields of a platform's own view shown to callers: what describes the work, never the
+/// upstream's accounts, channels or hooks (a midjourney-proxy view's `properties` hold the
+/// operator's hook and Discord ids).
+const SHOWN: [&str; 7] = [
+    "action",
+    "prompt",
+    "promptEn",
+    "description",
+    "state",
+    "buttons",
+    "data",
+];
+
 fn native(task: &Model) -> Map<String, Value> {
     match task
         .data
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok())
     {
-        Some(Value::Object(map)) => map,
+        Some(Value::Object(mut map)) => {
+            map.retain(|k, _| SHOWN.contains(&k.as_str()));
+            map
+        }
         _ => Map::new(),
     }
 }
@@ -120,10 +136,7 @@ pub(crate) fn submitted(family: Family, s: &Submitted) -> Value {
                 s.native.get("description").cloned().unwrap_or(json!("")),
             );
             out.insert("result".into(), json!(task.task_id));
-            out.insert(
-                "properties".into(),
-                s.native.get("properties").cloned().unwrap_or(json!({})),
-            );
+            out.insert("properties".into(), json!({}));
         }
         Family::Suno => {
             out.insert("code".into(), json!("success"));
@@ -160,8 +173,7 @@ pub(crate) fn fetched(family: Family, task: &Model) -> Value {
             Value::Object(out)
         }
         Family::Kling => {
-            let mut data = native(task);
-            data.extend(seed_data(task));
+            let mut data = seed_data(task);
             data.insert("task_status".into(), json!(kling_status(&task.status)));
             data.insert(
                 "task_status_msg".into(),

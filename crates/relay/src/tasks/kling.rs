@@ -15,8 +15,21 @@ use serde_json::{Value, json};
 
 pub(crate) struct Kling;
 
-/// Fields the gateway sets itself, or that would make Kling call an address of the caller's.
-const DROPPED: [&str; 5] = ["model", "model_name", "duration", "seconds", "callback_url"];
+/// The fields of Kling's video calls passed on (`model_name` and `duration` are set by the
+/// gateway from what was priced; a callback, or a field that could change the price, is not
+/// passed on).
+const PASSED: [&str; 10] = [
+    "prompt",
+    "negative_prompt",
+    "cfg_scale",
+    "mode",
+    "aspect_ratio",
+    "image",
+    "image_tail",
+    "camera_control",
+    "static_mask",
+    "dynamic_masks",
+];
 
 /// Fields Kling reads as numbers (a form sends every field as text).
 const NUMBERS: [&str; 1] = ["cfg_scale"];
@@ -68,9 +81,7 @@ impl TaskAdaptor for Kling {
         _parent: Option<&str>,
     ) -> Result<hyper::Request<UpstreamBody>, RelayError> {
         let mut body = request.fields.clone();
-        for field in DROPPED {
-            body.remove(field);
-        }
+        body.retain(|k, _| PASSED.contains(&k.as_str()));
         for field in NUMBERS {
             if let Some(Value::String(text)) = body.get(field)
                 && let Ok(n) = text.trim().parse::<f64>()

@@ -15,10 +15,6 @@ use serde_json::{Value, json};
 
 pub(crate) struct Midjourney;
 
-/// Fields a caller may not pass on: the proxy would call that address with its own view of
-/// the task (and its ids).
-const DROPPED: [&str; 1] = ["notifyHook"];
-
 fn id_text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -38,10 +34,8 @@ impl TaskAdaptor for Midjourney {
         let TaskKind::Midjourney(action) = request.kind else {
             return Err(RelayError::Internal("not a Midjourney task".into()));
         };
+        // The fields were narrowed to the route's documented ones when read.
         let mut body = request.fields.clone();
-        for field in DROPPED {
-            body.remove(field);
-        }
         let path = match action {
             MjAction::Imagine => "imagine",
             MjAction::Describe => "describe",

@@ -20,14 +20,19 @@ use std::time::Duration;
 
 /// The lease's name in the `leases` table.
 const LEASE: &str = "task_poller";
-/// Unfinished tasks read per sweep (the oldest first; the rest wait for the next sweep).
-const SWEEP_LIMIT: u64 = 10_000;
+/// Unfinished tasks read per page of a sweep (oldest first, then the next page).
+const PAGE: u64 = 1000;
 /// Tasks asked about in one batch call.
 const BATCH: usize = 100;
 /// Poll requests in flight at once.
 const CONCURRENCY: usize = 16;
 /// How long one poll request may take.
 const POLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest progress text, fail reason and platform view stored (the columns' sizes; a
+/// view that does not fit is not kept).
+const MAX_PROGRESS: usize = 20;
+const MAX_REASON: usize = 1000;
+const MAX_VIEW: usize = 60_000;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,18 +47,55 @@ pub struct Sweep {
     pub timed_out: usize,
 }
 
+impl std::ops::AddAssign for Sweep {
+    fn add_assign(&mut self, o: Sweep) {
+        self.polled += o.polled;
+        self.succeeded += o.succeeded;
+        self.refunded += o.refunded;
+        self.timed_out += o.timed_out;
+    }
+}
+
+/// Text as stored: no NUL (PostgreSQL refuses it), at most `max` characters.
+fn stored(text: &str, max: usize) -> String {
+    text.chars().filter(|c| *c != '\0').take(max).collect()
+}
+
 impl Relay {
-    /// One pass over the unfinished tasks, without the lease (the poller takes the lease
+    /// One pass over every unfinished task, without the lease (the poller takes the lease
     /// first; a sweep that overlaps another still refunds each task at most once).
     pub async fn sweep_tasks(&self, timeout: Duration) -> Result<Sweep, DbErr> {
+        let mut total = Sweep::default();
+        let mut after = 0;
+        loop {
+            let (sweep, next) = self.sweep_page(timeout, after).await?;
+            total += sweep;
+            match next {
+                Some(next) => after = next,
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// Sweeps the unfinished tasks with ids above `after`, one page; returns what it did and
+    /// where the next page starts (`None`: this was the last).
+    async fn sweep_page(
+        &self,
+        timeout: Duration,
+        after: i64,
+    ) -> Result<(Sweep, Option<i64>), DbErr> {
         let db = &self.s.db;
         let now = domain::now_ts();
         let limit = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+        let page = tasks::unfinished(db, after, PAGE).await?;
+        let next = (page.len() as u64 == PAGE)
+            .then(|| page.last().map(|t| t.id))
+            .flatten();
         let mut sweep = Sweep::default();
         let mut live: Vec<Model> = Vec::new();
-        for task in tasks::unfinished(db, SWEEP_LIMIT).await? {
+        for task in page {
             if now.saturating_sub(task.submit_time) > limit {
-                if self.refund(&task, "timeout", None, now).await? {
+                if self.refund(&task, "timeout", None, now).await {
                     sweep.refunded += 1;
                     sweep.timed_out += 1;
                 }
@@ -114,77 +156,115 @@ impl Relay {
             for (upstream_id, polled) in
                 adaptor_for(platform).polled(answer.status, &answer.body, &ids)
             {
-                let Some(task) = group.iter().find(|t| t.upstream_id == upstream_id) else {
-                    continue;
-                };
-                let strip = |d: Option<serde_json::Value>| {
-                    d.map(|d| strip_id(d, &task.upstream_id, &task.task_id).to_string())
-                };
-                match polled {
-                    Polled::Running {
-                        status,
-                        progress,
-                        data,
-                    } => {
-                        let start = if task.start_time == 0 && status == status::IN_PROGRESS {
-                            now
-                        } else {
-                            0
-                        };
-                        let p = Progress {
-                            status: status.into(),
-                            progress,
-                            data: strip(data),
-                            start_time: start,
-                            ..Progress::default()
-                        };
-                        tasks::record_progress(db, task.id, &p, now).await?;
-                    }
-                    Polled::Succeeded { urls, data } => {
-                        let p = Progress {
-                            status: status::SUCCESS.into(),
-                            progress: "100%".into(),
-                            result_urls: urls,
-                            data: strip(data),
-                            start_time: if task.start_time == 0 { now } else { 0 },
-                            finish_time: now,
-                        };
-                        if tasks::record_progress(db, task.id, &p, now).await? {
-                            sweep.succeeded += 1;
-                        }
-                    }
-                    Polled::Failed { reason, data } => {
-                        let reason = mask(&reason, &channel);
-                        if self.refund(task, &reason, strip(data), now).await? {
-                            sweep.refunded += 1;
+                // Every task the upstream knows by this id (a Midjourney modal goes on under
+                // the id of the action that asked for it).
+                for task in group.iter().filter(|t| t.upstream_id == upstream_id) {
+                    let outcome = self.apply(task, polled.clone(), &channel, now).await;
+                    match outcome {
+                        Ok(Applied::Succeeded) => sweep.succeeded += 1,
+                        Ok(Applied::Refunded) => sweep.refunded += 1,
+                        Ok(Applied::Nothing) => {}
+                        // One task's trouble does not stop the others'.
+                        Err(e) => {
+                            tracing::warn!(task = %task.task_id, error = %e, "recording a task's poll failed")
                         }
                     }
                 }
             }
         }
-        Ok(sweep)
+        Ok((sweep, next))
+    }
+
+    /// Records what a poll told of one task.
+    async fn apply(
+        &self,
+        task: &Model,
+        polled: Polled,
+        channel: &crate::routing::ChannelInfo,
+        now: i64,
+    ) -> Result<Applied, DbErr> {
+        let view = |d: Option<serde_json::Value>| {
+            d.and_then(|mut d| {
+                strip_id(&mut d, &task.upstream_id, &task.task_id);
+                let text = stored(&d.to_string(), MAX_VIEW + 1);
+                (text.len() <= MAX_VIEW).then_some(text)
+            })
+        };
+        Ok(match polled {
+            Polled::Running {
+                status,
+                progress,
+                data,
+            } => {
+                let start = if task.start_time == 0 && status == status::IN_PROGRESS {
+                    now
+                } else {
+                    0
+                };
+                let p = Progress {
+                    status: status.into(),
+                    progress: stored(&progress, MAX_PROGRESS),
+                    data: view(data),
+                    start_time: start,
+                    ..Progress::default()
+                };
+                tasks::record_progress(&self.s.db, task.id, &p, now).await?;
+                Applied::Nothing
+            }
+            Polled::Succeeded { urls, data } => {
+                let p = Progress {
+                    status: status::SUCCESS.into(),
+                    progress: "100%".into(),
+                    result_urls: urls.iter().map(|u| stored(u, 2048)).collect(),
+                    data: view(data),
+                    start_time: if task.start_time == 0 { now } else { 0 },
+                    finish_time: now,
+                };
+                if tasks::record_progress(&self.s.db, task.id, &p, now).await? {
+                    Applied::Succeeded
+                } else {
+                    Applied::Nothing
+                }
+            }
+            Polled::Failed { reason, data } => {
+                let reason = stored(
+                    &mask(&reason, channel).replace(&task.upstream_id, &task.task_id),
+                    MAX_REASON,
+                );
+                if self.refund(task, &reason, view(data), now).await {
+                    Applied::Refunded
+                } else {
+                    Applied::Nothing
+                }
+            }
+        })
     }
 
     /// Fails a task and refunds it, once: the balances this instance holds are credited only
-    /// when this call's update won.
-    async fn refund(
-        &self,
-        task: &Model,
-        reason: &str,
-        data: Option<String>,
-        now: i64,
-    ) -> Result<bool, DbErr> {
-        let Some(refund) = tasks::fail_and_refund(&self.s.db, task.id, reason, data, now).await?
-        else {
-            return Ok(false);
+    /// when this call's update won. A database error is logged; the next sweep tries again.
+    async fn refund(&self, task: &Model, reason: &str, data: Option<String>, now: i64) -> bool {
+        let refund = match tasks::fail_and_refund(&self.s.db, task.id, reason, data, now).await {
+            Ok(Some(refund)) => refund,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(task = %task.task_id, error = %e, "refunding a task failed");
+                return false;
+            }
         };
         tracing::info!(task = %task.task_id, quota = refund.quota, reason, "task failed; refunded");
         self.user_changed(refund.user_id, refund.quota);
         if let Some(token) = refund.token_id {
             self.token_changed(token, refund.quota);
         }
-        Ok(true)
+        true
     }
+}
+
+/// What recording a poll did.
+enum Applied {
+    Nothing,
+    Succeeded,
+    Refunded,
 }
 
 /// Polls every `interval` while this instance holds the lease, until shutdown (or the relay
@@ -199,7 +279,8 @@ pub(crate) async fn poll_loop(
     let ttl =
         i64::try_from(interval.as_secs().saturating_mul(3).saturating_add(10)).unwrap_or(i64::MAX);
     let mut stop = std::pin::pin!(jobs.cancelled());
-    loop {
+    let mut cursor = 0;
+    'poll: loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = &mut stop => break,
@@ -216,14 +297,36 @@ pub(crate) async fn poll_loop(
                 continue;
             }
         }
-        let sweep = tokio::select! {
-            sweep = relay.sweep_tasks(timeout) => sweep,
-            _ = &mut stop => break,
-        };
-        match sweep {
-            Ok(s) if s.polled + s.refunded > 0 => tracing::debug!(?s, "tasks polled"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "polling tasks failed"),
+        // Pages until done or half the lease has passed; the next sweep goes on from there,
+        // so a backlog larger than a sweep still gets every task polled in turn.
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(u64::try_from(ttl / 2).unwrap_or(1).max(1));
+        loop {
+            let page = tokio::select! {
+                page = relay.sweep_page(timeout, cursor) => page,
+                _ = &mut stop => break 'poll,
+            };
+            match page {
+                Ok((s, next)) => {
+                    if s.polled + s.refunded > 0 {
+                        tracing::debug!(?s, "tasks polled");
+                    }
+                    match next {
+                        Some(next) => cursor = next,
+                        None => {
+                            cursor = 0;
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "polling tasks failed");
+                    break;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
         }
     }
     // Another instance may take over at once.

@@ -265,6 +265,16 @@ impl TaskRequest {
     }
 
     fn read_midjourney(&mut self, action: MjAction) -> Result<(), RelayError> {
+        // Only the fields midjourney-proxy documents for the route go upstream: an account
+        // filter (which account, which speed) or a hook is the operator's to set.
+        let allowed = MJ_FIELDS
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map_or(&[][..], |(_, fields)| *fields);
+        self.fields.retain(|k, _| allowed.contains(&k.as_str()));
+        if let Some(Value::String(prompt)) = self.fields.get_mut("prompt") {
+            *prompt = midjourney_prompt(prompt)?;
+        }
         let (stored, model) = match action {
             MjAction::Imagine => {
                 self.required("prompt")?;
@@ -421,6 +431,74 @@ impl TaskRequest {
         self.seconds = seconds;
         Ok(())
     }
+}
+
+/// The fields each Midjourney route passes on (midjourney-proxy's documented ones, less
+/// `notifyHook` and `accountFilter`).
+const MJ_FIELDS: [(MjAction, &[&str]); 7] = [
+    (
+        MjAction::Imagine,
+        &["prompt", "base64Array", "botType", "state"],
+    ),
+    (
+        MjAction::Change,
+        &["taskId", "action", "index", "content", "state"],
+    ),
+    (MjAction::SimpleChange, &["content", "state"]),
+    (MjAction::Describe, &["base64", "botType", "state"]),
+    (
+        MjAction::Blend,
+        &["base64Array", "dimensions", "botType", "state"],
+    ),
+    (
+        MjAction::Action,
+        &["taskId", "customId", "state", "chooseSameChannel"],
+    ),
+    (
+        MjAction::Modal,
+        &["taskId", "prompt", "maskBase64", "state"],
+    ),
+];
+
+/// Speed flags: the channel's account sets the speed (as new-api's `MjModeClearEnabled`).
+const MJ_SPEED_FLAGS: [&str; 3] = ["--fast", "--turbo", "--relax"];
+
+/// A Midjourney prompt as sent upstream: one job per call (`--repeat`/`--r` and `{a, b}`
+/// permutations would run several for one price, `--video` is another product), the speed
+/// flags removed.
+fn midjourney_prompt(prompt: &str) -> Result<String, RelayError> {
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    // Midjourney reads an em dash (as phones type `--`) as the flag's dashes.
+    let lower: Vec<String> = words
+        .iter()
+        .map(|w| match w.strip_prefix('—') {
+            Some(rest) => format!("--{}", rest.to_ascii_lowercase()),
+            None => w.to_ascii_lowercase(),
+        })
+        .collect();
+    if lower
+        .iter()
+        .any(|w| matches!(w.as_str(), "--repeat" | "--r" | "--video"))
+    {
+        return Err(bad(
+            "--repeat, --r and --video are not supported: one job per call",
+        ));
+    }
+    if prompt.contains('{') && prompt.contains('}') {
+        return Err(bad(
+            "permutation prompts ({a, b}) are not supported: one job per call",
+        ));
+    }
+    if !lower.iter().any(|w| MJ_SPEED_FLAGS.contains(&w.as_str())) {
+        return Ok(prompt.to_owned());
+    }
+    Ok(words
+        .iter()
+        .zip(&lower)
+        .filter(|(_, l)| !MJ_SPEED_FLAGS.contains(&l.as_str()))
+        .map(|(w, _)| *w)
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// A Midjourney change code: `U1`-`U4`, `V1`-`V4`, `R`.

@@ -178,7 +178,87 @@ async fn hostile_task_submits_are_refused_before_any_charge(app: TestApp) {
     );
 }
 
+/// An inpaint is free at its button and charged at its modal (`mj_modal`), which goes on under
+/// the same upstream task: polling finishes both; actions need a finished task.
+async fn a_modal_is_charged_once_and_finishes_with_its_task(app: TestApp) {
+    let (user, key) = app
+        .task_setup(
+            1_000_000,
+            2,
+            "mj_imagine,mj_inpaint,mj_modal,mj_upscale",
+            "mj-secret",
+        )
+        .await;
+    let (_, v) = app
+        .mj_post(
+            &key,
+            "/mj/submit/imagine",
+            json!({"prompt": "a cat --turbo"}),
+        )
+        .await;
+    let grid = v["result"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.mock.seen().pop().unwrap().body["prompt"],
+        "a cat",
+        "speed is the channel's"
+    );
+    // Not finished yet: no action on it, nothing charged.
+    let (status, v) = app
+        .mj_post(
+            &key,
+            "/mj/submit/change",
+            json!({"taskId": grid, "action": "UPSCALE", "index": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(app.quota_of(&user).await, 1_000_000 - IMAGINE);
+    app.sweep().await;
+    app.sweep().await;
+    let custom = format!("MJ::Inpaint::1::{grid}::SOLO");
+    let (status, v) = app
+        .mj_post(
+            &key,
+            "/mj/submit/action",
+            json!({"taskId": grid, "customId": custom}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["code"].as_i64()),
+        (StatusCode::OK, Some(21)),
+        "{v}"
+    );
+    let inpaint = v["result"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.quota_of(&user).await,
+        1_000_000 - IMAGINE,
+        "the button is free"
+    );
+    app.sweep().await;
+    let (_, v) = app
+        .relay_get(&key, &format!("/mj/task/{inpaint}/fetch"))
+        .await;
+    assert_eq!(v["status"], "MODAL", "{v}");
+    let (status, v) = app
+        .mj_post(&key, "/mj/submit/modal", json!({"taskId": inpaint, "prompt": "a hat", "maskBase64": "data:image/png;base64,AAAA"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let modal = v["result"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.quota_of(&user).await,
+        1_000_000 - IMAGINE - 50_000,
+        "mj_modal"
+    );
+    app.sweep().await;
+    app.sweep().await;
+    for id in [&inpaint, &modal] {
+        let (_, v) = app.relay_get(&key, &format!("/mj/task/{id}/fetch")).await;
+        assert_eq!(v["status"], "SUCCESS", "{id}: {v}");
+    }
+    assert!(app.refund_logs().await.is_empty());
+}
+
 db_tests!(
+    a_modal_is_charged_once_and_finishes_with_its_task,
     a_failed_task_is_refunded_exactly_once,
     a_task_past_the_timeout_fails_and_is_refunded,
     hostile_task_submits_are_refused_before_any_charge,

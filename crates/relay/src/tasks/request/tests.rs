@@ -60,6 +60,27 @@ fn midjourney_actions_name_their_priced_model() {
 }
 
 #[test]
+fn midjourney_runs_one_job_per_call_at_the_channels_speed() {
+    for bad in [
+        r#"{"prompt":"a cat --repeat 40"}"#,
+        r#"{"prompt":"a cat --r 40"}"#,
+        r#"{"prompt":"a cat —r 40"}"#,
+        r#"{"prompt":"a {red, blue, green} cat"}"#,
+        r#"{"prompt":"a cat --video"}"#,
+    ] {
+        assert!(json(IMAGINE, bad).is_err(), "{bad}");
+    }
+    let r = json(
+        IMAGINE,
+        r#"{"prompt":"a cat --TURBO --ar 16:9 —relax","accountFilter":{"modes":["TURBO"]},"notifyHook":"http://x","botType":"NIJI_JOURNEY"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.text("prompt"), Some("a cat --ar 16:9"));
+    assert!(r.fields.get("accountFilter").is_none() && r.fields.get("notifyHook").is_none());
+    assert_eq!(r.text("botType"), Some("NIJI_JOURNEY"));
+}
+
+#[test]
 fn priced_fields_are_read_once_in_one_spelling() {
     for bad in [
         r#"{"prompt":"x","duration":5,"duration":10}"#,
