@@ -12,6 +12,7 @@ use domain::options as opt;
 use domain::validate::parse_name;
 use persistence::TransactionTrait;
 use persistence::channels::{self, split_list};
+use relay::Change;
 use relay::test_model;
 use sea_orm::Set;
 use serde::{Deserialize, Serialize};
@@ -362,7 +363,7 @@ pub async fn create_channel(
     let txn = state.db.begin().await?;
     let saved = channels::save(&txn, am).await?;
     txn.commit().await?;
-    state.relay.channels_changed().await?;
+    state.relay.apply(Change::Channels).await?;
     Ok(ok_with(
         Msg::ChannelCreated,
         CreatedChannel {
@@ -397,7 +398,7 @@ pub async fn update_channel(
     let txn = state.db.begin().await?;
     channels::save(&txn, am).await?;
     txn.commit().await?;
-    state.relay.channels_changed().await?;
+    state.relay.apply(Change::Channels).await?;
     Ok(done(Msg::ChannelUpdated))
 }
 
@@ -414,7 +415,7 @@ pub async fn delete_channel(
     let txn = state.db.begin().await?;
     let deleted = channels::delete(&txn, id.into_inner()).await?;
     txn.commit().await?;
-    state.relay.channels_changed().await?;
+    state.relay.apply(Change::Channels).await?;
     if !deleted {
         return Err(ApiError::NotFound(Msg::ChannelNotFound));
     }
@@ -462,7 +463,7 @@ async fn run_test(
     .await?;
     txn.commit().await?;
     if new_status.is_some() {
-        state.relay.channels_changed().await?;
+        state.relay.apply(Change::Channels).await?;
     }
     Ok(outcome)
 }

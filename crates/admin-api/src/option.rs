@@ -89,7 +89,8 @@ pub async fn update_options(
         pairs.push((key, value));
     }
     state.options.set_many(&state.db, &pairs).await?;
-    announce_change(&state).await;
+    // Prices and routing read options: every instance re-reads them.
+    state.relay.apply(relay::Change::Options).await?;
     Ok(done(Msg::OptionsUpdated))
 }
 
@@ -203,23 +204,5 @@ fn kind_schema(kind: &opt::Kind) -> Schema {
                 .description(Some("Also taken as the JSON text of such an object."))
                 .build(),
         ),
-    }
-}
-
-/// Tells other instances (through Redis, when configured) to reload options now. Without
-/// Redis they reload on their sync interval.
-async fn announce_change(state: &AdminState) {
-    let Some(pool) = &state.redis else { return };
-    let result = async {
-        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        deadpool_redis::redis::cmd("INCR")
-            .arg(crate::state::OPTIONS_VERSION_KEY)
-            .query_async::<i64>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "announcing an option change through Redis failed");
     }
 }

@@ -38,11 +38,6 @@ pub struct AdminState {
     pub relay: relay::Relay,
     pub version: &'static str,
     pub started_at: i64,
-    /// Shared Redis, when configured: option changes are announced there.
-    pub redis: Option<deadpool_redis::Pool>,
     /// Set while `GET /api/channel/test` runs in the background.
     pub batch_test_running: Arc<AtomicBool>,
 }
-
-/// The Redis key whose value changes whenever an instance changes options; the others reload.
-pub const OPTIONS_VERSION_KEY: &str = "gateway:options:version";

@@ -13,6 +13,7 @@ use domain::keys::ApiKey;
 use domain::validate::{parse_ip_list, parse_name};
 use persistence::channels::split_list;
 use persistence::tokens;
+use relay::Change;
 use sea_orm::{ActiveModelTrait, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -313,11 +314,19 @@ pub async fn update_token(
     }
     am.update(&state.db).await?;
     if unlimited != token.unlimited_quota {
-        state.relay.token_limit_switched(token.id);
-    } else {
         state
             .relay
-            .token_changed(token.id, remain_quota - token.remain_quota);
+            .apply(Change::TokenLimitSwitched { id: token.id })
+            .await?;
+    } else {
+        let quota_delta = remain_quota - token.remain_quota;
+        state
+            .relay
+            .apply(Change::Token {
+                id: token.id,
+                quota_delta,
+            })
+            .await?;
     }
     Ok(done(Msg::TokenUpdated))
 }
@@ -336,16 +345,17 @@ pub async fn delete_token(
     if tokens::delete_for_user(&state.db, user.id(), &[id]).await? == 0 {
         return Err(ApiError::NotFound(Msg::TokenNotFound));
     }
-    forget_tokens(&state, &[id]);
+    forget_tokens(&state, &[id]).await?;
     Ok(done(Msg::TokenDeleted))
 }
 
 /// Drops deleted tokens from the relay's caches (ids of other users' tokens are harmless: the
 /// next use reloads them).
-fn forget_tokens(state: &AdminState, ids: &[i32]) {
+async fn forget_tokens(state: &AdminState, ids: &[i32]) -> Result<(), ApiError> {
     for id in ids {
-        state.relay.token_deleted(*id);
+        state.relay.apply(Change::TokenDeleted { id: *id }).await?;
     }
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -369,6 +379,6 @@ pub async fn delete_tokens(
         return Err(ApiError::invalid("ids", "must list 1-1000 ids"));
     }
     let n = tokens::delete_for_user(&state.db, user.id(), &body.ids).await?;
-    forget_tokens(&state, &body.ids);
+    forget_tokens(&state, &body.ids).await?;
     Ok(ok_with(Msg::TokensDeleted(n), n))
 }

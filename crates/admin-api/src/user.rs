@@ -8,6 +8,7 @@ use domain::options as opt;
 use domain::validate::{Password, Username, parse_display_name, parse_email};
 use domain::{LogType, RedemptionStatus, Role, UserStatus};
 use persistence::{TransactionTrait, abilities, is_unique_violation, logs, redemptions, users};
+use relay::Change;
 use sea_orm::{ActiveModelTrait, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -247,7 +248,13 @@ pub async fn register(
     }
     txn.commit().await?;
     if let Some(inviter) = inviter.as_ref().filter(|_| credited) {
-        state.relay.user_changed(inviter.id, inviter_reward);
+        state
+            .relay
+            .apply(Change::User {
+                id: inviter.id,
+                quota_delta: inviter_reward,
+            })
+            .await?;
     }
     Ok(done(Msg::RegisterOk))
 }
@@ -414,7 +421,10 @@ pub async fn delete_self(
     let txn = state.db.begin().await?;
     users::delete_with_tokens(&txn, user.id()).await?;
     txn.commit().await?;
-    state.relay.user_deleted(user.id());
+    state
+        .relay
+        .apply(Change::UserDeleted { id: user.id() })
+        .await?;
     let mut resp = done(Msg::UserDeleted);
     resp.add_cookie(&auth::expired_cookie(&state))
         .map_err(|e| ApiError::Internal(format!("cookie: {e}")))?;
@@ -503,6 +513,12 @@ pub async fn top_up(
     )
     .await?;
     txn.commit().await?;
-    state.relay.user_changed(user.id(), code.quota);
+    state
+        .relay
+        .apply(Change::User {
+            id: user.id(),
+            quota_delta: code.quota,
+        })
+        .await?;
     Ok(ok_with(Msg::Redeemed(code.quota), code.quota))
 }

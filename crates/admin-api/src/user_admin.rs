@@ -13,6 +13,7 @@ use domain::options as opt;
 use domain::validate::{Password, Username, parse_display_name};
 use domain::{LogType, Role, UserStatus};
 use persistence::{TransactionTrait, logs, users};
+use relay::Change;
 use sea_orm::{ActiveModelTrait, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -293,7 +294,13 @@ pub async fn update_user(
     }
     txn.commit().await?;
     let delta = new_quota.map_or(0, |q| q - target.quota);
-    state.relay.user_changed(target.id, delta);
+    state
+        .relay
+        .apply(Change::User {
+            id: target.id,
+            quota_delta: delta,
+        })
+        .await?;
     Ok(done(Msg::UserUpdated))
 }
 
@@ -317,6 +324,9 @@ pub async fn delete_user(
     let txn = state.db.begin().await?;
     users::delete_with_tokens(&txn, target.id).await?;
     txn.commit().await?;
-    state.relay.user_deleted(target.id);
+    state
+        .relay
+        .apply(Change::UserDeleted { id: target.id })
+        .await?;
     Ok(done(Msg::UserDeleted))
 }

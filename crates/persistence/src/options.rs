@@ -112,6 +112,16 @@ impl OptionStore {
         }
     }
 
+    /// All current values with their version (it moves on with every change), for caches
+    /// built from them.
+    pub fn versioned(&self) -> (u64, std::sync::Arc<BTreeMap<String, String>>) {
+        let guard = self
+            .values
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard.0, guard.1.clone())
+    }
+
     /// All current values.
     pub fn snapshot(&self) -> std::sync::Arc<BTreeMap<String, String>> {
         self.values

@@ -153,7 +153,7 @@ impl Relay {
             {
                 Ok(_) => {
                     tracing::warn!(channel = id, "channel disabled automatically");
-                    if let Err(e) = relay.channels_changed().await {
+                    if let Err(e) = relay.apply(crate::Change::Channels).await {
                         tracing::error!(error = %e, "reloading routes");
                     }
                 }

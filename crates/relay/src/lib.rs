@@ -28,6 +28,7 @@ mod answer;
 mod audio;
 mod auth;
 pub mod billing;
+mod changes;
 mod channel_test;
 mod client;
 mod convert;
@@ -49,6 +50,7 @@ pub mod tokenizer;
 mod upload;
 
 pub use auth::{Caller, UsageEntry, parse_key};
+pub use changes::{Change, ChangeBus};
 pub use channel_test::{TestOutcome, test_channel, test_model};
 pub use client::{HttpClient, TransportError};
 pub use dialect::{Dialect, Endpoint};

@@ -31,7 +31,10 @@ pub(crate) struct Shared {
     pub billing: BillingWriter,
     pub failures: FailureCounter,
     pub jobs: Jobs,
-    prices: RwLock<(usize, Arc<PriceTable>)>,
+    /// Where changes are published for other instances (none: a single instance).
+    pub bus: Option<Arc<dyn crate::changes::ChangeBus>>,
+    /// The price table and the options version it was built from.
+    prices: RwLock<(u64, Arc<PriceTable>)>,
     /// The background thread's runtime (the sync loop and the poller run there).
     pub background: tokio::runtime::Handle,
     shutdown_bound: Duration,
@@ -46,6 +49,7 @@ pub struct RelayBuilder {
     sync_interval: Option<Duration>,
     shutdown_bound: Duration,
     task_polling: Option<(Duration, Duration)>,
+    bus: Option<Arc<dyn crate::changes::ChangeBus>>,
 }
 
 impl RelayBuilder {
@@ -59,6 +63,7 @@ impl RelayBuilder {
             sync_interval: None,
             shutdown_bound: Duration::from_secs(30),
             task_polling: Some((Duration::from_secs(15), Duration::from_secs(86_400))),
+            bus: None,
         }
     }
 
@@ -91,6 +96,13 @@ impl RelayBuilder {
     /// to end, and then for the billing writer's last commit (default 30 s each).
     pub fn shutdown_bound(mut self, bound: Duration) -> Self {
         self.shutdown_bound = bound;
+        self
+    }
+
+    /// Publishes this instance's changes for the others (they apply them with
+    /// [`Relay::apply_remote`]).
+    pub fn change_bus(mut self, bus: Arc<dyn crate::changes::ChangeBus>) -> Self {
+        self.bus = Some(bus);
         self
     }
 
@@ -129,7 +141,8 @@ impl RelayBuilder {
                 billing,
                 failures: FailureCounter::default(),
                 jobs,
-                prices: RwLock::new((0, Arc::new(PriceTable::default()))),
+                bus: self.bus,
+                prices: RwLock::new((u64::MAX, Arc::new(PriceTable::default()))),
                 background,
                 shutdown_bound: self.shutdown_bound,
             }),
@@ -257,53 +270,6 @@ impl Relay {
         Ok(())
     }
 
-    /// Channels or their abilities changed: routes are reloaded now.
-    pub async fn channels_changed(&self) -> Result<(), DbErr> {
-        self.s.router.reload(&self.s.db).await
-    }
-
-    /// Options changed in the database: reloaded now.
-    pub async fn options_changed(&self) -> Result<(), DbErr> {
-        self.s.options.reload(&self.s.db).await
-    }
-
-    /// A user changed (status, role, group): the next call reads them again. `quota_delta` is
-    /// how much their quota moved (top-up, admin edit).
-    pub fn user_changed(&self, user: i32, quota_delta: i64) {
-        self.s.directory.forget_user(user);
-        if quota_delta != 0 {
-            self.s.ledger.adjust_user(user, quota_delta);
-        }
-    }
-
-    /// A user was deleted.
-    pub fn user_deleted(&self, user: i32) {
-        self.s.directory.forget_user(user);
-        self.s.ledger.forget(Some(user), None);
-    }
-
-    /// An API key changed (status, limits, expiry): the next call reads it again.
-    /// `quota_delta` is how much its remaining quota moved.
-    pub fn token_changed(&self, token: i32, quota_delta: i64) {
-        self.s.directory.forget_token(token);
-        if quota_delta != 0 {
-            self.s.ledger.adjust_token(token, quota_delta);
-        }
-    }
-
-    /// An API key switched between limited and unlimited: its view and its balance are read
-    /// again on next use (less what it took and has not committed).
-    pub fn token_limit_switched(&self, token: i32) {
-        self.s.directory.forget_token(token);
-        self.s.ledger.unload_token(token);
-    }
-
-    /// An API key was deleted: its view and balance are dropped.
-    pub fn token_deleted(&self, token: i32) {
-        self.s.directory.forget_token(token);
-        self.s.ledger.forget(None, Some(token));
-    }
-
     /// A user's quota as this relay's ledger holds it (what the database holds minus what
     /// is not committed yet); `None` until the user's first call.
     pub fn user_quota(&self, user: i32) -> Option<i64> {
@@ -326,10 +292,10 @@ impl Relay {
         }
     }
 
-    /// The price table of the current options (rebuilt only when options changed).
+    /// The price table of the current options (rebuilt only when options changed: keyed on
+    /// the options' version, which no later snapshot reuses).
     pub(crate) fn prices(&self) -> Arc<PriceTable> {
-        let snapshot = self.s.options.snapshot();
-        let tag = Arc::as_ptr(&snapshot) as usize;
+        let (tag, snapshot) = self.s.options.versioned();
         {
             let cached = self
                 .s

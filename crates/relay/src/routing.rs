@@ -237,7 +237,7 @@ impl crate::Relay {
         let txn = self.s.db.begin().await?;
         let saved = channels::save(&txn, model).await?;
         txn.commit().await?;
-        self.channels_changed().await?;
+        self.apply(crate::Change::Channels).await?;
         Ok(saved.id)
     }
 }

@@ -2,6 +2,7 @@
 //! composed of both API crates, the OpenAPI document and its viewer, background jobs.
 
 pub mod bootstrap;
+pub mod changes;
 pub mod config;
 pub mod cors;
 pub mod startup;

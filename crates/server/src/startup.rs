@@ -96,51 +96,30 @@ async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> 
     Ok(pool)
 }
 
-/// With Redis, checks the options change counter every second and has the relay reload its
-/// options when it moved (the relay's own sync loop re-reads everything on its interval).
-fn spawn_option_watch(relay: Relay, pool: deadpool_redis::Pool) {
-    let stop = relay.jobs().cancelled();
-    relay.jobs().clone().spawn(async move {
-        let mut stop = std::pin::pin!(stop);
-        let mut seen: Option<i64> = None;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = &mut stop => return,
-            }
-            let version = async {
-                let mut conn = pool.get().await.ok()?;
-                deadpool_redis::redis::cmd("GET")
-                    .arg(admin_api::state::OPTIONS_VERSION_KEY)
-                    .query_async::<Option<i64>>(&mut conn)
-                    .await
-                    .ok()
-            }
-            .await
-            .flatten();
-            if version != seen {
-                seen = version;
-                if let Err(e) = relay.options_changed().await {
-                    tracing::warn!(error = %e, "reloading options failed");
-                }
-            }
-        }
-    });
-}
-
 impl Application {
     /// Connects everything and binds the listener; `port` 0 picks a free port.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let db = persistence::connect(&settings.database.url.0).await?;
         let redis = match &settings.redis.url {
-            Some(url) => Some(connect_redis(&url.0).await?),
+            Some(url) => Some((url.0.clone(), connect_redis(&url.0).await?)),
             None => None,
         };
         bootstrap::ensure_root(&db, &settings.bootstrap, settings.security.bcrypt_cost).await?;
         let session_secret = bootstrap::session_secret(&db, &settings.security).await?;
         let options = Arc::new(OptionStore::load(&db).await?);
         let http = relay::HttpClient::new();
-        let relay = Relay::builder(db.clone())
+        let bus = match &redis {
+            Some((url, pool)) => Some(
+                crate::changes::Bus::new(url, pool.clone(), &session_secret)
+                    .map_err(|e| StartupError::Redis(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut builder = Relay::builder(db.clone());
+        if let Some(bus) = &bus {
+            builder = builder.change_bus(bus.relay_side());
+        }
+        let relay = builder
             .options(options.clone())
             .http(http.clone())
             .billing_window(Duration::from_millis(settings.server.billing_window_ms))
@@ -151,8 +130,10 @@ impl Application {
             )))
             .build()
             .await?;
-        if let Some(pool) = redis.clone() {
-            spawn_option_watch(relay.clone(), pool);
+        if let Some(bus) = bus {
+            bus.start(&relay)
+                .await
+                .map_err(|e| StartupError::Redis(e.to_string()))?;
         }
         let gateway_state = web::Data::new(GatewayState {
             relay: relay.clone(),
@@ -175,7 +156,6 @@ impl Application {
             },
             http,
             relay: relay.clone(),
-            redis,
             version: VERSION,
             started_at: domain::now_ts(),
             batch_test_running: Arc::new(AtomicBool::new(false)),

@@ -90,9 +90,10 @@ pub trait Ledger: Send + Sync {
     fn adjust_user(&self, user: i32, delta: i64);
     /// An `/api` change of a token's remaining quota by `delta`, when the balance is loaded.
     fn adjust_token(&self, token: i32, delta: i64);
-    /// Drops a token's balance but keeps what it took and has not committed, so that the next
-    /// load (`database - outstanding`) is right (a key switched between limited and unlimited).
-    fn unload_token(&self, token: i32);
+    /// Drops a user's or token's balance but keeps what it took and has not committed, so
+    /// that the next load (`database - outstanding`) is right (a key switched between limited
+    /// and unlimited, a change another instance made).
+    fn unload(&self, user: Option<i32>, token: Option<i32>);
     /// Forgets a deleted user or token.
     fn forget(&self, user: Option<i32>, token: Option<i32>);
     fn user_balance(&self, user: i32) -> Option<i64>;
@@ -129,10 +130,15 @@ impl Ledger for MemoryLedger {
         }
     }
 
-    fn unload_token(&self, token: i32) {
+    fn unload(&self, user: Option<i32>, token: Option<i32>) {
         let mut b = self.lock();
         b.generation += 1;
-        b.tokens.remove(&token);
+        if let Some(u) = user {
+            b.users.remove(&u);
+        }
+        if let Some(t) = token {
+            b.tokens.remove(&t);
+        }
     }
 
     fn reserve(
@@ -342,7 +348,7 @@ mod tests {
         assert_eq!(l.reserve(1, Some(5), 30, true), Ok(()));
         assert_eq!(l.settle(1, Some(5), 30, 30), 30);
         // Switched to unlimited and back before the 30 were committed.
-        l.unload_token(5);
+        l.unload(None, Some(5));
         l.load(1, 1000, Some((5, 100)));
         assert_eq!(l.token_balance(5), Some(70));
         l.committed(1, Some(5), 30);

@@ -159,7 +159,7 @@ impl Relay {
                 // Every task the upstream knows by this id (a Midjourney modal goes on under
                 // the id of the action that asked for it).
                 for task in group.iter().filter(|t| t.upstream_id == upstream_id) {
-                    let outcome = self.apply(task, polled.clone(), &channel, now).await;
+                    let outcome = self.record_poll(task, polled.clone(), &channel, now).await;
                     match outcome {
                         Ok(Applied::Succeeded) => sweep.succeeded += 1,
                         Ok(Applied::Refunded) => sweep.refunded += 1,
@@ -176,7 +176,7 @@ impl Relay {
     }
 
     /// Records what a poll told of one task.
-    async fn apply(
+    async fn record_poll(
         &self,
         task: &Model,
         polled: Polled,
@@ -252,9 +252,18 @@ impl Relay {
             }
         };
         tracing::info!(task = %task.task_id, quota = refund.quota, reason, "task failed; refunded");
-        self.user_changed(refund.user_id, refund.quota);
-        if let Some(token) = refund.token_id {
-            self.token_changed(token, refund.quota);
+        let user = crate::Change::User {
+            id: refund.user_id,
+            quota_delta: refund.quota,
+        };
+        let token = refund.token_id.map(|id| crate::Change::Token {
+            id,
+            quota_delta: refund.quota,
+        });
+        for change in std::iter::once(user).chain(token) {
+            if let Err(e) = self.apply(change).await {
+                tracing::warn!(error = %e, "telling the caches of a refund failed");
+            }
         }
         true
     }

@@ -18,6 +18,7 @@ mod gemini;
 mod hostile;
 mod hostile_dialects;
 mod hostile_review2;
+mod instances;
 mod logs;
 mod matrix;
 mod openapi;

@@ -485,7 +485,10 @@ async fn expired_keys_are_refused(app: TestApp) {
     let mut am: persistence::tokens::ActiveModel = token.into();
     am.expired_time = Set(domain::now_ts() + 1);
     am.update(&app.db).await.unwrap();
-    app.relay.token_changed(id, 0);
+    app.relay
+        .apply(relay::Change::Token { id, quota_delta: 0 })
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, v) = app
         .relay_post(&key, "/v1/chat/completions", chat("gpt-4o", false))

@@ -1,0 +1,138 @@
+//! Changes that affect routing or money (a key, user, channel, ability, option or price
+//! created, updated, disabled or deleted) go through one path: [`Relay::apply`] updates this
+//! instance's caches at once and publishes the change on the [`ChangeBus`] (Redis pub/sub in
+//! the server) for the other instances, which apply it with [`Relay::apply_remote`]. The
+//! periodic re-read stays as the fallback when a message is lost.
+
+use crate::relay::Relay;
+use persistence::DbErr;
+use serde::{Deserialize, Serialize};
+
+/// A change made through one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// A user changed (status, role, group), and their quota moved by `quota_delta` (a
+    /// top-up, an admin's edit, a refund).
+    User {
+        id: i32,
+        quota_delta: i64,
+    },
+    UserDeleted {
+        id: i32,
+    },
+    /// An API key changed (status, limits, expiry), and its remaining quota moved by
+    /// `quota_delta`.
+    Token {
+        id: i32,
+        quota_delta: i64,
+    },
+    /// An API key switched between limited and unlimited.
+    TokenLimitSwitched {
+        id: i32,
+    },
+    TokenDeleted {
+        id: i32,
+    },
+    /// Channels or their abilities changed.
+    Channels,
+    /// Options (prices among them) changed.
+    Options,
+}
+
+/// Where changes are published for the other instances.
+pub trait ChangeBus: Send + Sync {
+    /// Publishes `change`; never waits on the network.
+    fn publish(&self, change: &Change);
+}
+
+impl Relay {
+    /// A change made through this instance: its caches are updated now (a quota that moved
+    /// moves the loaded balance by as much) and the other instances are told.
+    pub async fn apply(&self, change: Change) -> Result<(), DbErr> {
+        let s = &self.s;
+        match change {
+            Change::User { id, quota_delta } => {
+                s.directory.forget_user(id);
+                if quota_delta != 0 {
+                    s.ledger.adjust_user(id, quota_delta);
+                }
+            }
+            Change::Token { id, quota_delta } => {
+                s.directory.forget_token(id);
+                if quota_delta != 0 {
+                    s.ledger.adjust_token(id, quota_delta);
+                }
+            }
+            other => self.refresh(other).await?,
+        }
+        if let Some(bus) = &s.bus {
+            bus.publish(&change);
+        }
+        Ok(())
+    }
+
+    /// A change another instance made: the caches it touches are read again from the
+    /// database, which already holds it (a loaded balance is re-read, less what this instance
+    /// took and has not committed, rather than moved).
+    pub async fn apply_remote(&self, change: Change) -> Result<(), DbErr> {
+        let s = &self.s;
+        match change {
+            Change::User { id, .. } => {
+                s.directory.forget_user(id);
+                s.ledger.unload(Some(id), None);
+            }
+            Change::Token { id, .. } => {
+                s.directory.forget_token(id);
+                s.ledger.unload(None, Some(id));
+            }
+            other => self.refresh(other).await?,
+        }
+        Ok(())
+    }
+
+    /// What a change does to this instance's caches, wherever it was made, but for quota moves.
+    async fn refresh(&self, change: Change) -> Result<(), DbErr> {
+        let s = &self.s;
+        match change {
+            Change::User { id, .. } => s.directory.forget_user(id),
+            Change::Token { id, .. } => s.directory.forget_token(id),
+            Change::UserDeleted { id } => {
+                s.directory.forget_user(id);
+                s.ledger.forget(Some(id), None);
+            }
+            Change::TokenLimitSwitched { id } => {
+                s.directory.forget_token(id);
+                s.ledger.unload(None, Some(id));
+            }
+            Change::TokenDeleted { id } => {
+                s.directory.forget_token(id);
+                s.ledger.forget(None, Some(id));
+            }
+            Change::Channels => s.router.reload(&s.db).await?,
+            Change::Options => s.options.reload(&s.db).await?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_travel_as_tagged_json() {
+        let c = Change::User {
+            id: 7,
+            quota_delta: -5,
+        };
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(text, r#"{"kind":"user","id":7,"quota_delta":-5}"#);
+        assert_eq!(serde_json::from_str::<Change>(&text).unwrap(), c);
+        assert_eq!(
+            serde_json::from_str::<Change>(r#"{"kind":"channels"}"#).unwrap(),
+            Change::Channels
+        );
+        assert!(serde_json::from_str::<Change>(r#"{"kind":"drop_tables"}"#).is_err());
+    }
+}
