@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_tables;
 mod m20261207_000001_tasks;
+mod m20261207_000002_key_limits;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_tables::Migration),
             Box::new(m20261207_000001_tasks::Migration),
+            Box::new(m20261207_000002_key_limits::Migration),
         ]
     }
 }

@@ -192,6 +192,26 @@ fn kind_schema(kind: &opt::Kind) -> Schema {
                 ))
                 .build(),
         ),
+        opt::Kind::LimitPairs { max } => Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(
+                    utoipa::openapi::schema::ArrayBuilder::new()
+                        .items(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(0))
+                                .maximum(Some(*max)),
+                        )
+                        .min_items(Some(2))
+                        .max_items(Some(2)),
+                ))
+                .description(Some(
+                    "[requests, successful requests] per group; also taken as the JSON text of \
+                     such an object.",
+                ))
+                .build(),
+        ),
         opt::Kind::CountMap { min, max } => Schema::Object(
             ObjectBuilder::new()
                 .schema_type(Type::Object)

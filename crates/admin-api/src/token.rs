@@ -39,6 +39,12 @@ pub struct TokenView {
     pub model_limits: String,
     pub allow_ips: String,
     pub group: String,
+    /// Requests a minute; 0 = no limit.
+    pub rpm_limit: i32,
+    /// Tokens (prompt and completion) a minute; 0 = no limit.
+    pub tpm_limit: i64,
+    /// Calls in flight at once; 0 = no limit.
+    pub concurrency_limit: i32,
 }
 
 impl From<tokens::Model> for TokenView {
@@ -60,7 +66,27 @@ impl From<tokens::Model> for TokenView {
             model_limits: t.model_limits,
             allow_ips: t.allow_ips,
             group: t.group,
+            rpm_limit: t.rpm_limit,
+            tpm_limit: t.tpm_limit,
+            concurrency_limit: t.concurrency_limit,
         }
+    }
+}
+
+/// The most a key's rate limits may be set to (requests, tokens, calls in flight).
+const MAX_RPM: i64 = 1_000_000;
+const MAX_TPM: i64 = 1_000_000_000_000;
+const MAX_CONCURRENCY: i64 = 100_000;
+
+/// A key's limit: a whole number from 0 (no limit) to `max`.
+fn check_limit(field: &'static str, value: i64, max: i64) -> Result<i64, ApiError> {
+    if (0..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(
+            field,
+            "must be 0 (no limit) or a positive whole number",
+        ))
     }
 }
 
@@ -129,6 +155,18 @@ pub struct CreateTokenRequest {
         pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?(,(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?)*)?$"
     )]
     pub allow_ips: String,
+    /// Requests a minute; 0 (default) = no limit. Over it, calls answer 429 with `Retry-After`.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    pub rpm_limit: i64,
+    /// Tokens (prompt and completion) a minute; 0 (default) = no limit.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub tpm_limit: i64,
+    /// Calls in flight at once (a stream counts until it ends); 0 (default) = no limit.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub concurrency_limit: i64,
 }
 
 fn never() -> i64 {
@@ -208,6 +246,13 @@ pub async fn create_token(
             model_limits: Set(split_list(&body.model_limits).join(",")),
             allow_ips: Set(parse_ip_list(&body.allow_ips)?),
             group: Set(group),
+            rpm_limit: Set(check_limit("rpm_limit", body.rpm_limit, MAX_RPM)? as i32),
+            tpm_limit: Set(check_limit("tpm_limit", body.tpm_limit, MAX_TPM)?),
+            concurrency_limit: Set(check_limit(
+                "concurrency_limit",
+                body.concurrency_limit,
+                MAX_CONCURRENCY,
+            )? as i32),
             ..Default::default()
         },
     )
@@ -247,6 +292,15 @@ pub struct UpdateTokenRequest {
         pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?(,(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}(/(3[0-2]|[12]?[0-9]))?)*)?$"
     )]
     pub allow_ips: Option<String>,
+    /// Requests a minute; 0 = no limit.
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    pub rpm_limit: Option<i64>,
+    /// Tokens a minute; 0 = no limit.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub tpm_limit: Option<i64>,
+    /// Calls in flight at once; 0 = no limit.
+    #[schema(minimum = 0, maximum = 100_000)]
+    pub concurrency_limit: Option<i64>,
 }
 
 /// Update one of the caller's API keys.
@@ -291,6 +345,15 @@ pub async fn update_token(
     }
     if let Some(v) = &b.allow_ips {
         am.allow_ips = Set(parse_ip_list(v)?);
+    }
+    if let Some(v) = b.rpm_limit {
+        am.rpm_limit = Set(check_limit("rpm_limit", v, MAX_RPM)? as i32);
+    }
+    if let Some(v) = b.tpm_limit {
+        am.tpm_limit = Set(check_limit("tpm_limit", v, MAX_TPM)?);
+    }
+    if let Some(v) = b.concurrency_limit {
+        am.concurrency_limit = Set(check_limit("concurrency_limit", v, MAX_CONCURRENCY)? as i32);
     }
     if let Some(status) = b.status {
         let status = match TokenStatus::from_code(status) {

@@ -25,6 +25,11 @@ pub enum Kind {
         min: u64,
         max: u64,
     },
+    /// A JSON object whose values are `[requests, successful requests]`, whole numbers in
+    /// `0..=max` (per-group request limits).
+    LimitPairs {
+        max: u64,
+    },
 }
 
 /// The largest quota an option may hold (`quota::MAX_QUOTA`).
@@ -120,6 +125,16 @@ pub const IMAGE_RATIO: &str = "ImageRatio";
 /// Per model: an image output token as a share of a text input token.
 pub const IMAGE_OUTPUT_RATIO: &str = "ImageOutputRatio";
 pub const DISPLAY_IN_CURRENCY_ENABLED: &str = "DisplayInCurrencyEnabled";
+/// Per-user model request limits (new-api's names): on or off.
+pub const MODEL_REQUEST_RATE_LIMIT_ENABLED: &str = "ModelRequestRateLimitEnabled";
+/// Relay requests a user may start in each period (0 = no limit).
+pub const MODEL_REQUEST_RATE_LIMIT_COUNT: &str = "ModelRequestRateLimitCount";
+/// Successful relay requests a user may make in each period (0 = no limit).
+pub const MODEL_REQUEST_RATE_LIMIT_SUCCESS_COUNT: &str = "ModelRequestRateLimitSuccessCount";
+/// The period of those limits, in minutes.
+pub const MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES: &str = "ModelRequestRateLimitDurationMinutes";
+/// Per group, `[requests, successful requests]` in place of the two counts (JSON object).
+pub const MODEL_REQUEST_RATE_LIMIT_GROUP: &str = "ModelRequestRateLimitGroup";
 /// The session signing secret; generated once and kept in the options table, never shown.
 pub const SESSION_SECRET: &str = "SessionSecret";
 
@@ -193,6 +208,31 @@ pub const DEFS: &[OptionDef] = &[
     def(AUTOMATIC_ENABLE_CHANNEL_ENABLED, "false", Kind::Bool, None),
     def(SELF_USE_MODE_ENABLED, "false", Kind::Bool, None),
     def(DISPLAY_IN_CURRENCY_ENABLED, "true", Kind::Bool, None),
+    def(MODEL_REQUEST_RATE_LIMIT_ENABLED, "false", Kind::Bool, None),
+    def(
+        MODEL_REQUEST_RATE_LIMIT_COUNT,
+        "0",
+        Kind::Int { max: 100_000_000 },
+        None,
+    ),
+    def(
+        MODEL_REQUEST_RATE_LIMIT_SUCCESS_COUNT,
+        "1000",
+        Kind::Int { max: 100_000_000 },
+        None,
+    ),
+    def(
+        MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES,
+        "1",
+        Kind::Int { max: 1440 },
+        None,
+    ),
+    def(
+        MODEL_REQUEST_RATE_LIMIT_GROUP,
+        "{}",
+        Kind::LimitPairs { max: 100_000_000 },
+        None,
+    ),
 ];
 
 /// Built-in defaults of every known option.
@@ -269,6 +309,14 @@ pub fn validate(key: &str, value: &str) -> Result<(), ValidationError> {
                 _ => Err(field(
                     "must be a JSON object of [threshold tokens, input ratio, output ratio]",
                 )),
+            }
+        }
+        Kind::LimitPairs { max } => {
+            match serde_json::from_str::<BTreeMap<String, (u64, u64)>>(value) {
+                Ok(map) if map.values().all(|(a, b)| *a <= max && *b <= max) => Ok(()),
+                _ => Err(field(&format!(
+                    "must be a JSON object of [requests, successful requests], whole numbers to {max}"
+                ))),
             }
         }
         Kind::CountMap { min, max } => {

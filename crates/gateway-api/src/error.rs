@@ -122,6 +122,10 @@ fn message(err: &RelayError, lang: Lang) -> String {
             format!("渠道不可用：没有可用于模型 {m} 的渠道"),
             format!("no available channel for model {m}"),
         ),
+        RelayError::RateLimited { retry_after } => pick(
+            format!("请求过于频繁，请在 {retry_after} 秒后重试"),
+            format!("rate limit reached; retry in {retry_after} s"),
+        ),
         RelayError::Busy => pick(
             "该令牌同时进行的此类请求过多，请稍后再试".into(),
             "too many concurrent requests of this kind for this API key; retry shortly".into(),
@@ -144,7 +148,7 @@ fn message(err: &RelayError, lang: Lang) -> String {
 fn kind(err: &RelayError) -> &'static str {
     match err {
         RelayError::Insufficient { .. } | RelayError::Exhausted(_) => "insufficient_quota",
-        RelayError::Busy => "rate_limit_error",
+        RelayError::Busy | RelayError::RateLimited { .. } => "rate_limit_error",
         RelayError::Upstream(e) if e.credentials_refused() => "upstream_error",
         RelayError::Upstream(e) => match e.kind {
             UpstreamKind::RateLimited => "rate_limit_error",
@@ -308,7 +312,11 @@ pub fn relay_error(err: &RelayError, req: &HttpRequest) -> HttpResponse {
         tracing::error!(error = %detail, request_id = %request_id(req), "relay call failed");
     }
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    HttpResponse::build(status).json(body(err, req, None))
+    let mut resp = HttpResponse::build(status);
+    if let RelayError::RateLimited { retry_after } = err {
+        resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+    }
+    resp.json(body(err, req, None))
 }
 
 /// `err` as the server-sent event that ends a stream, in the route's dialect: for Responses

@@ -77,6 +77,10 @@ fn default_description(status: &str) -> &'static str {
         }
         "404" => "Not found.",
         "413" => "The body is over `APP__SERVER__MAX_BODY_BYTES`.",
+        "429" => {
+            "A rate limit is reached (the key's requests or tokens a minute or calls in flight, \
+             or the user's model requests): `Retry-After` says when to retry."
+        }
         "500" => "Internal error; the detail is logged, never sent.",
         "502" => "No upstream could be reached.",
         "503" => "No enabled channel serves the model.",
@@ -167,6 +171,7 @@ impl Modify for CommonResponses {
                 add("403");
                 add("500");
                 if reaches_upstream {
+                    add("429");
                     add("400");
                     add("413");
                     add("502");

@@ -76,6 +76,7 @@ fn protocols(req: &HttpRequest) -> Vec<String> {
         (status = 400, body = OpenAiError, description = "No `model`, or not a WebSocket handshake."),
         (status = 401, body = OpenAiError), (status = 403, body = OpenAiError),
         (status = 404, body = OpenAiError, description = "No enabled channel lists the model."),
+        (status = 429, body = OpenAiError, description = "A rate limit of the key or user is reached (`Retry-After`)."),
         (status = 503, body = OpenAiError, description = "No OpenAI channel serving the model could be reached.")),
     security(("api_key" = [])))]
 pub(crate) async fn realtime(

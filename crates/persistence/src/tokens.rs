@@ -25,6 +25,12 @@ pub struct Model {
     pub model_limits: String,
     pub allow_ips: String,
     pub group: String,
+    /// Requests a minute (0 = no limit).
+    pub rpm_limit: i32,
+    /// Tokens (prompt and completion) a minute (0 = no limit).
+    pub tpm_limit: i64,
+    /// Calls in flight at once (0 = no limit).
+    pub concurrency_limit: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

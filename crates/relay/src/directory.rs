@@ -22,6 +22,10 @@ pub struct TokenInfo {
     pub allow_ips: Vec<ipnet::IpNet>,
     /// Empty = the user's group.
     pub group: String,
+    /// Requests a minute, tokens a minute, calls in flight; 0 = no limit.
+    pub rpm_limit: i64,
+    pub tpm_limit: i64,
+    pub concurrency_limit: i64,
 }
 
 impl TokenInfo {
@@ -54,6 +58,9 @@ impl TokenInfo {
             model_limits,
             allow_ips,
             group: t.group,
+            rpm_limit: i64::from(t.rpm_limit),
+            tpm_limit: t.tpm_limit,
+            concurrency_limit: i64::from(t.concurrency_limit),
         }
     }
 

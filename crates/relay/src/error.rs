@@ -98,6 +98,8 @@ pub enum RelayError {
     Upstream(UpstreamError),
     /// 429: the key has as many of this kind of call under way as it may.
     Busy,
+    /// 429: a rate limit (the key's or the user's) is reached; retry after that many seconds.
+    RateLimited { retry_after: u64 },
     /// 502: no upstream could be reached; the detail is logged, not sent.
     Unavailable(String),
     /// 500; the detail is logged, not sent.
@@ -116,7 +118,7 @@ impl RelayError {
             RelayError::TooLarge(_) => 413,
             RelayError::ModelNotFound(_) | RelayError::TaskNotFound(_) => 404,
             RelayError::NoChannel(_) => 503,
-            RelayError::Busy => 429,
+            RelayError::Busy | RelayError::RateLimited { .. } => 429,
             RelayError::Upstream(e) if e.credentials_refused() => 502,
             RelayError::Upstream(e) => e.status,
             RelayError::Unavailable(_) => 502,
@@ -147,6 +149,7 @@ impl RelayError {
             RelayError::TaskNotFound(_) => "task_not_found",
             RelayError::NoChannel(_) => "no_available_channel",
             RelayError::Busy => "too_many_concurrent_requests",
+            RelayError::RateLimited { .. } => "rate_limit_exceeded",
             RelayError::Upstream(e) if e.credentials_refused() => "upstream_auth_failed",
             RelayError::Upstream(e) => return e.code.as_deref(),
             RelayError::Unavailable(_) => "upstream_unavailable",
@@ -171,6 +174,9 @@ impl fmt::Display for RelayError {
             RelayError::NoChannel(m) => write!(f, "no channel for {m}"),
             RelayError::TaskNotFound(id) => write!(f, "task {id} not found"),
             RelayError::Busy => write!(f, "too many concurrent calls of this key"),
+            RelayError::RateLimited { retry_after } => {
+                write!(f, "rate limit reached; retry in {retry_after} s")
+            }
             RelayError::Upstream(e) => {
                 write!(f, "upstream {} {}: {}", e.status, e.provider, e.message)
             }

@@ -37,6 +37,7 @@ mod directory;
 mod error;
 mod health;
 mod jobs;
+pub mod limits;
 mod mask;
 mod pipeline;
 pub mod providers;

@@ -177,8 +177,24 @@ pub enum RelayBody {
 }
 
 impl Relay {
-    /// Relays one call, retrying retryable failures on other channels.
+    /// Relays one call within the caller's rate limits, retrying retryable failures on other
+    /// channels.
     pub async fn call(
+        &self,
+        caller: &Caller,
+        request: Request,
+        meta: &CallMeta,
+    ) -> Result<RelayResponse, RelayError> {
+        let mut permit = self.limit(caller).await?;
+        let mut resp = self.call_unlimited(caller, request, meta).await?;
+        permit.succeeded();
+        if let RelayBody::Stream(stream) = &mut resp.body {
+            stream.hold(permit);
+        }
+        Ok(resp)
+    }
+
+    async fn call_unlimited(
         &self,
         caller: &Caller,
         request: Request,
@@ -422,6 +438,7 @@ impl Relay {
                 },
                 ..priced.fees
             },
+            tokens: self.token_count(caller),
         };
         (meter, priced.allowance)
     }

@@ -51,6 +51,9 @@ pub struct RealtimeMeter {
     /// `response.create` events sent upstream whose response was not created yet (with their
     /// `event_id`, which an upstream `error` refusing one names).
     pending: VecDeque<Option<String>>,
+    /// The session's slot among its key's calls in flight, held while it lasts (given back
+    /// when the meter is dropped).
+    _permit: Option<crate::limits::Permit>,
     /// The model the channel runs the session as.
     upstream_model: String,
     /// The channel, whose secrets the caller's events must not show.
@@ -286,6 +289,7 @@ impl Relay {
         meta: &CallMeta,
     ) -> Result<Realtime, RelayError> {
         self.ensure_balances(caller).await?;
+        let mut permit = Some(self.limit(caller).await?);
         let snapshot = self.s.router.snapshot();
         let price = self.price_of(&snapshot, caller, model)?;
         let audio = self.prices().audio_ratios(model);
@@ -354,6 +358,7 @@ impl Relay {
                         ip: meta.ip.map(|i| i.to_string()).unwrap_or_default(),
                         stream: true,
                         fees: Default::default(),
+                        tokens: self.token_count(caller),
                     };
                     return Ok(Realtime {
                         upstream,
@@ -367,6 +372,10 @@ impl Relay {
                             pending: VecDeque::new(),
                             upstream_model: channel.upstream_model(model).to_owned(),
                             channel: channel.clone(),
+                            _permit: permit.take().map(|mut p| {
+                                p.succeeded();
+                                p
+                            }),
                         },
                     });
                 }

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub jobs: Jobs,
     /// Where changes are published for other instances (none: a single instance).
     pub bus: Option<Arc<dyn crate::changes::ChangeBus>>,
+    /// The rate limits' counters (shared through Redis by the server, else in memory).
+    pub counters: Arc<dyn crate::limits::Counters>,
     /// The price table and the options version it was built from.
     prices: RwLock<(u64, Arc<PriceTable>)>,
     /// The background thread's runtime (the sync loop and the poller run there).
@@ -50,6 +52,7 @@ pub struct RelayBuilder {
     shutdown_bound: Duration,
     task_polling: Option<(Duration, Duration)>,
     bus: Option<Arc<dyn crate::changes::ChangeBus>>,
+    counters: Option<Arc<dyn crate::limits::Counters>>,
 }
 
 impl RelayBuilder {
@@ -64,6 +67,7 @@ impl RelayBuilder {
             shutdown_bound: Duration::from_secs(30),
             task_polling: Some((Duration::from_secs(15), Duration::from_secs(86_400))),
             bus: None,
+            counters: None,
         }
     }
 
@@ -106,6 +110,12 @@ impl RelayBuilder {
         self
     }
 
+    /// Counts rate limits in `counters` (shared by several instances); by default in memory.
+    pub fn counters(mut self, counters: Arc<dyn crate::limits::Counters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
     /// Polls unfinished asynchronous tasks every `interval` (while this instance holds the
     /// poller's lease), failing and refunding those older than `timeout` (default 15 s and
     /// one day); `None` turns polling off.
@@ -142,6 +152,9 @@ impl RelayBuilder {
                 failures: FailureCounter::default(),
                 jobs,
                 bus: self.bus,
+                counters: self
+                    .counters
+                    .unwrap_or_else(|| Arc::new(crate::limits::MemoryCounters::default())),
                 prices: RwLock::new((u64::MAX, Arc::new(PriceTable::default()))),
                 background,
                 shutdown_bound: self.shutdown_bound,

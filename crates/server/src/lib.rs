@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod changes;
 pub mod config;
 pub mod cors;
+pub mod counters;
 pub mod startup;
 
 pub use config::Settings;

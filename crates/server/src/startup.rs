@@ -119,6 +119,10 @@ impl Application {
         if let Some(bus) = &bus {
             builder = builder.change_bus(bus.relay_side());
         }
+        if let Some((_, pool)) = &redis {
+            let counters = crate::counters::RedisCounters::new(pool.clone(), &session_secret);
+            builder = builder.counters(std::sync::Arc::new(counters));
+        }
         let relay = builder
             .options(options.clone())
             .http(http.clone())

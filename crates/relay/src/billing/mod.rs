@@ -98,6 +98,8 @@ pub(crate) struct Meter {
     pub ip: String,
     pub stream: bool,
     pub fees: Fees,
+    /// The key's tokens-a-minute counter, when it has that limit.
+    pub tokens: Option<crate::limits::TokenCount>,
 }
 
 impl Meter {
@@ -175,6 +177,9 @@ impl Meter {
             tools: streamed.map_or(usage.tools, |s| usage.tools.max(s.tools_seen)),
             ..usage
         };
+        if let Some(count) = &self.tokens {
+            count.add(usage.prompt_tokens.saturating_add(usage.completion_tokens));
+        }
         let cost = self.fees.cost(self.price, &self.model, &usage, self.count);
         let quota = session.settle(cost.quota);
         let mut content = match self.price {

@@ -38,6 +38,8 @@ pub struct MeteredStream {
     /// Events are passed on whole, so that an error split across chunks is masked whole.
     aligned: Aligned,
     ended: bool,
+    /// The call's slot among its key's calls in flight, held until the stream ends.
+    permit: Option<crate::limits::Permit>,
 }
 
 impl MeteredStream {
@@ -59,6 +61,7 @@ impl MeteredStream {
             channel: Some(channel),
             aligned: Aligned::default(),
             ended: false,
+            permit: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl MeteredStream {
             channel: None,
             aligned: Aligned::default(),
             ended: false,
+            permit: None,
         }
     }
 
@@ -102,6 +106,13 @@ impl MeteredStream {
             *allowance += more;
         }
         Ok(())
+    }
+}
+
+impl MeteredStream {
+    /// Holds the call's rate-limit permit until the stream ends.
+    pub(crate) fn hold(&mut self, permit: crate::limits::Permit) {
+        self.permit = Some(permit);
     }
 }
 

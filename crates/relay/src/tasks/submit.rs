@@ -125,6 +125,7 @@ impl Relay {
             Some(id) => Some(self.parent_of(caller, &request, id).await?),
             None => None,
         };
+        let mut permit = self.limit(caller).await?;
         let unfinished = persistence::tasks::unfinished_of_user(&self.s.db, caller.user.id)
             .await
             .map_err(|e| RelayError::Internal(format!("counting tasks: {e}")))?;
@@ -152,8 +153,11 @@ impl Relay {
             held,
             meta.clone(),
         ));
-        job.await
-            .map_err(|e| RelayError::Internal(format!("the task submit stopped: {e}")))?
+        let submitted = job
+            .await
+            .map_err(|e| RelayError::Internal(format!("the task submit stopped: {e}")))??;
+        permit.succeeded();
+        Ok(submitted)
     }
 
     /// The caller's task an action acts on: finished (or waiting for its modal, for the modal

@@ -1,0 +1,273 @@
+//! Rate limits of relay calls (the contract's 429): a key's requests and tokens a minute and
+//! calls in flight (fields on the key), and a user's model requests in a period (new-api's
+//! `ModelRequestRateLimit*` options, per group). Counted in fixed windows by [`Counters`]: in
+//! memory for one instance, or atomically in Redis (the server's) so limits hold across
+//! instances. A refusal says when to retry.
+//!
+//! One counter kind serves every limit: `governor` (the field's rate limiter) keeps one quota
+//! for all keys of a limiter and no shared state across processes, while here each key has
+//! its own numbers, successful requests are counted after the fact, and several instances
+//! share the counts.
+
+use crate::auth::Caller;
+use crate::error::RelayError;
+use crate::jobs::Jobs;
+use crate::relay::Relay;
+use domain::options as opt;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A boxed future of a counter operation.
+pub type CountFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// Shared counters.
+pub trait Counters: Send + Sync {
+    /// Adds `n` (0: reads) to `key` in its current window of `window` (a window starts with
+    /// the first add after the last one ended); returns the count after and the time left.
+    fn add(&self, key: String, n: i64, window: Duration) -> CountFuture<'_, (i64, Duration)>;
+    /// Takes one of `limit` slots of `key` (calls in flight); false when all are taken.
+    fn acquire(&self, key: String, limit: i64) -> CountFuture<'_, bool>;
+    /// Gives a slot of `key` back.
+    fn release(&self, key: String) -> CountFuture<'_, ()>;
+}
+
+/// Counters in this process's memory.
+#[derive(Default)]
+pub struct MemoryCounters {
+    windows: Mutex<HashMap<String, (Instant, Duration, i64)>>,
+    slots: Mutex<HashMap<String, i64>>,
+}
+
+impl Counters for MemoryCounters {
+    fn add(&self, key: String, n: i64, window: Duration) -> CountFuture<'_, (i64, Duration)> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, length, _)| now.duration_since(*start) < *length);
+        }
+        let entry = windows.entry(key).or_insert((now, window, 0));
+        if now.duration_since(entry.0) >= entry.1 {
+            *entry = (now, window, 0);
+        }
+        entry.2 += n;
+        let result = (entry.2, entry.1.saturating_sub(now.duration_since(entry.0)));
+        Box::pin(std::future::ready(Ok(result)))
+    }
+
+    fn acquire(&self, key: String, limit: i64) -> CountFuture<'_, bool> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let taken = slots.entry(key).or_insert(0);
+        let ok = *taken < limit;
+        if ok {
+            *taken += 1;
+        }
+        Box::pin(std::future::ready(Ok(ok)))
+    }
+
+    fn release(&self, key: String) -> CountFuture<'_, ()> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(taken) = slots.get_mut(&key) {
+            *taken -= 1;
+            if *taken <= 0 {
+                slots.remove(&key);
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// What a call holds while it runs: its slot among the key's calls in flight (given back when
+/// dropped) and where its success is counted.
+pub struct Permit {
+    counters: Arc<dyn Counters>,
+    jobs: Jobs,
+    slot: Option<String>,
+    success: Option<(String, Duration)>,
+}
+
+impl Permit {
+    /// The call succeeded: it counts toward the user's successful requests.
+    pub fn succeeded(&mut self) {
+        if let Some((key, window)) = self.success.take() {
+            let counters = self.counters.clone();
+            self.jobs.spawn(async move {
+                if let Err(e) = counters.add(key, 1, window).await {
+                    tracing::warn!(error = %e, "counting a successful request");
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let Some(key) = self.slot.take() else {
+            return;
+        };
+        // The slot is given back by owned work, not here (a shared counter is a network call).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let counters = self.counters.clone();
+            self.jobs.spawn(async move {
+                if let Err(e) = counters.release(key).await {
+                    tracing::warn!(error = %e, "giving a call's slot back");
+                }
+            });
+        }
+    }
+}
+
+/// A refusal for `retry_after` (at least a second).
+fn limited(retry_after: Duration) -> RelayError {
+    RelayError::RateLimited {
+        retry_after: retry_after.as_secs().max(1),
+    }
+}
+
+impl Relay {
+    /// Checks the caller's limits before a call and takes its slot; a counter that cannot be
+    /// reached lets the call through (logged): limits protect capacity, the ledger money.
+    pub(crate) async fn limit(&self, caller: &Caller) -> Result<Permit, RelayError> {
+        let counters = &self.s.counters;
+        let token = &caller.token;
+        let check = |r: Result<(i64, Duration), String>, max: i64, what: &str| match r {
+            Ok((n, left)) if n > max => Err(limited(left)),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, limit = what, "a rate counter is unreachable");
+                Ok(())
+            }
+        };
+        if token.rpm_limit > 0 {
+            let r = counters
+                .add(format!("rl:rpm:{}", token.id), 1, MINUTE)
+                .await;
+            check(r, token.rpm_limit, "rpm")?;
+        }
+        if token.tpm_limit > 0 {
+            let r = counters
+                .add(format!("rl:tpm:{}", token.id), 0, MINUTE)
+                .await;
+            check(r, token.tpm_limit - 1, "tpm")?;
+        }
+        let mut success = None;
+        if self
+            .s
+            .options
+            .get_bool(opt::MODEL_REQUEST_RATE_LIMIT_ENABLED)
+        {
+            let (count, successes) = self.request_limits(&caller.group);
+            let minutes = self
+                .s
+                .options
+                .get_i64(opt::MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES)
+                .max(1);
+            let window = Duration::from_secs(60 * minutes as u64);
+            let user = caller.user.id;
+            if count > 0 {
+                let r = counters.add(format!("rl:req:{user}"), 1, window).await;
+                check(r, count, "requests")?;
+            }
+            if successes > 0 {
+                let key = format!("rl:ok:{user}");
+                let r = counters.add(key.clone(), 0, window).await;
+                check(r, successes - 1, "successful requests")?;
+                success = Some((key, window));
+            }
+        }
+        let mut slot = None;
+        if token.concurrency_limit > 0 {
+            let key = format!("rl:cc:{}", token.id);
+            match counters.acquire(key.clone(), token.concurrency_limit).await {
+                Ok(true) => slot = Some(key),
+                Ok(false) => return Err(limited(Duration::from_secs(1))),
+                Err(e) => tracing::warn!(error = %e, "the in-flight counter is unreachable"),
+            }
+        }
+        Ok(Permit {
+            counters: counters.clone(),
+            jobs: self.s.jobs.clone(),
+            slot,
+            success,
+        })
+    }
+
+    /// The user's request limits in `group`: the group's pair, else the two options.
+    fn request_limits(&self, group: &str) -> (i64, i64) {
+        let options = &self.s.options;
+        let per_group: HashMap<String, (i64, i64)> =
+            serde_json::from_str(&options.get(opt::MODEL_REQUEST_RATE_LIMIT_GROUP))
+                .unwrap_or_default();
+        per_group.get(group).copied().unwrap_or_else(|| {
+            (
+                options.get_i64(opt::MODEL_REQUEST_RATE_LIMIT_COUNT),
+                options.get_i64(opt::MODEL_REQUEST_RATE_LIMIT_SUCCESS_COUNT),
+            )
+        })
+    }
+
+    /// Where a call of the caller counts its tokens (when the key has a tokens-a-minute
+    /// limit).
+    pub(crate) fn token_count(&self, caller: &Caller) -> Option<TokenCount> {
+        (caller.token.tpm_limit > 0).then(|| TokenCount {
+            counters: self.s.counters.clone(),
+            jobs: self.s.jobs.clone(),
+            key: format!("rl:tpm:{}", caller.token.id),
+        })
+    }
+}
+
+/// A key's tokens-a-minute counter, fed by the bills of its calls.
+#[derive(Clone)]
+pub(crate) struct TokenCount {
+    counters: Arc<dyn Counters>,
+    jobs: Jobs,
+    key: String,
+}
+
+impl TokenCount {
+    /// Counts `tokens` used.
+    pub(crate) fn add(&self, tokens: i64) {
+        if tokens <= 0 {
+            return;
+        }
+        let (counters, key) = (self.counters.clone(), self.key.clone());
+        self.jobs.spawn(async move {
+            if let Err(e) = counters.add(key, tokens, MINUTE).await {
+                tracing::warn!(error = %e, "counting a key's tokens");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_windows_count_and_end() {
+        let c = MemoryCounters::default();
+        let w = Duration::from_millis(200);
+        assert_eq!(c.add("a".into(), 1, w).await.unwrap().0, 1);
+        assert_eq!(c.add("a".into(), 2, w).await.unwrap().0, 3);
+        assert_eq!(c.add("b".into(), 0, w).await.unwrap().0, 0);
+        let (_, left) = c.add("a".into(), 0, w).await.unwrap();
+        assert!(left <= w && left > Duration::ZERO);
+        tokio::time::sleep(w).await;
+        assert_eq!(c.add("a".into(), 1, w).await.unwrap().0, 1, "a new window");
+    }
+
+    #[tokio::test]
+    async fn memory_slots_are_taken_and_given_back() {
+        let c = MemoryCounters::default();
+        assert!(c.acquire("k".into(), 2).await.unwrap());
+        assert!(c.acquire("k".into(), 2).await.unwrap());
+        assert!(!c.acquire("k".into(), 2).await.unwrap());
+        c.release("k".into()).await.unwrap();
+        assert!(c.acquire("k".into(), 2).await.unwrap());
+    }
+}
