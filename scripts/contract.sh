@@ -29,6 +29,7 @@ root_password="contract-$RANDOM-root"
 APP__SERVER__PORT="$port" APP__SERVER__HOST=127.0.0.1 \
   APP__DATABASE__URL="sqlite://$work/gateway.db" \
   APP__BOOTSTRAP__ROOT_PASSWORD="$root_password" APP__SECURITY__BCRYPT_COST=4 \
+  APP__SERVER__API_RATE_LIMIT=0 APP__SERVER__CRITICAL_RATE_LIMIT=0 \
   RUST_LOG=warn "$target_dir/debug/server" >"$work/server.log" 2>&1 &
 server_pid=$!
 cleanup() {

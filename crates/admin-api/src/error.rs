@@ -108,6 +108,8 @@ pub enum Msg {
     RedemptionExpired,
     RedemptionUsedCannotChange,
     BatchTestRunning,
+    /// A rate limit of the caller's address; retry after that many seconds.
+    RateLimited(u64),
     Internal,
 }
 
@@ -197,6 +199,12 @@ impl Msg {
                 return match lang {
                     Lang::Zh => format!("请求参数错误：{detail}"),
                     Lang::En => format!("Bad request: {detail}"),
+                };
+            }
+            RateLimited(secs) => {
+                return match lang {
+                    Lang::Zh => format!("请求过于频繁，请在 {secs} 秒后重试"),
+                    Lang::En => format!("Too many requests; retry in {secs} s"),
                 };
             }
             BodyTooLarge(limit) => {

@@ -112,7 +112,11 @@ fn default_description(status: &str, role: Option<&str>) -> &'static str {
             "404" => "Not found.",
             "409" => "Conflict with existing data.",
             "413" => "The body is over 1 MiB.",
-            "429" => "Too many requests.",
+            "429" => {
+                "Too many requests from this address (`server.api_rate_limit` a minute; \
+                 `server.critical_rate_limit` for logging in, registering, redeeming and access \
+                 tokens): `Retry-After` says when to retry."
+            }
             "500" => "Internal error; the detail is logged, never sent.",
             _ => "See the message.",
         },
@@ -153,6 +157,7 @@ impl Modify for CommonResponses {
                     add("401");
                     add("403");
                 }
+                add("429");
                 add("500");
                 for (status, response) in responses.iter_mut() {
                     let RefOr::T(response) = response else {

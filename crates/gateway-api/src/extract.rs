@@ -6,7 +6,7 @@ use crate::GatewayState;
 use crate::error::relay_error;
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use relay::{CallMeta, Caller, RelayError};
@@ -71,8 +71,12 @@ fn api_key(req: &HttpRequest) -> Option<String> {
         .filter(|k| !k.trim().is_empty())
 }
 
+/// The client's address as the server worked it out (behind trusted proxies), else the peer's.
 fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    req.extensions()
+        .get::<relay::address::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
 }
 
 /// The request id and address of a call.

@@ -24,6 +24,7 @@
 //!
 //! `examples/embed.rs` runs the same against a mock upstream, streaming included.
 
+pub mod address;
 mod answer;
 mod audio;
 mod auth;

@@ -210,6 +210,32 @@ impl Relay {
         })
     }
 
+    /// Counts a request from `ip` against `per_minute` (the `/api` limits, by class);
+    /// refused with the seconds to wait. An unreachable counter lets it through.
+    pub async fn limit_address(
+        &self,
+        ip: std::net::IpAddr,
+        class: &str,
+        per_minute: i64,
+    ) -> Result<(), u64> {
+        if per_minute <= 0 {
+            return Ok(());
+        }
+        match self
+            .s
+            .counters
+            .add(format!("rl:ip:{class}:{ip}"), 1, MINUTE)
+            .await
+        {
+            Ok((n, left)) if n > per_minute => Err(left.as_secs().max(1)),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the address counter is unreachable");
+                Ok(())
+            }
+        }
+    }
+
     /// Where a call of the caller counts its tokens (when the key has a tokens-a-minute
     /// limit).
     pub(crate) fn token_count(&self, caller: &Caller) -> Option<TokenCount> {

@@ -55,6 +55,14 @@ pub struct ServerSettings {
     /// The largest realtime (WebSocket) client frame read, in bytes; a larger one is answered
     /// with an `error` event and dropped (the session goes on).
     pub realtime_max_frame_bytes: usize,
+    /// Reverse proxies (addresses and networks, comma-separated) whose `X-Forwarded-For` or
+    /// `Forwarded` header tells the client's address; empty: the peer is the client.
+    pub trusted_proxies: String,
+    /// `/api` requests a minute from one address (0 = no limit).
+    pub api_rate_limit: i64,
+    /// Logins, registrations, redemptions and access-token requests a minute from one address
+    /// (0 = no limit).
+    pub critical_rate_limit: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +104,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.cors_origins", ""),
     ("server.max_body_bytes", "67108864"),
     ("server.realtime_max_frame_bytes", "16777216"),
+    ("server.trusted_proxies", ""),
+    ("server.api_rate_limit", "600"),
+    ("server.critical_rate_limit", "20"),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),
@@ -121,6 +132,9 @@ impl Settings {
         }
         let env = env.prefix_separator("__").separator("__").try_parsing(true);
         let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        if let Err(e) = relay::address::parse_networks(&settings.server.trusted_proxies) {
+            return Err(ConfigError::Message(format!("server.trusted_proxies: {e}")));
+        }
         if !(4..=31).contains(&settings.security.bcrypt_cost) {
             return Err(ConfigError::Message(
                 "security.bcrypt_cost must be 4-31".into(),

@@ -145,6 +145,12 @@ impl Application {
             realtime_max_frame: settings.server.realtime_max_frame_bytes,
             counts: Default::default(),
         });
+        let addressing = web::Data::new(crate::address::Addressing {
+            proxies: relay::address::parse_networks(&settings.server.trusted_proxies)
+                .unwrap_or_default(),
+            api_per_minute: settings.server.api_rate_limit,
+            critical_per_minute: settings.server.critical_rate_limit,
+        });
         let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
             &settings.server.cors_origins,
         ));
@@ -180,8 +186,10 @@ impl Application {
         let doc = openapi();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::address::addressing))
                 .wrap(from_fn(crate::cors::cors))
                 .wrap(from_fn(request_id))
+                .app_data(addressing.clone())
                 .app_data(api_origins.clone())
                 .app_data(admin_state.clone())
                 .app_data(gateway_state.clone())

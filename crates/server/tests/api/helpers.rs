@@ -156,6 +156,10 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             cors_origins: "https://admin.example.com".into(),
             max_body_bytes: 64 << 20,
             realtime_max_frame_bytes: 16 << 20,
+            trusted_proxies: String::new(),
+            // Tests call `/api` far more than people do; the limits' own tests set them.
+            api_rate_limit: 0,
+            critical_rate_limit: 0,
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),

@@ -185,7 +185,74 @@ async fn a_keys_limit_holds_across_instances(app: TestApp) {
     assert_eq!(ok, 4, "four calls a minute across both instances");
 }
 
+/// `/api` is limited by address, logins and the like more strictly, in its own envelope.
+async fn an_address_is_limited_on_the_management_api(app: TestApp) {
+    let mut settings = test_settings(&app.database_url, None);
+    settings.server.api_rate_limit = 6;
+    settings.server.critical_rate_limit = 2;
+    let limited = spawn_app_with(settings).await;
+    let login = json!({"username": "root", "password": crate::helpers::ROOT_PASSWORD});
+    for _ in 0..2 {
+        let (status, v) = limited.post(None, "/api/user/login", login.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let resp = limited
+        .client
+        .post(limited.url("/api/user/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    let (status, v) = crate::helpers::body(resp).await;
+    crate::helpers::assert_failure(status, &v, StatusCode::TOO_MANY_REQUESTS);
+    // Other routes have their own, larger count.
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(limited.get(None, "/api/status").await.0);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+}
+
+/// A client's address comes from `X-Forwarded-For` only through a trusted proxy: a key bound
+/// to an address cannot be used by a caller who merely claims it.
+async fn forwarded_addresses_count_only_from_trusted_proxies(app: TestApp) {
+    let (user, _, _) = app.relay_setup(1_000_000).await;
+    let key = app
+        .api_key(&user, json!({"allow_ips": "203.0.113.9"}))
+        .await;
+    let call = |app: &TestApp, forwarded: Option<&str>| {
+        let mut rb = app.client.get(app.url("/v1/models")).bearer_auth(&key);
+        if let Some(f) = forwarded {
+            rb = rb.header("x-forwarded-for", f);
+        }
+        rb.send()
+    };
+    // Not trusted (the default): the header is the caller's claim.
+    let resp = call(&app, Some("203.0.113.9")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let mut settings = test_settings(&app.database_url, None);
+    settings.server.trusted_proxies = "127.0.0.1/32, ::1".into();
+    let behind = spawn_app_with(settings).await;
+    let resp = call(&behind, Some("203.0.113.9")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = call(&behind, Some("198.51.100.1")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // A forged entry before the client's own is not taken.
+    let resp = call(&behind, Some("203.0.113.9, 198.51.100.1"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
 db_tests!(
+    an_address_is_limited_on_the_management_api,
+    forwarded_addresses_count_only_from_trusted_proxies,
     a_keys_requests_a_minute_are_limited,
     a_keys_tokens_a_minute_are_limited,
     a_keys_calls_in_flight_are_limited,
