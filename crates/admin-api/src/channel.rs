@@ -8,7 +8,6 @@ use crate::pagination::PageQuery;
 use crate::state::AdminState;
 use actix_web::{HttpResponse, web};
 use domain::ChannelStatus;
-use domain::options as opt;
 use domain::validate::parse_name;
 use persistence::TransactionTrait;
 use persistence::channels::{self, split_list};
@@ -423,8 +422,8 @@ pub async fn delete_channel(
 }
 
 /// Tests one channel and records the result: test time, response time, and its status when the
-/// test re-enables an auto-disabled channel or (with `AutomaticDisableChannelEnabled`) finds its
-/// key unusable.
+/// test re-enables an auto-disabled channel; a key the test finds unusable counts under the
+/// channel health policy the relay's calls follow (`Relay::judge_key_failure`).
 async fn run_test(
     state: &AdminState,
     channel: &channels::Model,
@@ -437,21 +436,8 @@ async fn run_test(
         ));
     };
     let outcome = relay::test_channel(&state.http, channel, &model).await;
-    let auto_disable = state
-        .options
-        .get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED);
-    let new_status = if outcome.success && channel.status == ChannelStatus::AutoDisabled.code() {
-        Some(ChannelStatus::Enabled.code())
-    } else if !outcome.success
-        && outcome.key_unusable
-        && auto_disable
-        && channel.auto_ban != 0
-        && channel.status == ChannelStatus::Enabled.code()
-    {
-        Some(ChannelStatus::AutoDisabled.code())
-    } else {
-        None
-    };
+    let new_status = (outcome.success && channel.status == ChannelStatus::AutoDisabled.code())
+        .then_some(ChannelStatus::Enabled.code());
     let txn = state.db.begin().await?;
     channels::record_test(
         &txn,
@@ -464,6 +450,13 @@ async fn run_test(
     txn.commit().await?;
     if new_status.is_some() {
         state.relay.apply(Change::Channels).await?;
+    }
+    // A refused key counts as the relay's calls do (one policy: threshold, window, shared).
+    if !outcome.success
+        && outcome.key_unusable
+        && let Some(info) = state.relay.channel_info(channel.id)
+    {
+        state.relay.judge_key_failure(&info, true).await;
     }
     Ok(outcome)
 }

@@ -181,6 +181,21 @@ pub async fn set_status(db: &impl ConnectionTrait, id: i32, status: i32) -> Resu
     Ok(true)
 }
 
+/// Sets an enabled channel's status to `status` (a channel disabled already, by hand or
+/// otherwise, is left alone); returns whether it changed.
+pub async fn disable_if_enabled(
+    db: &impl ConnectionTrait,
+    id: i32,
+    status: i32,
+) -> Result<bool, DbErr> {
+    match find(db, id).await? {
+        Some(c) if c.status == domain::ChannelStatus::Enabled.code() => {
+            set_status(db, id, status).await
+        }
+        _ => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

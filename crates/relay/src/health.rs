@@ -18,9 +18,7 @@ use bytes::Bytes;
 use domain::ChannelStatus;
 use domain::options as opt;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the model list that confirms a key failure may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,75 +89,80 @@ pub(crate) fn classify(status: u16, body: &[u8]) -> UpstreamKind {
     }
 }
 
-/// Counts key failures per channel and says when one reaches the threshold.
-#[derive(Default)]
-pub(crate) struct FailureCounter {
-    seen: Mutex<HashMap<i32, Vec<Instant>>>,
-}
-
-impl FailureCounter {
-    /// Records a key failure of `channel`; true when `threshold` of them fell within `window`
-    /// (the count then starts over).
-    pub(crate) fn record(&self, channel: i32, threshold: usize, window: Duration) -> bool {
-        let now = Instant::now();
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let times = seen.entry(channel).or_default();
-        times.retain(|t| now.duration_since(*t) <= window);
-        times.push(now);
-        if times.len() >= threshold.max(1) {
-            seen.remove(&channel);
-            return true;
-        }
-        false
-    }
-}
-
 impl Relay {
-    /// Counts a failure that shows the channel's key is unusable, and disables the channel
-    /// when they reach the threshold (and automatic disabling is on for it).
+    /// A relay call's failure shows the channel's key is unusable: judged by the channel's
+    /// health policy in the background (the call goes on to another channel meanwhile).
     pub(crate) fn key_failure(&self, channel: &ChannelInfo) {
-        let options = &self.s.options;
-        if !channel.auto_ban || !options.get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED) {
-            return;
-        }
-        let threshold =
-            usize::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_THRESHOLD)).unwrap_or(1);
-        let window = Duration::from_secs(
-            u64::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_WINDOW)).unwrap_or(60),
-        );
-        if !self.s.failures.record(channel.id, threshold, window) {
-            return;
-        }
         let relay = self.clone();
         let channel = channel.clone();
-        let id = channel.id;
         self.s.jobs.spawn(async move {
             // A caller can make an upstream refuse a resource (a file or cache of another
             // project, a beta the account lacks) with a key error's code: only a key the
             // model list also refuses is a failed key.
-            if !relay.key_refused(&channel).await {
-                tracing::warn!(
-                    channel = id,
-                    "key failure not confirmed by the model list; channel kept"
-                );
-                return;
-            }
-            let db = &relay.s.db;
-            match persistence::channels::set_status(db, id, ChannelStatus::AutoDisabled.code())
-                .await
-            {
-                Ok(_) => {
-                    tracing::warn!(channel = id, "channel disabled automatically");
-                    if let Err(e) = relay.apply(crate::Change::Channels).await {
-                        tracing::error!(error = %e, "reloading routes");
-                    }
-                }
-                Err(e) => tracing::error!(channel = id, error = %e, "disabling channel"),
-            }
+            relay.judge_key_failure(&channel, false).await;
         });
+    }
+
+    /// The channel health policy, one for relay calls and channel tests, on every instance:
+    /// with automatic disabling on (and the channel's `auto_ban`), a key failure counts in a
+    /// window shared by the instances (the rate counters: Redis when configured); the
+    /// `AutomaticDisableChannelThreshold`-th within `AutomaticDisableChannelWindowSeconds`
+    /// disables the channel, once the model list confirms the key is refused (unless
+    /// `confirmed`: a channel test is a request the gateway shaped alone). Returns whether
+    /// the channel was disabled.
+    pub async fn judge_key_failure(&self, channel: &ChannelInfo, confirmed: bool) -> bool {
+        let options = &self.s.options;
+        if !channel.auto_ban || !options.get_bool(opt::AUTOMATIC_DISABLE_CHANNEL_ENABLED) {
+            return false;
+        }
+        let threshold = options
+            .get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_THRESHOLD)
+            .max(1);
+        let window = Duration::from_secs(
+            u64::try_from(options.get_i64(opt::AUTOMATIC_DISABLE_CHANNEL_WINDOW))
+                .unwrap_or(60)
+                .max(1),
+        );
+        let id = channel.id;
+        let counted = self.s.counters.add(format!("health:{id}"), 1, window).await;
+        match counted {
+            // The count starts over, whatever the model list says next.
+            Ok((n, _)) if n >= threshold => {
+                let key = format!("health:{id}");
+                if let Err(e) = self.s.counters.add(key, -n, window).await {
+                    tracing::warn!(channel = id, error = %e, "resetting the failure counter");
+                }
+            }
+            Ok(_) => return false,
+            Err(e) => {
+                tracing::warn!(channel = id, error = %e, "the failure counter is unreachable");
+                return false;
+            }
+        }
+        if !confirmed && !self.key_refused(channel).await {
+            tracing::warn!(
+                channel = id,
+                "key failure not confirmed by the model list; channel kept"
+            );
+            return false;
+        }
+        let db = &self.s.db;
+        match persistence::channels::disable_if_enabled(db, id, ChannelStatus::AutoDisabled.code())
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!(channel = id, "channel disabled automatically");
+                if let Err(e) = self.apply(crate::Change::Channels).await {
+                    tracing::error!(error = %e, "reloading routes");
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::error!(channel = id, error = %e, "disabling channel");
+                false
+            }
+        }
     }
 
     /// Whether the channel's key is refused by its family's model list (401 or 403).
@@ -226,22 +229,5 @@ mod tests {
         );
         assert_eq!(classify(500, quota), Failed);
         assert_eq!(classify(404, b"insufficient_quota"), Rejected);
-    }
-
-    #[test]
-    fn threshold_within_window() {
-        let c = FailureCounter::default();
-        let window = Duration::from_secs(60);
-        assert!(c.record(1, 1, window));
-        assert!(!c.record(2, 3, window));
-        assert!(!c.record(2, 3, window));
-        assert!(c.record(2, 3, window));
-        assert!(!c.record(2, 3, window), "counting starts over");
-        assert!(!c.record(3, 2, Duration::ZERO));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(
-            !c.record(3, 2, Duration::ZERO),
-            "old failures fall out of the window"
-        );
     }
 }

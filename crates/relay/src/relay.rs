@@ -5,7 +5,6 @@
 use crate::billing::{Ledger, MemoryLedger};
 use crate::client::HttpClient;
 use crate::directory::Directory;
-use crate::health::FailureCounter;
 use crate::jobs::Jobs;
 use crate::routing::Router;
 use domain::pricing::PriceTable;
@@ -29,7 +28,6 @@ pub(crate) struct Shared {
     pub router: Router,
     pub ledger: Arc<dyn Ledger>,
     pub billing: BillingWriter,
-    pub failures: FailureCounter,
     pub jobs: Jobs,
     /// Where changes are published for other instances (none: a single instance).
     pub bus: Option<Arc<dyn crate::changes::ChangeBus>>,
@@ -149,7 +147,6 @@ impl RelayBuilder {
                 router,
                 ledger,
                 billing,
-                failures: FailureCounter::default(),
                 jobs,
                 bus: self.bus,
                 counters: self
@@ -281,6 +278,11 @@ impl Relay {
         let tokens = persistence::tokens::remains(&self.s.db, &token_ids).await?;
         ledger.resync(generation, &users, &tokens);
         Ok(())
+    }
+
+    /// What the relay knows of a channel (whatever its status), as routes hold it.
+    pub fn channel_info(&self, id: i32) -> Option<Arc<crate::routing::ChannelInfo>> {
+        self.s.router.snapshot().channel(id)
     }
 
     /// A user's quota as this relay's ledger holds it (what the database holds minus what

@@ -296,7 +296,53 @@ async fn list_filters_and_pages(app: TestApp) {
     assert_eq!(v["total"], 3);
 }
 
+/// Channel tests and relay calls follow one health policy: their key failures count together
+/// toward `AutomaticDisableChannelThreshold` within the window.
+async fn tests_and_calls_share_one_health_policy(app: TestApp) {
+    let root = app.root().await;
+    app.set_option(&root, "AutomaticDisableChannelEnabled", "true")
+        .await;
+    app.set_option(&root, "AutomaticDisableChannelThreshold", "2")
+        .await;
+    app.set_option(&root, "ModelRatio", r#"{"mock-401": 1}"#)
+        .await;
+    let id = app
+        .create_channel(&root, json!({"models": "mock-401,gpt-4o"}))
+        .await;
+    let status_of = || async {
+        let (_, c) = app.get(Some(&root), &format!("/api/channel/{id}")).await;
+        c["data"]["status"].as_i64()
+    };
+    // One test finding the key refused: counted, not yet disabled.
+    app.get(
+        Some(&root),
+        &format!("/api/channel/test/{id}?model=mock-401"),
+    )
+    .await;
+    assert_eq!(status_of().await, Some(1));
+    // A relay call's key failure is the second within the window: disabled.
+    let (_, key) = app.funded_user("caller", 1_000_000).await;
+    let (status, _) = app
+        .relay_post(
+            &key,
+            "/v1/chat/completions",
+            crate::relay::chat("mock-401", false),
+        )
+        .await;
+    assert_ne!(status, StatusCode::OK);
+    let mut disabled = false;
+    for _ in 0..50 {
+        if status_of().await == Some(3) {
+            disabled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(disabled, "the second key failure disables the channel");
+}
+
 db_tests!(
+    tests_and_calls_share_one_health_policy,
     crud_and_key_never_returned,
     validation,
     test_sends_a_real_request,
