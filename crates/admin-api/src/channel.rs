@@ -318,26 +318,28 @@ fn apply(am: &mut channels::ActiveModel, f: ChannelFields) -> Result<(), ApiErro
     Ok(())
 }
 
-/// A saved channel must be usable: a key, models, and a base URL its type can reach.
-fn check_complete(am: &channels::ActiveModel) -> Result<(), ApiError> {
+/// A saved channel must be usable: a key, models, and a base URL its type can reach. What is
+/// missing is the request's fault on a create (400), and a conflict with the stored channel on
+/// an update, whose body may leave fields as they are (409).
+fn check_complete(am: &channels::ActiveModel, update: bool) -> Result<(), ApiError> {
     let get = |v: &sea_orm::ActiveValue<String>| v.as_ref().clone();
-    if get(&am.key).is_empty() {
-        return Err(ApiError::invalid("key", "is required"));
-    }
-    if get(&am.name).is_empty() {
-        return Err(ApiError::invalid("name", "is required"));
-    }
-    if get(&am.models).is_empty() {
-        return Err(ApiError::invalid("models", "must list at least one model"));
-    }
     let channel_type = *am.channel_type.as_ref();
-    if relay::providers::base_url(channel_type, am.base_url.as_ref()).is_none() {
-        return Err(ApiError::invalid(
-            "base_url",
-            "is required for this channel type",
-        ));
+    let missing = if get(&am.key).is_empty() {
+        Some(("key", "is required"))
+    } else if get(&am.name).is_empty() {
+        Some(("name", "is required"))
+    } else if get(&am.models).is_empty() {
+        Some(("models", "must list at least one model"))
+    } else if relay::providers::base_url(channel_type, am.base_url.as_ref()).is_none() {
+        Some(("base_url", "is required for this channel type"))
+    } else {
+        None
+    };
+    match missing {
+        None => Ok(()),
+        Some((field, _)) if update => Err(ApiError::Conflict(Msg::ChannelIncomplete(field))),
+        Some((field, reason)) => Err(ApiError::invalid(field, reason)),
     }
-    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -358,7 +360,7 @@ pub async fn create_channel(
     let body = body.take()?;
     let mut am = channels::blank(relay::providers::OPENAI);
     apply(&mut am, body.into_inner())?;
-    check_complete(&am)?;
+    check_complete(&am, false)?;
     let txn = state.db.begin().await?;
     let saved = channels::save(&txn, am).await?;
     txn.commit().await?;
@@ -381,7 +383,8 @@ pub struct UpdateChannelRequest {
 
 /// Update a channel; fields left out keep their value (admin).
 #[utoipa::path(put, path = "/api/channel", tag = "channel", request_body = UpdateChannelRequest,
-    responses((status = 200, body = MessageResponse), (status = 404, description = "No such channel.")),
+    responses((status = 200, body = MessageResponse), (status = 404, description = "No such channel."),
+        (status = 409, description = "The channel as updated would lack a key, a name, models, or a base URL its type needs.")),
     security(("session" = ["admin"]), ("access_token" = ["admin"])))]
 pub async fn update_channel(
     state: web::Data<AdminState>,
@@ -393,7 +396,7 @@ pub async fn update_channel(
     let channel = find_channel(&state, body.id).await?;
     let mut am: channels::ActiveModel = channel.into();
     apply(&mut am, body.fields)?;
-    check_complete(&am)?;
+    check_complete(&am, true)?;
     let txn = state.db.begin().await?;
     channels::save(&txn, am).await?;
     txn.commit().await?;

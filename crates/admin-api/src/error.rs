@@ -108,6 +108,8 @@ pub enum Msg {
     RedemptionExpired,
     RedemptionUsedCannotChange,
     BatchTestRunning,
+    /// An update would leave the channel without this field.
+    ChannelIncomplete(&'static str),
     /// A rate limit of the caller's address; retry after that many seconds.
     RateLimited(u64),
     Internal,
@@ -199,6 +201,12 @@ impl Msg {
                 return match lang {
                     Lang::Zh => format!("请求参数错误：{detail}"),
                     Lang::En => format!("Bad request: {detail}"),
+                };
+            }
+            ChannelIncomplete(field) => {
+                return match lang {
+                    Lang::Zh => format!("更新后的渠道缺少 {field}"),
+                    Lang::En => format!("The channel as updated would lack {field}"),
                 };
             }
             RateLimited(secs) => {

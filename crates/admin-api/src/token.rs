@@ -405,15 +405,15 @@ pub async fn delete_token(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.take()?;
     let id = id.into_inner();
-    if tokens::delete_for_user(&state.db, user.id(), &[id]).await? == 0 {
+    let deleted = tokens::delete_for_user(&state.db, user.id(), &[id]).await?;
+    if deleted.is_empty() {
         return Err(ApiError::NotFound(Msg::TokenNotFound));
     }
-    forget_tokens(&state, &[id]).await?;
+    forget_tokens(&state, &deleted).await?;
     Ok(done(Msg::TokenDeleted))
 }
 
-/// Drops deleted tokens from the relay's caches (ids of other users' tokens are harmless: the
-/// next use reloads them).
+/// Drops deleted tokens from the relay's caches, on every instance.
 async fn forget_tokens(state: &AdminState, ids: &[i32]) -> Result<(), ApiError> {
     for id in ids {
         state.relay.apply(Change::TokenDeleted { id: *id }).await?;
@@ -441,7 +441,8 @@ pub async fn delete_tokens(
     if body.ids.is_empty() || body.ids.len() > 1000 {
         return Err(ApiError::invalid("ids", "must list 1-1000 ids"));
     }
-    let n = tokens::delete_for_user(&state.db, user.id(), &body.ids).await?;
-    forget_tokens(&state, &body.ids).await?;
+    let deleted = tokens::delete_for_user(&state.db, user.id(), &body.ids).await?;
+    forget_tokens(&state, &deleted).await?;
+    let n = deleted.len() as u64;
     Ok(ok_with(Msg::TokensDeleted(n), n))
 }

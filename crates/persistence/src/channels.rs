@@ -188,12 +188,20 @@ pub async fn disable_if_enabled(
     id: i32,
     status: i32,
 ) -> Result<bool, DbErr> {
-    match find(db, id).await? {
-        Some(c) if c.status == domain::ChannelStatus::Enabled.code() => {
-            set_status(db, id, status).await
-        }
-        _ => Ok(false),
+    let enabled = domain::ChannelStatus::Enabled.code();
+    let changed = Entity::update_many()
+        .col_expr(Column::Status, sea_orm::sea_query::Expr::value(status))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(enabled))
+        .exec(db)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Ok(false);
     }
+    if let Some(saved) = find(db, id).await? {
+        crate::abilities::rebuild_for_channel(db, &saved).await?;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

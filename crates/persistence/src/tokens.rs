@@ -87,17 +87,31 @@ pub async fn find_by_digests(
 }
 
 /// Deletes those of `ids` that belong to `user_id`; returns how many were deleted.
+/// Deletes the user's tokens among `ids`; returns the ids deleted (others' and unknown ids
+/// are left out).
 pub async fn delete_for_user(
     db: &impl ConnectionTrait,
     user_id: i32,
     ids: &[i32],
-) -> Result<u64, DbErr> {
-    let res = Entity::delete_many()
+) -> Result<Vec<i32>, DbErr> {
+    use sea_orm::QuerySelect;
+    let theirs: Vec<i32> = Entity::find()
+        .select_only()
+        .column(Column::Id)
         .filter(Column::UserId.eq(user_id))
         .filter(Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if theirs.is_empty() {
+        return Ok(theirs);
+    }
+    Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Id.is_in(theirs.iter().copied()))
         .exec(db)
         .await?;
-    Ok(res.rows_affected)
+    Ok(theirs)
 }
 
 /// `(id, remain_quota)` of the given tokens.

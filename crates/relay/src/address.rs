@@ -47,15 +47,17 @@ pub fn client_ip(
     forwarded: Option<&str>,
     proxies: &[IpNet],
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     if !trusted(peer, proxies) {
         return Some(peer);
     }
-    let chain: Vec<IpAddr> = match (forwarded_for, forwarded) {
-        (Some(xff), _) => xff.split(',').filter_map(address).collect(),
+    // Entries that do not parse (`unknown`, an obfuscated name) stay in the chain as `None`:
+    // the walk stops there, at the last hop a trusted proxy vouched for.
+    let chain: Vec<Option<IpAddr>> = match (forwarded_for, forwarded) {
+        (Some(xff), _) => xff.split(',').map(address).collect(),
         (None, Some(fwd)) => fwd
             .split(',')
-            .filter_map(|element| {
+            .map(|element| {
                 element.split(';').find_map(|pair| {
                     let (k, v) = pair.split_once('=')?;
                     k.trim()
@@ -67,14 +69,15 @@ pub fn client_ip(
             .collect(),
         (None, None) => Vec::new(),
     };
-    Some(
-        chain
-            .iter()
-            .rev()
-            .find(|ip| !trusted(**ip, proxies))
-            .copied()
-            .unwrap_or(peer),
-    )
+    let mut client = peer;
+    for entry in chain.iter().rev() {
+        match entry.map(|ip| ip.to_canonical()) {
+            Some(ip) if trusted(ip, proxies) => client = ip,
+            Some(ip) => return Some(ip),
+            None => break,
+        }
+    }
+    Some(client)
 }
 
 #[cfg(test)]
@@ -110,10 +113,21 @@ mod tests {
             client_ip(Some(ip("10.0.0.1")), None, fwd, &proxies),
             Some(ip("2001:db8::1"))
         );
-        // Only proxies in the chain: the peer.
+        // Only proxies in the chain: the first of them (what the next one saw).
         assert_eq!(
             client_ip(Some(ip("10.0.0.1")), Some("10.0.0.2"), None, &proxies),
-            Some(ip("10.0.0.1"))
+            Some(ip("10.0.0.2"))
+        );
+        // IPv4 peers seen through an IPv6 socket are the IPv4 addresses.
+        assert_eq!(
+            client_ip(Some(ip("::ffff:198.51.100.2")), None, None, &proxies),
+            Some(ip("198.51.100.2"))
+        );
+        // An entry that does not parse ends the walk: nothing left of it is believed.
+        let unknown = Some("1.1.1.1, unknown, 10.0.0.2");
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), unknown, None, &proxies),
+            Some(ip("10.0.0.2"))
         );
         assert!(parse_networks("10.0.0.0/8, nope").is_err());
         assert_eq!(parse_networks("").unwrap(), Vec::<IpNet>::new());

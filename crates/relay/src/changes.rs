@@ -51,6 +51,11 @@ impl Relay {
     /// moves the loaded balance by as much) and the other instances are told.
     pub async fn apply(&self, change: Change) -> Result<(), DbErr> {
         let s = &self.s;
+        // The others are told first: the change is in the database already, whatever this
+        // instance's own re-read does next.
+        if let Some(bus) = &s.bus {
+            bus.publish(&change);
+        }
         match change {
             Change::User { id, quota_delta } => {
                 s.directory.forget_user(id);
@@ -65,9 +70,6 @@ impl Relay {
                 }
             }
             other => self.refresh(other).await?,
-        }
-        if let Some(bus) = &s.bus {
-            bus.publish(&change);
         }
         Ok(())
     }

@@ -124,16 +124,14 @@ impl Relay {
                 .max(1),
         );
         let id = channel.id;
-        let counted = self.s.counters.add(format!("health:{id}"), 1, window).await;
-        match counted {
-            // The count starts over, whatever the model list says next.
-            Ok((n, _)) if n >= threshold => {
-                let key = format!("health:{id}");
-                if let Err(e) = self.s.counters.add(key, -n, window).await {
-                    tracing::warn!(channel = id, error = %e, "resetting the failure counter");
-                }
-            }
-            Ok(_) => return false,
+        let crossed = self
+            .s
+            .counters
+            .hit(format!("health:{id}"), threshold, window)
+            .await;
+        match crossed {
+            Ok(true) => {}
+            Ok(false) => return false,
             Err(e) => {
                 tracing::warn!(channel = id, error = %e, "the failure counter is unreachable");
                 return false;

@@ -28,6 +28,9 @@ pub trait Counters: Send + Sync {
     /// Adds `n` (0: reads) to `key` in its current window of `window` (a window starts with
     /// the first add after the last one ended); returns the count after and the time left.
     fn add(&self, key: String, n: i64, window: Duration) -> CountFuture<'_, (i64, Duration)>;
+    /// Adds one to `key` in its window; when the count reaches `threshold` it starts over and
+    /// this call (only this one) is told so.
+    fn hit(&self, key: String, threshold: i64, window: Duration) -> CountFuture<'_, bool>;
     /// Takes one of `limit` slots of `key` (calls in flight); false when all are taken.
     fn acquire(&self, key: String, limit: i64) -> CountFuture<'_, bool>;
     /// Gives a slot of `key` back.
@@ -39,14 +42,20 @@ pub trait Counters: Send + Sync {
 pub struct MemoryCounters {
     windows: Mutex<HashMap<String, (Instant, Duration, i64)>>,
     slots: Mutex<HashMap<String, i64>>,
+    /// When ended windows were last dropped (at most every 10 s, past 10,000 windows).
+    pruned: Mutex<Option<Instant>>,
 }
 
 impl Counters for MemoryCounters {
     fn add(&self, key: String, n: i64, window: Duration) -> CountFuture<'_, (i64, Duration)> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() > 100_000 {
-            windows.retain(|_, (start, length, _)| now.duration_since(*start) < *length);
+        if windows.len() > 10_000 {
+            let mut pruned = self.pruned.lock().unwrap_or_else(PoisonError::into_inner);
+            if pruned.is_none_or(|at| now.duration_since(at) > Duration::from_secs(10)) {
+                windows.retain(|_, (start, length, _)| now.duration_since(*start) < *length);
+                *pruned = Some(now);
+            }
         }
         let entry = windows.entry(key).or_insert((now, window, 0));
         if now.duration_since(entry.0) >= entry.1 {
@@ -55,6 +64,21 @@ impl Counters for MemoryCounters {
         entry.2 += n;
         let result = (entry.2, entry.1.saturating_sub(now.duration_since(entry.0)));
         Box::pin(std::future::ready(Ok(result)))
+    }
+
+    fn hit(&self, key: String, threshold: i64, window: Duration) -> CountFuture<'_, bool> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = windows.entry(key.clone()).or_insert((now, window, 0));
+        if now.duration_since(entry.0) >= entry.1 {
+            *entry = (now, window, 0);
+        }
+        entry.2 += 1;
+        let crossed = entry.2 >= threshold;
+        if crossed {
+            windows.remove(&key);
+        }
+        Box::pin(std::future::ready(Ok(crossed)))
     }
 
     fn acquire(&self, key: String, limit: i64) -> CountFuture<'_, bool> {
@@ -80,6 +104,18 @@ impl Counters for MemoryCounters {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// The bucket of an address: itself for IPv4, its /64 for IPv6 (one host usually holds a
+/// whole /64, so counting single addresses would count nothing).
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
 
 /// What a call holds while it runs: its slot among the key's calls in flight (given back when
 /// dropped) and where its success is counted.
@@ -121,10 +157,17 @@ impl Drop for Permit {
     }
 }
 
-/// A refusal for `retry_after` (at least a second).
+/// Whole seconds until `left` has passed, at least one.
+fn seconds(left: Duration) -> u64 {
+    u64::try_from(left.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// A refusal for `retry_after`.
 fn limited(retry_after: Duration) -> RelayError {
     RelayError::RateLimited {
-        retry_after: retry_after.as_secs().max(1),
+        retry_after: seconds(retry_after),
     }
 }
 
@@ -142,58 +185,63 @@ impl Relay {
                 Ok(())
             }
         };
-        if token.rpm_limit > 0 {
-            let r = counters
-                .add(format!("rl:rpm:{}", token.id), 1, MINUTE)
-                .await;
-            check(r, token.rpm_limit, "rpm")?;
-        }
+        // Built first: a refusal below drops it, which gives a slot taken back.
+        let mut permit = Permit {
+            counters: counters.clone(),
+            jobs: self.s.jobs.clone(),
+            slot: None,
+            success: None,
+        };
+        // What only reads comes first, so a refused call does not use up a count.
         if token.tpm_limit > 0 {
             let r = counters
                 .add(format!("rl:tpm:{}", token.id), 0, MINUTE)
                 .await;
             check(r, token.tpm_limit - 1, "tpm")?;
         }
-        let mut success = None;
-        if self
+        let user_limits = self
             .s
             .options
             .get_bool(opt::MODEL_REQUEST_RATE_LIMIT_ENABLED)
+            .then(|| {
+                let (count, successes) = self.request_limits(&caller.group);
+                let minutes = self
+                    .s
+                    .options
+                    .get_i64(opt::MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES)
+                    .max(1);
+                (count, successes, Duration::from_secs(60 * minutes as u64))
+            });
+        let user = caller.user.id;
+        if let Some((_, successes, window)) = user_limits
+            && successes > 0
         {
-            let (count, successes) = self.request_limits(&caller.group);
-            let minutes = self
-                .s
-                .options
-                .get_i64(opt::MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES)
-                .max(1);
-            let window = Duration::from_secs(60 * minutes as u64);
-            let user = caller.user.id;
-            if count > 0 {
-                let r = counters.add(format!("rl:req:{user}"), 1, window).await;
-                check(r, count, "requests")?;
-            }
-            if successes > 0 {
-                let key = format!("rl:ok:{user}");
-                let r = counters.add(key.clone(), 0, window).await;
-                check(r, successes - 1, "successful requests")?;
-                success = Some((key, window));
-            }
+            let key = format!("rl:ok:{user}");
+            let r = counters.add(key.clone(), 0, window).await;
+            check(r, successes - 1, "successful requests")?;
+            permit.success = Some((key, window));
         }
-        let mut slot = None;
         if token.concurrency_limit > 0 {
             let key = format!("rl:cc:{}", token.id);
             match counters.acquire(key.clone(), token.concurrency_limit).await {
-                Ok(true) => slot = Some(key),
+                Ok(true) => permit.slot = Some(key),
                 Ok(false) => return Err(limited(Duration::from_secs(1))),
                 Err(e) => tracing::warn!(error = %e, "the in-flight counter is unreachable"),
             }
         }
-        Ok(Permit {
-            counters: counters.clone(),
-            jobs: self.s.jobs.clone(),
-            slot,
-            success,
-        })
+        if token.rpm_limit > 0 {
+            let r = counters
+                .add(format!("rl:rpm:{}", token.id), 1, MINUTE)
+                .await;
+            check(r, token.rpm_limit, "rpm")?;
+        }
+        if let Some((count, _, window)) = user_limits
+            && count > 0
+        {
+            let r = counters.add(format!("rl:req:{user}"), 1, window).await;
+            check(r, count, "requests")?;
+        }
+        Ok(permit)
     }
 
     /// The user's request limits in `group`: the group's pair, else the two options.
@@ -224,10 +272,10 @@ impl Relay {
         match self
             .s
             .counters
-            .add(format!("rl:ip:{class}:{ip}"), 1, MINUTE)
+            .add(format!("rl:ip:{class}:{}", address_key(ip)), 1, MINUTE)
             .await
         {
-            Ok((n, left)) if n > per_minute => Err(left.as_secs().max(1)),
+            Ok((n, left)) if n > per_minute => Err(seconds(left)),
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "the address counter is unreachable");

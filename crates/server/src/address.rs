@@ -40,11 +40,14 @@ pub async fn addressing(
             .await
             .map(ServiceResponse::map_into_left_body);
     };
+    // Every line of a header, joined (a proxy may add its own line rather than append).
     let header = |name: header::HeaderName| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        let lines: Vec<String> = req
+            .headers()
+            .get_all(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(","))
     };
     let ip = client_ip(
         req.peer_addr().map(|a| a.ip()),
@@ -59,7 +62,9 @@ pub async fn addressing(
             .map(ServiceResponse::map_into_left_body);
     };
     req.extensions_mut().insert(ClientIp(ip));
-    let path = req.path();
+    // The path as routing reads it (percent-decoded): `/%61pi/...` is `/api/...`.
+    let path = req.match_info().as_str().to_owned();
+    let path = path.as_str();
     if path.starts_with("/api/")
         && let Some(state) = req.app_data::<web::Data<GatewayState>>()
     {

@@ -47,7 +47,7 @@ impl Bus {
         pool: deadpool_redis::Pool,
         session_secret: &[u8],
     ) -> Result<Bus, redis::RedisError> {
-        let digest = domain::keys::digest(&String::from_utf8_lossy(session_secret));
+        let digest = crate::namespace(session_secret);
         let (sender, queue) = mpsc::unbounded_channel();
         Ok(Bus {
             channel: format!("gateway:changes:{}", &digest[..16.min(digest.len())]),

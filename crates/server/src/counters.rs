@@ -17,6 +17,17 @@ end
 return {v, ttl}
 ";
 
+/// Adds one; at ARGV[1] the count starts over and 1 is answered (to this caller only).
+const HIT: &str = r"
+local v = redis.call('INCR', KEYS[1])
+if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if v >= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
 /// Takes a slot when fewer than ARGV[1] are taken; slots a crashed instance held expire.
 const ACQUIRE: &str = r"
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -43,7 +54,7 @@ pub struct RedisCounters {
 
 impl RedisCounters {
     pub fn new(pool: deadpool_redis::Pool, session_secret: &[u8]) -> RedisCounters {
-        let digest = domain::keys::digest(&String::from_utf8_lossy(session_secret));
+        let digest = crate::namespace(session_secret);
         RedisCounters {
             pool,
             prefix: format!("gateway:{}:", &digest[..16.min(digest.len())]),
@@ -80,6 +91,13 @@ impl Counters for RedisCounters {
                 count,
                 Duration::from_millis(u64::try_from(left).unwrap_or(0)),
             ))
+        })
+    }
+
+    fn hit(&self, key: String, threshold: i64, window: Duration) -> CountFuture<'_, bool> {
+        Box::pin(async move {
+            let crossed: i64 = self.eval(HIT, &key, &[threshold, millis(window)]).await?;
+            Ok(crossed == 1)
         })
     }
 

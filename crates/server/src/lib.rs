@@ -10,4 +10,12 @@ pub mod counters;
 pub mod startup;
 
 pub use config::Settings;
+
+/// The Redis namespace of a deployment: a labelled digest of its session secret (every
+/// instance on one database shares the secret; the digest does not reveal it).
+pub fn namespace(session_secret: &[u8]) -> String {
+    let mut labelled = b"gateway redis namespace\n".to_vec();
+    labelled.extend_from_slice(session_secret);
+    domain::keys::digest(&String::from_utf8_lossy(&labelled))
+}
 pub use startup::{Application, StartupError, openapi};

@@ -206,6 +206,11 @@ async fn an_address_is_limited_on_the_management_api(app: TestApp) {
     assert!(resp.headers().contains_key("retry-after"));
     let (status, v) = crate::helpers::body(resp).await;
     crate::helpers::assert_failure(status, &v, StatusCode::TOO_MANY_REQUESTS);
+    // A percent-encoded path reaches the same route and the same count.
+    let (status, _) = limited
+        .post(None, "/%61pi/user/%6Cogin", login.clone())
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // Other routes have their own, larger count.
     let mut statuses = Vec::new();
     for _ in 0..8 {
