@@ -171,7 +171,11 @@ async fn relay_frames(
             }
             from_client = incoming.next() => {
                 let sent = match from_client {
-                    Some(Ok(actix_ws::Message::Text(text))) => match meter.client_event(&text) {
+                    Some(Ok(actix_ws::Message::Text(text))) => match meter
+                        .admit(&text)
+                        .await
+                        .and_then(|()| meter.client_event(&text))
+                    {
                         Ok(()) => up_tx.send(Upstream::text(text.to_string())).await,
                         Err(e) => {
                             let _ = client.text(realtime_error_event(&e, &req)).await;

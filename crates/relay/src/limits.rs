@@ -157,6 +157,18 @@ impl Drop for Permit {
     }
 }
 
+/// A count over `max` is a refusal; an unreachable counter lets the call through (logged).
+fn over(r: Result<(i64, Duration), String>, max: i64, what: &str) -> Result<(), RelayError> {
+    match r {
+        Ok((n, left)) if n > max => Err(limited(left)),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, limit = what, "a rate counter is unreachable");
+            Ok(())
+        }
+    }
+}
+
 /// Whole seconds until `left` has passed, at least one.
 fn seconds(left: Duration) -> u64 {
     u64::try_from(left.as_millis().div_ceil(1000))
@@ -177,14 +189,6 @@ impl Relay {
     pub(crate) async fn limit(&self, caller: &Caller) -> Result<Permit, RelayError> {
         let counters = &self.s.counters;
         let token = &caller.token;
-        let check = |r: Result<(i64, Duration), String>, max: i64, what: &str| match r {
-            Ok((n, left)) if n > max => Err(limited(left)),
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, limit = what, "a rate counter is unreachable");
-                Ok(())
-            }
-        };
         // Built first: a refusal below drops it, which gives a slot taken back.
         let mut permit = Permit {
             counters: counters.clone(),
@@ -193,32 +197,15 @@ impl Relay {
             success: None,
         };
         // What only reads comes first, so a refused call does not use up a count.
-        if token.tpm_limit > 0 {
-            let r = counters
-                .add(format!("rl:tpm:{}", token.id), 0, MINUTE)
-                .await;
-            check(r, token.tpm_limit - 1, "tpm")?;
-        }
-        let user_limits = self
-            .s
-            .options
-            .get_bool(opt::MODEL_REQUEST_RATE_LIMIT_ENABLED)
-            .then(|| {
-                let (count, successes) = self.request_limits(&caller.group);
-                let minutes = self
-                    .s
-                    .options
-                    .get_i64(opt::MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES)
-                    .max(1);
-                (count, successes, Duration::from_secs(60 * minutes as u64))
-            });
+        self.check_tokens(caller).await?;
+        let user_limits = self.user_limits(&caller.group);
         let user = caller.user.id;
         if let Some((_, successes, window)) = user_limits
             && successes > 0
         {
             let key = format!("rl:ok:{user}");
             let r = counters.add(key.clone(), 0, window).await;
-            check(r, successes - 1, "successful requests")?;
+            over(r, successes - 1, "successful requests")?;
             permit.success = Some((key, window));
         }
         if token.concurrency_limit > 0 {
@@ -229,19 +216,69 @@ impl Relay {
                 Err(e) => tracing::warn!(error = %e, "the in-flight counter is unreachable"),
             }
         }
+        self.count_request(caller, user_limits).await?;
+        Ok(permit)
+    }
+
+    /// Counts one request of the caller against the key's requests a minute and the user's
+    /// requests in the period.
+    async fn count_request(
+        &self,
+        caller: &Caller,
+        user_limits: Option<(i64, i64, Duration)>,
+    ) -> Result<(), RelayError> {
+        let counters = &self.s.counters;
+        let token = &caller.token;
+        let user = caller.user.id;
         if token.rpm_limit > 0 {
             let r = counters
                 .add(format!("rl:rpm:{}", token.id), 1, MINUTE)
                 .await;
-            check(r, token.rpm_limit, "rpm")?;
+            over(r, token.rpm_limit, "rpm")?;
         }
         if let Some((count, _, window)) = user_limits
             && count > 0
         {
             let r = counters.add(format!("rl:req:{user}"), 1, window).await;
-            check(r, count, "requests")?;
+            over(r, count, "requests")?;
         }
-        Ok(permit)
+        Ok(())
+    }
+
+    /// A realtime session's `response.create`: one more request of the caller (the session's
+    /// slot was taken when it opened), refused over the key's or the user's limits.
+    pub(crate) async fn limit_response(&self, caller: &Caller) -> Result<(), RelayError> {
+        self.check_tokens(caller).await?;
+        self.count_request(caller, self.user_limits(&caller.group))
+            .await
+    }
+
+    /// Refuses a key whose tokens this minute reached its limit (reads only).
+    async fn check_tokens(&self, caller: &Caller) -> Result<(), RelayError> {
+        let token = &caller.token;
+        if token.tpm_limit <= 0 {
+            return Ok(());
+        }
+        let r = self
+            .s
+            .counters
+            .add(format!("rl:tpm:{}", token.id), 0, MINUTE)
+            .await;
+        over(r, token.tpm_limit - 1, "tpm")
+    }
+
+    /// The user's request limits when they are on: (requests, successful requests, period).
+    fn user_limits(&self, group: &str) -> Option<(i64, i64, Duration)> {
+        let options = &self.s.options;
+        options
+            .get_bool(opt::MODEL_REQUEST_RATE_LIMIT_ENABLED)
+            .then(|| {
+                let (count, successes) = self.request_limits(group);
+                let minutes = options
+                    .get_i64(opt::MODEL_REQUEST_RATE_LIMIT_DURATION_MINUTES)
+                    .max(1);
+                (count, successes, Duration::from_secs(60 * minutes as u64))
+            })
     }
 
     /// The user's request limits in `group`: the group's pair, else the two options.

@@ -101,6 +101,24 @@ impl RealtimeMeter {
     /// (the caller gets the error as an event). Refused: an event that is not valid JSON, one
     /// naming another model than the session's (the session is priced as its own model), and
     /// a `response.create` the balance cannot hold.
+    /// Checks a client event against the caller's rate limits: each `response.create` is a
+    /// request of its own.
+    pub async fn admit(&self, text: &str) -> Result<(), RelayError> {
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        let creates = serde_json::from_str::<Kind<'_>>(text)
+            .ok()
+            .and_then(|k| k.kind)
+            .is_some_and(|k| k == "response.create");
+        if !creates {
+            return Ok(());
+        }
+        self.relay.limit_response(&self.meter.caller).await
+    }
+
     pub fn client_event(&mut self, text: &str) -> Result<(), RelayError> {
         let event: ClientEvent = serde_json::from_str(text)
             .map_err(|e| RelayError::BadRequest(format!("the event is not valid JSON: {e}")))?;

@@ -255,7 +255,24 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(app: TestApp) {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
+/// A realtime session is held to its key's requests a minute response by response: opening it
+/// is one request, each `response.create` another.
+async fn realtime_responses_count_as_requests(app: TestApp) {
+    use crate::realtime::{connect, next_of, send, setup};
+    let (user, _) = setup(&app, 1_000_000, "gpt-realtime").await;
+    let key = app.api_key(&user, json!({"rpm_limit": 2})).await;
+    let (mut socket, _) = connect(&app, &key).await;
+    next_of(&mut socket, "session.created").await.unwrap();
+    send(&mut socket, json!({"type": "response.create"})).await;
+    let done = next_of(&mut socket, "response.done").await.unwrap();
+    assert_eq!(done["type"], "response.done");
+    send(&mut socket, json!({"type": "response.create"})).await;
+    let refused = next_of(&mut socket, "error").await.unwrap();
+    assert_eq!(refused["error"]["code"], "rate_limit_exceeded", "{refused}");
+}
+
 db_tests!(
+    realtime_responses_count_as_requests,
     an_address_is_limited_on_the_management_api,
     forwarded_addresses_count_only_from_trusted_proxies,
     a_keys_requests_a_minute_are_limited,
