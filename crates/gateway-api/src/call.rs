@@ -45,6 +45,11 @@ pub(crate) async fn relay_call_with(
     shape: Shape,
     respond: fn(RelayResponse, &HttpRequest) -> HttpResponse,
 ) -> HttpResponse {
+    // The rate limits before the body: a refused call reads nothing.
+    let permit = match state.relay.admit_call(&caller).await {
+        Ok(p) => p,
+        Err(e) => return relay_error(&e, &req),
+    };
     let request = match (read_body(&req, payload, state.max_body).await, shape) {
         (Err(e), _) => Err(e),
         (Ok(body), Shape::Upload(endpoint)) => {
@@ -70,7 +75,12 @@ pub(crate) async fn relay_call_with(
         }
     };
     let result = match request {
-        Ok(request) => state.relay.call(&caller, request, &meta(&req)).await,
+        Ok(request) => {
+            state
+                .relay
+                .call_admitted(&caller, request, &meta(&req), permit)
+                .await
+        }
         Err(e) => Err(e),
     };
     match result {

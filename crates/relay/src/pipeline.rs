@@ -185,7 +185,25 @@ impl Relay {
         request: Request,
         meta: &CallMeta,
     ) -> Result<RelayResponse, RelayError> {
-        let mut permit = self.limit(caller).await?;
+        let permit = self.admit_call(caller).await?;
+        self.call_admitted(caller, request, meta, permit).await
+    }
+
+    /// Checks the caller's rate limits and takes the call's slot: a server checks this before
+    /// it reads a request's body, then calls [`Relay::call_admitted`].
+    pub async fn admit_call(&self, caller: &Caller) -> Result<crate::limits::Permit, RelayError> {
+        self.limit(caller).await
+    }
+
+    /// Relays a call admitted by [`Relay::admit_call`]; the permit is held until the answer
+    /// ends.
+    pub async fn call_admitted(
+        &self,
+        caller: &Caller,
+        request: Request,
+        meta: &CallMeta,
+        mut permit: crate::limits::Permit,
+    ) -> Result<RelayResponse, RelayError> {
         let mut resp = self.call_unlimited(caller, request, meta).await?;
         permit.succeeded();
         if let RelayBody::Stream(stream) = &mut resp.body {

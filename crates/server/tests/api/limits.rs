@@ -47,6 +47,15 @@ async fn a_keys_requests_a_minute_are_limited(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
+    // A refused upload is refused before its body is read (no upstream, nothing parsed).
+    let calls = app.mock.calls();
+    let upload = crate::relay_hostile::form(&[
+        ("model", None, b"whisper-1"),
+        ("file", Some("a.wav"), &[0u8; 4096]),
+    ]);
+    let (status, _) = app.upload(&key, "/v1/audio/transcriptions", upload).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.mock.calls(), calls);
     // Another key of the same user is not held to it; the limit is listed on the key.
     let other = app.api_key(&user, json!({})).await;
     let (status, _) = app
