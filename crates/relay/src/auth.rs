@@ -19,6 +19,16 @@ pub struct Caller {
     pub pinned: Option<i32>,
 }
 
+impl Caller {
+    /// Who pays for this caller's calls: the user, and the key when it is limited.
+    pub fn payer(&self) -> crate::billing::Payer {
+        crate::billing::Payer {
+            user: crate::billing::UserId(self.user.id),
+            token: (!self.token.unlimited).then_some(crate::billing::TokenId(self.token.id)),
+        }
+    }
+}
+
 /// The key of an `Authorization: Bearer` value, `x-api-key` and the like: `sk-` optional,
 /// `-<channel id>` pins a channel.
 pub fn parse_key(raw: &str) -> Option<(String, Option<i32>)> {
@@ -112,25 +122,9 @@ impl Relay {
             .collect()
     }
 
-    /// Loads the caller's balances into the ledger on first use.
+    /// Loads the caller's balances into this instance's book on first use.
     pub(crate) async fn ensure_balances(&self, caller: &Caller) -> Result<(), RelayError> {
-        let token = (!caller.token.unlimited).then_some(caller.token.id);
-        if self.s.ledger.has(caller.user.id, token) {
-            return Ok(());
-        }
-        let db = &self.s.db;
-        let user_quota = persistence::users::find(db, caller.user.id)
-            .await?
-            .map_or(0, |u| u.quota);
-        let token_remain = match token {
-            Some(id) => {
-                let t = persistence::tokens::find_for_user(db, caller.user.id, id).await?;
-                Some((id, t.map_or(0, |t| t.remain_quota)))
-            }
-            None => None,
-        };
-        self.s.ledger.load(caller.user.id, user_quota, token_remain);
-        Ok(())
+        Ok(self.s.ledger.lease(caller.payer(), 0).await?)
     }
 
     /// Refuses a caller whose balance (or key's) is used up, before its body is read; free in
@@ -143,12 +137,17 @@ impl Relay {
         {
             return Ok(());
         }
-        self.ensure_balances(caller).await?;
-        let ledger = &self.s.ledger;
-        if ledger.user_balance(caller.user.id).unwrap_or(0) <= 0 {
+        let payer = caller.payer();
+        // What this instance holds answers without asking anyone.
+        let book = self.s.ledger.book();
+        if book.has(payer) && payer.accounts().all(|a| book.balance(a).unwrap_or(0) > 0) {
+            return Ok(());
+        }
+        let spendable = self.s.ledger.balance(payer).await?;
+        if spendable.user <= 0 {
             return Err(RelayError::Exhausted(Holder::User));
         }
-        if !caller.token.unlimited && ledger.token_balance(caller.token.id).unwrap_or(0) <= 0 {
+        if spendable.token.is_some_and(|t| t <= 0) {
             return Err(RelayError::Exhausted(Holder::Key));
         }
         Ok(())
@@ -157,25 +156,21 @@ impl Relay {
     /// The caller's spendable quota (the smaller of the key's and the user's for a limited
     /// key) and what the key (or, for an unlimited key, the user) has used.
     pub async fn balance(&self, caller: &Caller) -> Result<Balance, RelayError> {
-        self.ensure_balances(caller).await?;
+        let spendable = self.s.ledger.balance(caller.payer()).await?;
         let db = &self.s.db;
-        let ledger = &self.s.ledger;
-        let user_quota = ledger.user_balance(caller.user.id).unwrap_or(0);
-        if caller.token.unlimited {
-            let used = persistence::users::find(db, caller.user.id)
+        let used = if caller.token.unlimited {
+            persistence::users::find(db, caller.user.id)
                 .await?
-                .map_or(0, |u| u.used_quota);
-            return Ok(Balance {
-                remaining: user_quota,
-                used,
-            });
-        }
-        let token_remain = ledger.token_balance(caller.token.id).unwrap_or(0);
-        let used = persistence::tokens::find_for_user(db, caller.user.id, caller.token.id)
-            .await?
-            .map_or(0, |t| t.used_quota);
+                .map_or(0, |u| u.used_quota)
+        } else {
+            persistence::tokens::find_for_user(db, caller.user.id, caller.token.id)
+                .await?
+                .map_or(0, |t| t.used_quota)
+        };
         Ok(Balance {
-            remaining: token_remain.min(user_quota),
+            remaining: spendable
+                .token
+                .map_or(spendable.user, |t| t.min(spendable.user)),
             used,
         })
     }

@@ -50,67 +50,39 @@ impl Relay {
     /// A change made through this instance: its caches are updated now (a quota that moved
     /// moves the loaded balance by as much) and the other instances are told.
     pub async fn apply(&self, change: Change) -> Result<(), DbErr> {
-        let s = &self.s;
         // The others are told first: the change is in the database already, whatever this
         // instance's own re-read does next.
-        if let Some(bus) = &s.bus {
+        if let Some(bus) = &self.s.bus {
             bus.publish(&change);
         }
-        match change {
-            Change::User { id, quota_delta } => {
-                s.directory.forget_user(id);
-                if quota_delta != 0 {
-                    s.ledger.adjust_user(id, quota_delta);
-                }
-            }
-            Change::Token { id, quota_delta } => {
-                s.directory.forget_token(id);
-                if quota_delta != 0 {
-                    s.ledger.adjust_token(id, quota_delta);
-                }
-            }
-            other => self.refresh(other).await?,
-        }
-        Ok(())
+        self.s
+            .ledger
+            .apply(&change, true)
+            .await
+            .map_err(|e| DbErr::Custom(e.0))?;
+        self.refresh(change).await
     }
 
     /// A change another instance made: the caches it touches are read again from the
     /// database, which already holds it (a loaded balance is re-read, less what this instance
     /// took and has not committed, rather than moved).
     pub async fn apply_remote(&self, change: Change) -> Result<(), DbErr> {
-        let s = &self.s;
-        match change {
-            Change::User { id, .. } => {
-                s.directory.forget_user(id);
-                s.ledger.unload(Some(id), None);
-            }
-            Change::Token { id, .. } => {
-                s.directory.forget_token(id);
-                s.ledger.unload(None, Some(id));
-            }
-            other => self.refresh(other).await?,
-        }
-        Ok(())
+        self.s
+            .ledger
+            .apply(&change, false)
+            .await
+            .map_err(|e| DbErr::Custom(e.0))?;
+        self.refresh(change).await
     }
 
-    /// What a change does to this instance's caches, wherever it was made, but for quota moves.
+    /// What a change does to this instance's caches (but the ledger), wherever it was made.
     async fn refresh(&self, change: Change) -> Result<(), DbErr> {
         let s = &self.s;
         match change {
-            Change::User { id, .. } => s.directory.forget_user(id),
-            Change::Token { id, .. } => s.directory.forget_token(id),
-            Change::UserDeleted { id } => {
-                s.directory.forget_user(id);
-                s.ledger.forget(Some(id), None);
-            }
-            Change::TokenLimitSwitched { id } => {
-                s.directory.forget_token(id);
-                s.ledger.unload(None, Some(id));
-            }
-            Change::TokenDeleted { id } => {
-                s.directory.forget_token(id);
-                s.ledger.forget(None, Some(id));
-            }
+            Change::User { id, .. } | Change::UserDeleted { id } => s.directory.forget_user(id),
+            Change::Token { id, .. }
+            | Change::TokenLimitSwitched { id }
+            | Change::TokenDeleted { id } => s.directory.forget_token(id),
             Change::Channels => s.router.reload(&s.db).await?,
             Change::Options => s.options.reload(&s.db).await?,
         }

@@ -188,6 +188,12 @@ impl fmt::Display for RelayError {
 
 impl std::error::Error for RelayError {}
 
+impl From<crate::billing::LedgerError> for RelayError {
+    fn from(e: crate::billing::LedgerError) -> Self {
+        RelayError::Internal(format!("ledger: {e}"))
+    }
+}
+
 impl From<persistence::DbErr> for RelayError {
     fn from(e: persistence::DbErr) -> Self {
         RelayError::Internal(format!("database: {e}"))

@@ -223,7 +223,7 @@ impl Relay {
         self.s.billing.wait_below(BILLING_BACKLOG).await;
         self.ensure_balances(caller).await?;
         let snapshot = self.s.router.snapshot();
-        let mut priced = Some(self.reserve(&snapshot, caller, spec)?);
+        let mut priced = Some(self.reserve(&snapshot, caller, spec).await?);
         let retries = self.s.options.get_i64(opt::RETRY_TIMES).clamp(0, 10);
         let mut tried: Vec<i32> = Vec::new();
         let mut last_error = RelayError::NoChannel(spec.model.clone());

@@ -116,7 +116,11 @@ impl RealtimeMeter {
         if !creates {
             return Ok(());
         }
-        self.relay.limit_response(&self.meter.caller).await
+        self.relay.limit_response(&self.meter.caller).await?;
+        // The response's hold is taken without waiting when the event is read: this instance
+        // leases it now.
+        let payer = self.meter.caller.payer();
+        Ok(self.relay.s.ledger.lease(payer, self.hold).await?)
     }
 
     pub fn client_event(&mut self, text: &str) -> Result<(), RelayError> {
@@ -153,7 +157,7 @@ impl RealtimeMeter {
         while self.holds.len() < n {
             let hold = self
                 .relay
-                .hold(&self.meter.caller, self.meter.price, self.hold)
+                .hold_now(&self.meter.caller, self.meter.price, self.hold)
                 .map_err(|short| RelayError::Insufficient {
                     holder: short.holder().0,
                     model: self.meter.model.clone(),
@@ -246,7 +250,7 @@ impl RealtimeMeter {
             .pop()
             .or_else(|| {
                 self.relay
-                    .hold(&self.meter.caller, PriceTable::free(), 0)
+                    .hold_now(&self.meter.caller, PriceTable::free(), 0)
                     .ok()
             })
             .map_or(0, |s| s.settle(cost));
@@ -325,7 +329,7 @@ impl Relay {
             model: model.to_owned(),
             affordable_output: None,
         };
-        let mut first = Some(self.hold(caller, price, hold).map_err(insufficient)?);
+        let mut first = Some(self.hold(caller, price, hold, insufficient).await?);
         let mut tried = Vec::new();
         let mut last_error = RelayError::NoChannel(model.to_owned());
         while let Some(channel) = snapshot.pick(&caller.group, model, &tried) {

@@ -2,7 +2,7 @@
 //! through its change methods, and stopped with [`Relay::shutdown`], which waits for its
 //! background work ([`Jobs`]), the billing writer last.
 
-use crate::billing::{Ledger, MemoryLedger};
+use crate::billing::{Ledger, MemoryLedger, Payer, TokenId, UserId};
 use crate::client::HttpClient;
 use crate::directory::Directory;
 use crate::jobs::Jobs;
@@ -10,7 +10,7 @@ use crate::routing::Router;
 use domain::pricing::PriceTable;
 use persistence::billing::{BillingRecord, BillingWriter};
 use persistence::options::OptionStore;
-use persistence::{DatabaseConnection, DbErr, users};
+use persistence::{DatabaseConnection, DbErr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -51,6 +51,7 @@ pub struct RelayBuilder {
     task_polling: Option<(Duration, Duration)>,
     bus: Option<Arc<dyn crate::changes::ChangeBus>>,
     counters: Option<Arc<dyn crate::limits::Counters>>,
+    ledger: Option<Arc<dyn Ledger>>,
 }
 
 impl RelayBuilder {
@@ -66,6 +67,7 @@ impl RelayBuilder {
             task_polling: Some((Duration::from_secs(15), Duration::from_secs(86_400))),
             bus: None,
             counters: None,
+            ledger: None,
         }
     }
 
@@ -114,6 +116,13 @@ impl RelayBuilder {
         self
     }
 
+    /// Keeps balances in `ledger` (shared by several instances); by default in this
+    /// process's memory ([`MemoryLedger`]).
+    pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
     /// Polls unfinished asynchronous tasks every `interval` (while this instance holds the
     /// poller's lease), failing and refunding those older than `timeout` (default 15 s and
     /// one day); `None` turns polling off.
@@ -132,7 +141,9 @@ impl RelayBuilder {
         };
         let router = Router::default();
         router.reload(&self.db).await?;
-        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
+        let ledger = self
+            .ledger
+            .unwrap_or_else(|| Arc::new(MemoryLedger::new(self.db.clone())));
         let jobs = Jobs::default();
         let (background, billing) =
             start_background(&jobs, self.db.clone(), self.billing_window, ledger.clone()).map_err(
@@ -202,11 +213,11 @@ fn start_background(
         .build()?;
     let handle = runtime.handle().clone();
     let on_commit = Box::new(move |r: &BillingRecord| {
-        ledger.committed(
-            r.user_id,
-            (!r.token_unlimited).then_some(r.token_id),
-            r.quota,
-        );
+        let payer = Payer {
+            user: UserId(r.user_id),
+            token: (!r.token_unlimited).then_some(TokenId(r.token_id)),
+        };
+        ledger.committed(payer, r.quota);
     });
     let (billing, writer) = BillingWriter::new(db, window, BILLING_BATCH, Some(on_commit));
     jobs.spawn_last_thread("relay-background", move || {
@@ -260,24 +271,11 @@ impl Relay {
     /// (what other instances sharing it changed).
     pub async fn sync(&self) -> Result<(), DbErr> {
         self.s.directory.refresh(&self.s.db).await?;
-        self.resync_balances().await?;
+        if let Err(e) = self.s.ledger.resync().await {
+            tracing::warn!(error = %e, "re-reading balances failed");
+        }
         self.s.router.reload(&self.s.db).await?;
         self.s.options.reload(&self.s.db).await
-    }
-
-    /// Re-reads the loaded balances, bringing in what other instances changed. Skipped when a
-    /// commit or change lands during the read; the next round catches up.
-    async fn resync_balances(&self) -> Result<(), DbErr> {
-        let ledger = &self.s.ledger;
-        let generation = ledger.generation();
-        let (user_ids, token_ids) = ledger.loaded();
-        if user_ids.is_empty() && token_ids.is_empty() {
-            return Ok(());
-        }
-        let users = users::quotas(&self.s.db, &user_ids).await?;
-        let tokens = persistence::tokens::remains(&self.s.db, &token_ids).await?;
-        ledger.resync(generation, &users, &tokens);
-        Ok(())
     }
 
     /// What the relay knows of a channel (whatever its status), as routes hold it.
@@ -285,10 +283,11 @@ impl Relay {
         self.s.router.snapshot().channel(id)
     }
 
-    /// A user's quota as this relay's ledger holds it (what the database holds minus what
-    /// is not committed yet); `None` until the user's first call.
+    /// A user's quota as this instance's book holds it (what the database holds minus what
+    /// is not committed yet; for a shared ledger, the slice leased here); `None` until the
+    /// user's first call.
     pub fn user_quota(&self, user: i32) -> Option<i64> {
-        self.s.ledger.user_balance(user)
+        self.s.ledger.book().user_balance(UserId(user))
     }
 
     /// Commits every billing record queued so far.

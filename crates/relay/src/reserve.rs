@@ -24,7 +24,7 @@ pub(crate) struct Priced {
 impl Relay {
     /// Prices the call and reserves its worst case; refuses before any upstream call when the
     /// model is not allowed, not served, not priced, or the balance cannot cover it.
-    pub(crate) fn reserve(
+    pub(crate) async fn reserve(
         &self,
         snapshot: &Snapshot,
         caller: &Caller,
@@ -66,16 +66,18 @@ impl Relay {
             tools.add(Tool::SearchModel, 1);
         }
         let worst = fees.worst(price, model, prompt, output_tokens, count, tools);
-        let session = self.hold(caller, price, worst).map_err(|short| {
-            let (holder, available) = short.holder();
-            RelayError::Insufficient {
-                holder,
-                model: model.clone(),
-                affordable_output: spec
-                    .output
-                    .and_then(|_| price.affordable_output(available, prompt)),
-            }
-        })?;
+        let session = self
+            .hold(caller, price, worst, |short| {
+                let (holder, available) = short.holder();
+                RelayError::Insufficient {
+                    holder,
+                    model: model.clone(),
+                    affordable_output: spec
+                        .output
+                        .and_then(|_| price.affordable_output(available, prompt)),
+                }
+            })
+            .await?;
         let per_token = matches!(price, Price::PerToken { .. });
         Ok(Priced {
             price,
@@ -142,16 +144,37 @@ impl Relay {
     }
 
     /// Reserves `amount` of the caller's balances (and its key's, when limited); a paid price
-    /// needs a positive balance even when the amount rounds to nothing.
-    pub(crate) fn hold(
+    /// needs a positive balance even when the amount rounds to nothing. The ledger first
+    /// makes sure this instance holds enough; `short` says what a shortfall is to the caller.
+    pub(crate) async fn hold(
+        &self,
+        caller: &Caller,
+        price: Price,
+        amount: i64,
+        short: impl FnOnce(Shortfall) -> RelayError,
+    ) -> Result<Session, RelayError> {
+        let ledger = &self.s.ledger;
+        let payer = caller.payer();
+        // A shared ledger's slice can be spent by a concurrent call between the lease and
+        // the reservation: one more lease settles that race.
+        for _ in 0..2 {
+            ledger.lease(payer, amount).await?;
+            if let Ok(session) = self.hold_now(caller, price, amount) {
+                return Ok(session);
+            }
+        }
+        self.hold_now(caller, price, amount).map_err(short)
+    }
+
+    /// Reserves `amount` from what this instance's book holds now, without waiting.
+    pub(crate) fn hold_now(
         &self,
         caller: &Caller,
         price: Price,
         amount: i64,
     ) -> Result<Session, Shortfall> {
         let paid = price.quota(1_000_000, 1_000_000) > 0;
-        let token = (!caller.token.unlimited).then_some(caller.token.id);
-        Session::reserve(self.s.ledger.clone(), caller.user.id, token, amount, paid)
+        Session::reserve(self.s.ledger.clone(), caller.payer(), amount, paid)
     }
 }
 

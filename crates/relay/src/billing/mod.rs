@@ -13,7 +13,10 @@ use crate::stream::sse::{SseMeter, Usage};
 use crate::tokenizer;
 use bytes::Bytes;
 use domain::pricing::{Cached, Price};
-pub use ledger::{Ledger, MemoryLedger, Shortfall};
+pub use ledger::{
+    Account, Book, Ledger, LedgerError, LedgerFuture, MemoryLedger, Payer, Shortfall, Spendable,
+    TokenId, UserId,
+};
 use persistence::billing::{BillingRecord, BillingWriter};
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,27 +25,25 @@ use std::time::Instant;
 /// [`Session::settle`], it gives the whole reservation back.
 pub struct Session {
     ledger: Arc<dyn Ledger>,
-    user: i32,
-    token: Option<i32>,
+    payer: Payer,
     reserved: i64,
     open: bool,
 }
 
 impl Session {
-    /// Reserves `amount` (both balances or neither). A paid call needs a positive balance
-    /// even when its estimate rounds to nothing.
+    /// Reserves `amount` from what this instance's book holds (both balances or neither;
+    /// [`Ledger::lease`] first fills it). A paid call needs a positive balance even when its
+    /// estimate rounds to nothing.
     pub fn reserve(
         ledger: Arc<dyn Ledger>,
-        user: i32,
-        token: Option<i32>,
+        payer: Payer,
         amount: i64,
         paid: bool,
     ) -> Result<Session, Shortfall> {
-        ledger.reserve(user, token, amount, paid)?;
+        ledger.book().reserve(payer, amount, paid)?;
         Ok(Session {
             ledger,
-            user,
-            token,
+            payer,
             reserved: amount,
             open: true,
         })
@@ -53,9 +54,9 @@ impl Session {
         self.reserved
     }
 
-    /// Reserves `amount` more.
+    /// Reserves `amount` more from this instance's book.
     pub fn extend(&mut self, amount: i64) -> Result<(), Shortfall> {
-        self.ledger.reserve(self.user, self.token, amount, false)?;
+        self.ledger.book().reserve(self.payer, amount, false)?;
         self.reserved += amount;
         Ok(())
     }
@@ -65,7 +66,8 @@ impl Session {
     pub fn settle(mut self, cost: i64) -> i64 {
         self.open = false;
         self.ledger
-            .settle(self.user, self.token, self.reserved, cost.max(0))
+            .book()
+            .settle(self.payer, self.reserved, cost.max(0))
     }
 
     /// Gives the whole reservation back.
@@ -73,9 +75,12 @@ impl Session {
 }
 
 impl Drop for Session {
+    /// A session dropped unsettled (the caller hung up, the call failed) gives its reservation
+    /// back to this instance's book: a memory move, no network; a shared ledger's background
+    /// work returns unused slices to the shared balance.
     fn drop(&mut self) {
         if self.open {
-            self.ledger.credit(self.user, self.token, self.reserved);
+            self.ledger.book().credit(self.payer, self.reserved);
         }
     }
 }
@@ -252,24 +257,30 @@ impl Meter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_settle_once_or_refund() {
-        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::default());
-        ledger.load(1, 1000, None);
-        let s = Session::reserve(ledger.clone(), 1, None, 300, true);
-        assert_eq!(ledger.user_balance(1), Some(700));
+    #[tokio::test]
+    async fn sessions_settle_once_or_refund() {
+        let db = persistence::connect("sqlite::memory:").await.expect("db");
+        let ledger: Arc<dyn Ledger> = Arc::new(MemoryLedger::new(db));
+        let payer = Payer {
+            user: UserId(1),
+            token: None,
+        };
+        ledger.book().load(Account::User(UserId(1)), 1000);
+        let balance = || ledger.book().user_balance(UserId(1));
+        let s = Session::reserve(ledger.clone(), payer, 300, true);
+        assert_eq!(balance(), Some(700));
         drop(s);
-        assert_eq!(ledger.user_balance(1), Some(1000), "dropped: refunded");
-        let s = Session::reserve(ledger.clone(), 1, None, 300, true);
+        assert_eq!(balance(), Some(1000), "dropped: refunded");
+        let s = Session::reserve(ledger.clone(), payer, 300, true);
         assert_eq!(s.map(|s| s.settle(120)).ok(), Some(120));
-        assert_eq!(ledger.user_balance(1), Some(880));
-        let s = Session::reserve(ledger.clone(), 1, None, 100, true);
+        assert_eq!(balance(), Some(880));
+        let s = Session::reserve(ledger.clone(), payer, 100, true);
         assert_eq!(
             s.map(|s| s.settle(5000)).ok(),
             Some(880),
             "capped at the balance"
         );
-        assert_eq!(ledger.user_balance(1), Some(0));
-        assert!(Session::reserve(ledger.clone(), 1, None, 1, true).is_err());
+        assert_eq!(balance(), Some(0));
+        assert!(Session::reserve(ledger.clone(), payer, 1, true).is_err());
     }
 }

@@ -133,13 +133,13 @@ impl Relay {
             return Err(RelayError::Busy);
         }
         let (price, key, quota) = self.task_price(caller, &request)?;
-        let session =
-            self.hold(caller, price, quota)
-                .map_err(|short| RelayError::Insufficient {
-                    holder: short.holder().0,
-                    model: request.model.clone(),
-                    affordable_output: None,
-                })?;
+        let session = self
+            .hold(caller, price, quota, |short| RelayError::Insufficient {
+                holder: short.holder().0,
+                model: request.model.clone(),
+                affordable_output: None,
+            })
+            .await?;
         let held = Held {
             session,
             price,
