@@ -86,6 +86,47 @@ for conns in 1 16; do
   run "gateway (converted to OpenAI)" "$GW" "$GW_PID" true "$conns" "$label" --dialect anthropic --model claude-on-openai
 done
 
+# Two instances sharing balances through Redis (when BENCH_REDIS_URL is set): both on one
+# database and one Redis, each driven with half the connections; CPU is both processes' per
+# call, to compare with the single instance without Redis above.
+if [ -n "${BENCH_REDIS_URL:-}" ]; then
+  GWA=127.0.0.1:19301 GWB=127.0.0.1:19302
+  redis-cli -u "$BENCH_REDIS_URL" --scan --pattern 'gateway:*' 2>/dev/null | xargs -r redis-cli -u "$BENCH_REDIS_URL" del >/dev/null 2>&1 || true
+  for addr in "$GWA" "$GWB"; do
+    APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT="${addr##*:}" APP__DATABASE__URL="sqlite://$WORK/shared.db" \
+      APP__REDIS__URL="$BENCH_REDIS_URL" APP__BOOTSTRAP__ROOT_PASSWORD=benchpass123 RUST_LOG=warn \
+      taskset -c 1 "$BIN/server" >>"$WORK/shared.log" 2>&1 & PIDS+=($!)
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && break; sleep 0.1; done
+  done
+  PID_A="${PIDS[-2]}" PID_B="${PIDS[-1]}"
+  JAR2="$WORK/cookies2"
+  curl -sf -c "$JAR2" -H 'content-type: application/json' -d '{"username":"root","password":"benchpass123"}' "http://$GWA/api/user/login" >/dev/null
+  api2() { curl -sf -b "$JAR2" -H 'New-Api-User: 1' -H 'content-type: application/json' -X "$1" -d "$3" "http://$GWA$2"; }
+  api2 POST /api/channel "{\"name\":\"mock\",\"type\":1,\"key\":\"sk-mock\",\"base_url\":\"http://$MOCK\",\"models\":\"gpt-4o\"}" >/dev/null
+  KEY2="$(api2 POST /api/token '{"name":"bench","unlimited_quota":true}' | sed -E 's/.*"key":"([^"]+)".*/\1/')"
+  sleep 1
+  echo
+  echo "| target | mode | connections | req/s | p50 ms | p99 ms | CPU us/req (both) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+  for mode in "false 16" "true 16"; do
+    set -- $mode
+    half=$(( $2 / 2 ))
+    a0="$(ticks "$PID_A")"; b0="$(ticks "$PID_B")"
+    taskset -c 0 "$BIN/loadgen" --url "http://$GWA" --key "$KEY2" --stream "$1" --connections "$half" --seconds "$SECS" >"$WORK/a.out" &
+    LA=$!
+    taskset -c 0 "$BIN/loadgen" --url "http://$GWB" --key "$KEY2" --stream "$1" --connections "$half" --seconds "$SECS" >"$WORK/b.out"
+    wait "$LA"
+    a1="$(ticks "$PID_A")"; b1="$(ticks "$PID_B")"
+    oa="$(cat "$WORK/a.out")"; ob="$(cat "$WORK/b.out")"
+    reqs=$(( $(field requests "$oa") + $(field requests "$ob") ))
+    cpu="$(awk -v t=$(( a1 - a0 + b1 - b0 )) -v r="$reqs" -v h="$TCK" 'BEGIN{printf "%.1f", t * 1e6 / h / r}')"
+    rps="$(awk -v a="$(field rps "$oa")" -v b="$(field rps "$ob")" 'BEGIN{printf "%.0f", a + b}')"
+    mode_name=non-stream; [ "$1" = true ] && mode_name="stream (12 chunks)"
+    printf '| two gateways + Redis | %s | %s | %s | %s | %s | %s |\n' "$mode_name" "$2" "$rps" \
+      "$(awk -v a="$(field p50_us "$oa")" 'BEGIN{printf "%.3f", a/1000}')" "$(awk -v a="$(field p99_us "$oa")" 'BEGIN{printf "%.3f", a/1000}')" "$cpu"
+  done
+fi
+
 # 1,000 concurrent slow streams held open through the gateway.
 BEFORE_RSS="$(rss_kb "$GW_PID")"
 HOLD_OUT="$WORK/hold.out"

@@ -158,7 +158,7 @@ impl Relay {
         // A shared ledger's slice can be spent by a concurrent call between the lease and
         // the reservation: one more lease settles that race.
         for _ in 0..2 {
-            ledger.lease(payer, amount).await?;
+            ledger.lease(payer, amount.max(1)).await?;
             if let Ok(session) = self.hold_now(caller, price, amount) {
                 return Ok(session);
             }

@@ -72,10 +72,27 @@ pub struct DatabaseSettings {
     pub url: Secret,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: Option<Secret>,
+    /// Seconds an instance's balance slices outlive its last renewal (a crashed instance's
+    /// slices come back after this); it renews every quarter of it.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    10
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            lease_secs: default_lease_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

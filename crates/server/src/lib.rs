@@ -7,6 +7,7 @@ pub mod changes;
 pub mod config;
 pub mod cors;
 pub mod counters;
+pub mod ledger;
 pub mod startup;
 
 pub use config::Settings;

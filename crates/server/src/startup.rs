@@ -119,9 +119,18 @@ impl Application {
         if let Some(bus) = &bus {
             builder = builder.change_bus(bus.relay_side());
         }
+        let mut ledger = None;
         if let Some((_, pool)) = &redis {
             let counters = crate::counters::RedisCounters::new(pool.clone(), &session_secret);
             builder = builder.counters(std::sync::Arc::new(counters));
+            let shared = crate::ledger::RedisLedger::new(
+                db.clone(),
+                pool.clone(),
+                &session_secret,
+                Duration::from_secs(settings.redis.lease_secs),
+            );
+            builder = builder.ledger(shared.clone());
+            ledger = Some(shared);
         }
         let relay = builder
             .options(options.clone())
@@ -134,6 +143,10 @@ impl Application {
             )))
             .build()
             .await?;
+        if let Some(ledger) = ledger {
+            let jobs = relay.jobs().clone();
+            relay.jobs().spawn(ledger.maintain(jobs));
+        }
         if let Some(bus) = bus {
             bus.start(&relay)
                 .await

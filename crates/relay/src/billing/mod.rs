@@ -40,7 +40,7 @@ impl Session {
         amount: i64,
         paid: bool,
     ) -> Result<Session, Shortfall> {
-        ledger.book().reserve(payer, amount, paid)?;
+        ledger.reserve(payer, amount, paid)?;
         Ok(Session {
             ledger,
             payer,
@@ -56,7 +56,7 @@ impl Session {
 
     /// Reserves `amount` more from this instance's book.
     pub fn extend(&mut self, amount: i64) -> Result<(), Shortfall> {
-        self.ledger.book().reserve(self.payer, amount, false)?;
+        self.ledger.reserve(self.payer, amount, false)?;
         self.reserved += amount;
         Ok(())
     }

@@ -166,6 +166,8 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
         },
         redis: RedisSettings {
             url: redis_url.map(Secret),
+            // A crashed instance's slices come back after two seconds.
+            lease_secs: 2,
         },
         bootstrap: BootstrapSettings {
             root_username: "root".into(),

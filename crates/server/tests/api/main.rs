@@ -19,6 +19,7 @@ mod hostile;
 mod hostile_dialects;
 mod hostile_review2;
 mod instances;
+mod instances_money;
 mod limits;
 mod logs;
 mod matrix;

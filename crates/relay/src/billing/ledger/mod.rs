@@ -13,7 +13,7 @@ mod memory;
 mod tests;
 
 pub use book::Book;
-pub use memory::MemoryLedger;
+pub use memory::{MemoryLedger, read_accounts};
 
 use crate::changes::Change;
 use std::future::Future;
@@ -95,8 +95,13 @@ pub trait Ledger: Send + Sync {
     fn lease(&self, payer: Payer, amount: i64) -> LedgerFuture<'_, ()>;
     /// The payer's spendable balances, wherever they are held.
     fn balance(&self, payer: Payer) -> LedgerFuture<'_, Spendable>;
-    /// The book a call's money moves in (reserve, credit, settle): memory only.
+    /// The book a call's money moves in (credit, settle): memory only.
     fn book(&self) -> &Book;
+    /// Takes `amount` from what this instance's book holds, without waiting (both balances
+    /// or neither). A shared ledger refuses while its lease on the slices is not current.
+    fn reserve(&self, payer: Payer, amount: i64, paid: bool) -> Result<(), Shortfall> {
+        self.book().reserve(payer, amount, paid)
+    }
     /// The batch writer committed `quota` of the payer's consumption to the database.
     fn committed(&self, payer: Payer, quota: i64);
     /// A change that touches money, made through this instance (`local`) or another one.
