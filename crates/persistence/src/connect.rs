@@ -124,6 +124,11 @@ fn normalise_url(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}{mode}"))
 }
 
+/// How many migrations the database lacks (0 when its schema is this build's).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, sea_orm::DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -290,6 +290,11 @@ impl Relay {
         self.s.ledger.book().user_balance(UserId(user))
     }
 
+    /// Whether the billing writer keeps up: its queue is below the point where calls wait.
+    pub fn billing_keeps_up(&self) -> bool {
+        self.s.billing.backlog() < BILLING_BACKLOG
+    }
+
     /// Commits every billing record queued so far.
     pub async fn flush_billing(&self) {
         self.s.billing.flush().await;

@@ -25,6 +25,27 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     pub security: SecuritySettings,
     pub tasks: TaskSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, with the request's id on each line of a request.
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (default) or `json` (`APP__LOG__FORMAT`).
+    #[serde(default)]
+    pub format: LogFormat,
 }
 
 /// Asynchronous tasks (Midjourney, Suno, video): how often unfinished ones are polled and

@@ -1,5 +1,4 @@
 use server::{Application, Settings};
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc: the relay allocates and frees many small buffers per call, which glibc's
 /// allocator spent about a sixth of the gateway's CPU on (docs/benchmarks.md).
@@ -8,12 +7,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let settings = match Settings::load() {
+    let settings = Settings::load();
+    server::init_logging(settings.as_ref().map(|s| s.log.format).unwrap_or_default());
+    let settings = match settings {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("configuration error: {e}");

@@ -15,6 +15,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -41,6 +42,7 @@ pub enum StartupError {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = AdminApiDoc::openapi();
     doc.merge(gateway_api::GatewayApiDoc::openapi());
+    doc.merge(crate::health::HealthApiDoc::openapi());
     doc
 }
 
@@ -74,10 +76,25 @@ async fn request_id(
         // Handlers read the id from the request, whoever set it.
         req.headers_mut().insert(HEADER, value);
     }
-    let mut res = next.call(req).await?;
+    // Every line logged while the request is handled carries its id; one access line ends
+    // it (the path without its query, which can hold a key).
+    let span = tracing::info_span!("request", id = %id);
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }
+    span.in_scope(|| {
+        tracing::info!(
+            target: "access",
+            method = %method,
+            path,
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+        )
+    });
     Ok(res)
 }
 
@@ -164,6 +181,11 @@ impl Application {
             api_per_minute: settings.server.api_rate_limit,
             critical_per_minute: settings.server.critical_rate_limit,
         });
+        let probes = web::Data::new(crate::health::Probes {
+            db: db.clone(),
+            relay: relay.clone(),
+            redis: redis.as_ref().map(|(_, pool)| pool.clone()),
+        });
         let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
             &settings.server.cors_origins,
         ));
@@ -206,10 +228,12 @@ impl Application {
                 .app_data(api_origins.clone())
                 .app_data(admin_state.clone())
                 .app_data(gateway_state.clone())
+                .app_data(probes.clone())
                 // The relay first: its routes are the hot ones, and actix tries them in order.
                 .configure(gateway_api::configure)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))
                 .configure(admin_api::configure)
+                .configure(crate::health::configure)
         })
         .on_connect(|conn, _| {
             // Streamed events leave at once instead of waiting on Nagle and delayed ACKs.

@@ -184,6 +184,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             poll_interval_secs: 3600,
             timeout_secs: 86_400,
         },
+        log: Default::default(),
     }
 }
 
@@ -235,6 +236,58 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
             .build()
             .unwrap(),
         mock: MockUpstream::start().await.expect("start mock upstream"),
+    }
+}
+
+impl TestApp {
+    /// Starts the server binary on this app's database (the app made the session secret, so
+    /// both share it), with `env` on top and its log written to `log`; returns the process
+    /// (killed when dropped) and its address once it answers.
+    pub async fn spawn_binary(
+        &self,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> (tokio::process::Child, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let output = || match log {
+            Some(path) => std::process::Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None => std::process::Stdio::null(),
+        };
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("APP__DATABASE__URL", &self.database_url)
+            .env("APP__SERVER__HOST", "127.0.0.1")
+            .env("APP__SERVER__PORT", port.to_string())
+            .env("APP__BOOTSTRAP__ROOT_PASSWORD", ROOT_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(output())
+            .stderr(output())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..300 {
+            if self
+                .client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return (child, base);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the server binary did not start");
     }
 }
 

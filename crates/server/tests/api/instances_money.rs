@@ -96,45 +96,6 @@ async fn eighty_calls_over_two_instances_never_overspend_a_budget_of_twenty(app:
     assert_eq!(a.quota_of(&user).await, 0);
 }
 
-/// Starts the server binary on the test's database and Redis (the in-process app made the
-/// session secret, so both share a namespace); returns it and its address.
-async fn spawn_binary(app: &TestApp, redis: &str) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_server"))
-        .env("APP__DATABASE__URL", &app.database_url)
-        .env("APP__REDIS__URL", redis)
-        .env("APP__REDIS__LEASE_SECS", "2")
-        .env("APP__SERVER__HOST", "127.0.0.1")
-        .env("APP__SERVER__PORT", port.to_string())
-        .env(
-            "APP__BOOTSTRAP__ROOT_PASSWORD",
-            crate::helpers::ROOT_PASSWORD,
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if app
-            .client
-            .get(format!("{base}/api/status"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return (child, base);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the second instance did not start");
-}
-
 async fn a_killed_instance_strands_no_balance_past_the_lease(app: TestApp) {
     let Some(redis) = redis() else { return };
     let a = second(&app, &redis).await;
@@ -143,7 +104,11 @@ async fn a_killed_instance_strands_no_balance_past_the_lease(app: TestApp) {
     a.set_option(&root, "ModelPrice", r#"{"gpt-4o": 0.002}"#)
         .await;
     let (user, key) = a.funded_user("survivor", 100 * CALL).await;
-    let (mut b, base) = spawn_binary(&a, &redis).await;
+    let env = [
+        ("APP__REDIS__URL", redis.as_str()),
+        ("APP__REDIS__LEASE_SECS", "2"),
+    ];
+    let (mut b, base) = a.spawn_binary(&env, None).await;
     // B leases slices of the balance and is killed with calls in flight.
     let client = reqwest::Client::new();
     for _ in 0..3 {
