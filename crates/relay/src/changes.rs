@@ -55,24 +55,27 @@ impl Relay {
         if let Some(bus) = &self.s.bus {
             bus.publish(&change);
         }
+        // Caches first: a ledger that cannot be reached must not keep a banned user cached.
+        let refreshed = self.refresh(change).await;
         self.s
             .ledger
             .apply(&change, true)
             .await
             .map_err(|e| DbErr::Custom(e.0))?;
-        self.refresh(change).await
+        refreshed
     }
 
     /// A change another instance made: the caches it touches are read again from the
     /// database, which already holds it (a loaded balance is re-read, less what this instance
     /// took and has not committed, rather than moved).
     pub async fn apply_remote(&self, change: Change) -> Result<(), DbErr> {
+        let refreshed = self.refresh(change).await;
         self.s
             .ledger
             .apply(&change, false)
             .await
             .map_err(|e| DbErr::Custom(e.0))?;
-        self.refresh(change).await
+        refreshed
     }
 
     /// What a change does to this instance's caches (but the ledger), wherever it was made.

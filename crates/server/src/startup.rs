@@ -99,7 +99,14 @@ async fn request_id(
 }
 
 async fn connect_redis(url: &str) -> Result<deadpool_redis::Pool, StartupError> {
-    let pool = deadpool_redis::Config::from_url(url)
+    let mut config = deadpool_redis::Config::from_url(url);
+    // Calls lease balances through this pool: enough connections for a burst, and a
+    // bounded wait, so a dry pool is an error, not a hang.
+    let mut pool_config = deadpool_redis::PoolConfig::new(64);
+    pool_config.timeouts.wait = Some(Duration::from_secs(5));
+    pool_config.timeouts.create = Some(Duration::from_secs(5));
+    config.pool = Some(pool_config);
+    let pool = config
         .create_pool(Some(deadpool_redis::Runtime::Tokio1))
         .map_err(|e| StartupError::Redis(e.to_string()))?;
     let mut conn = pool

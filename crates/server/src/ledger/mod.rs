@@ -8,7 +8,14 @@
 //! its slices are spent only while the last renewal is younger than half the lease time.
 //! The holdings of an instance that stops renewing (a crash) are reclaimed by the others once
 //! the lease time has passed: its account is re-based on the database, so what it spent and
-//! never committed is not charged. Redis must keep these keys (`noeviction`).
+//! never committed is not charged. An instance that finds its registration lapsed (it was
+//! cut off from Redis past the lease) drops its slices, registers under a new id and holds
+//! again, whatever is left, what its calls under way reserved. Redis must keep these keys
+//! (`noeviction`).
+//!
+//! Where a Redis reply is lost after the script ran (a timeout), the ledger errs towards
+//! holding too much, never too little: the slice or commit in doubt stays counted as this
+//! instance's until it is reclaimed.
 
 mod scripts;
 
@@ -30,8 +37,8 @@ struct State {
     instance: String,
     /// When the current registration stops covering spending from the book.
     valid_until: Option<Instant>,
-    /// What earlier incarnations spent and have not committed yet, per account.
-    orphaned: HashMap<Account, Vec<(String, i64)>>,
+    /// What calls under way hold, to be held again under a new id after a lapse.
+    owed: Vec<(Account, i64)>,
     /// Accounts leased or spent from since the last round (their slices stay).
     recent: HashSet<Account>,
     /// Commits not yet told to Redis: (incarnation, account) -> quota.
@@ -46,6 +53,8 @@ pub struct RedisLedger {
     lease: Duration,
     state: Mutex<State>,
     wake: tokio::sync::Notify,
+    /// One renewal at a time: two could otherwise register two ids.
+    renewing: tokio::sync::Mutex<()>,
 }
 
 fn new_instance() -> String {
@@ -80,11 +89,12 @@ impl RedisLedger {
             state: Mutex::new(State {
                 instance: new_instance(),
                 valid_until: None,
-                orphaned: HashMap::new(),
+                owed: Vec::new(),
                 recent: HashSet::new(),
                 commits: HashMap::new(),
             }),
             wake: tokio::sync::Notify::new(),
+            renewing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -120,8 +130,15 @@ impl RedisLedger {
         format!("{}held:{instance}", self.prefix)
     }
 
+    /// A pooled connection; never held while another is awaited (the pool could run dry).
     async fn conn(&self) -> Result<deadpool_redis::Connection, LedgerError> {
         self.pool.get().await.map_err(redis_error)
+    }
+
+    /// Runs one command on a connection held only for it.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, LedgerError> {
+        let mut conn = self.conn().await?;
+        cmd.query_async(&mut conn).await.map_err(redis_error)
     }
 
     fn valid(&self) -> bool {
@@ -130,47 +147,97 @@ impl RedisLedger {
             .is_some_and(|until| Instant::now() < until)
     }
 
-    /// Renews (or makes) this instance's registration. A registration found lapsed means its
-    /// holdings may be reclaimed: the book's slices are dropped, what it spent and has not
-    /// committed stays owed under the old id, and a fresh id registers.
+    /// Renews (or makes) this instance's registration; a lapsed one is replaced.
     async fn renew(&self) -> Result<(), LedgerError> {
-        let mut conn = self.conn().await?;
-        let sent = Instant::now();
-        let (instance, fresh) = {
-            let s = self.state();
-            (s.instance.clone(), s.valid_until.is_none())
-        };
-        let renewed: i64 = redis::cmd("EVAL")
-            .arg(scripts::heartbeat())
-            .arg(1)
-            .arg(self.instances_key())
-            .arg(&instance)
-            .arg(millis(self.lease))
-            .arg(if fresh { "1" } else { "0" })
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
-        if renewed == 1 {
+        let _one = self.renewing.lock().await;
+        self.renew_locked().await
+    }
+
+    /// A lease found the registration `seen` lapsed: it is replaced (unless that happened
+    /// meanwhile).
+    async fn lapsed(&self, seen: &str) -> Result<(), LedgerError> {
+        let _one = self.renewing.lock().await;
+        if self.state().instance == seen {
+            self.switch_registration();
+        }
+        self.renew_locked().await
+    }
+
+    async fn renew_locked(&self) -> Result<(), LedgerError> {
+        for _ in 0..2 {
+            let (instance, fresh) = {
+                let s = self.state();
+                (s.instance.clone(), s.valid_until.is_none())
+            };
+            let mut conn = self.conn().await?;
+            let sent = Instant::now();
+            let renewed: i64 = redis::cmd("EVAL")
+                .arg(scripts::heartbeat())
+                .arg(1)
+                .arg(self.instances_key())
+                .arg(&instance)
+                .arg(millis(self.lease))
+                .arg(if fresh { "1" } else { "0" })
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            drop(conn);
+            if renewed == 0 {
+                self.switch_registration();
+                continue;
+            }
+            // What calls under way held when a registration lapsed is held again first.
+            let owed = std::mem::take(&mut self.state().owed);
+            for (i, (account, amount)) in owed.iter().enumerate() {
+                if let Err(e) = self.hold_again(&instance, *account, *amount).await {
+                    self.state().owed.extend_from_slice(&owed[i..]);
+                    return Err(e);
+                }
+            }
             self.state().valid_until = Some(sent + self.lease / 2);
             return Ok(());
         }
-        tracing::warn!("this instance's ledger registration lapsed; its slices were reclaimed");
-        for account in self.book.loaded() {
-            self.book.withdraw(account);
-        }
-        let owed = self.book.take_outstanding();
-        {
-            let mut s = self.state();
-            for (account, amount) in owed {
-                s.orphaned
-                    .entry(account)
-                    .or_default()
-                    .push((instance.clone(), amount));
+        Err(LedgerError("Redis: the registration lapsed again".into()))
+    }
+
+    /// The registration lapsed, so its holdings may be reclaimed already: the book's slices
+    /// are dropped and a new id is taken, which is to hold again what calls under way
+    /// reserved or spent without a commit yet. Slices, id and that amount change under the
+    /// state's lock, so a commit or refund lands wholly on one side of the switch.
+    fn switch_registration(&self) {
+        tracing::warn!("this instance's ledger registration lapsed; registering anew");
+        let mut s = self.state();
+        s.owed = self.book.drop_slices();
+        s.instance = new_instance();
+        s.valid_until = None;
+    }
+
+    /// Holds `amount` of an account under `instance`, creating the account when missing.
+    async fn hold_again(
+        &self,
+        instance: &str,
+        account: Account,
+        amount: i64,
+    ) -> Result<(), LedgerError> {
+        for _ in 0..2 {
+            let mut conn = self.conn().await?;
+            let held: i64 = redis::cmd("EVAL")
+                .arg(scripts::HOLD)
+                .arg(2)
+                .arg(self.held_key(instance))
+                .arg(self.key(account))
+                .arg(instance)
+                .arg(amount)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            if held == 0 {
+                return Ok(());
             }
-            s.instance = new_instance();
-            s.valid_until = None;
+            drop(conn);
+            self.init(&[account]).await?;
         }
-        Box::pin(self.renew()).await
+        Ok(())
     }
 
     /// Registers when this instance is not, so that it may lease.
@@ -227,8 +294,7 @@ impl RedisLedger {
             for n in &needs {
                 cmd.arg(*n).arg(amount);
             }
-            let mut conn = self.conn().await?;
-            let answer: Vec<i64> = cmd.query_async(&mut conn).await.map_err(redis_error)?;
+            let answer: Vec<i64> = self.query(&cmd).await?;
             match answer.first() {
                 Some(0) => {
                     for (a, grant) in accounts.iter().zip(answer.iter().skip(1)) {
@@ -236,7 +302,7 @@ impl RedisLedger {
                     }
                     return Ok(());
                 }
-                Some(-1) => self.state().valid_until = None,
+                Some(-1) => self.lapsed(&instance).await?,
                 Some(-2) => self.init(&accounts).await?,
                 // Short: what this instance holds goes back, so that slices scattered over
                 // instances come together again; the reservation says what is short.
@@ -308,81 +374,69 @@ impl RedisLedger {
 
     /// Gives an account's slice back to what no instance holds.
     async fn give_back(&self, account: Account) -> Result<(), LedgerError> {
+        if self.book.balance(account).unwrap_or(0) <= 0 {
+            return Ok(());
+        }
+        // The connection first: without one, the slice stays in the book.
+        let mut conn = self.conn().await?;
         let amount = self.book.withdraw(account);
         if amount == 0 {
             return Ok(());
         }
         let instance = self.state().instance.clone();
-        let sent = async {
-            let mut conn = self.conn().await?;
-            redis::cmd("EVAL")
-                .arg(scripts::GIVE_BACK)
-                .arg(1)
-                .arg(self.key(account))
-                .arg(&instance)
-                .arg(amount)
-                .query_async::<i64>(&mut conn)
-                .await
-                .map_err(redis_error)
-        };
-        if let Err(e) = sent.await {
-            // Still held in Redis: the slice stays this instance's.
-            self.book.adjust(account, amount);
-            return Err(e);
-        }
+        // A reply lost after the script ran leaves the slice counted as this instance's in
+        // Redis: held too long, never spent twice.
+        redis::cmd("EVAL")
+            .arg(scripts::GIVE_BACK)
+            .arg(1)
+            .arg(self.key(account))
+            .arg(&instance)
+            .arg(amount)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(redis_error)?;
         Ok(())
     }
 
-    /// Tells Redis the commits the batch writer made.
+    /// Tells Redis the commits the batch writer made. Without a connection they wait for
+    /// the next round; a pipeline that failed midway is not sent again (a commit applied twice
+    /// would free quota twice; one not applied keeps it held until this instance is gone).
     async fn flush_commits(&self) -> Result<(), LedgerError> {
+        let mut conn = self.conn().await?;
         let commits: Vec<((String, Account), i64)> = self.state().commits.drain().collect();
         if commits.is_empty() {
             return Ok(());
         }
-        let sent = async {
-            let mut conn = self.conn().await?;
-            let mut pipe = redis::pipe();
-            for ((instance, account), quota) in &commits {
-                pipe.cmd("EVAL")
-                    .arg(scripts::COMMIT)
-                    .arg(1)
-                    .arg(self.key(*account))
-                    .arg(instance)
-                    .arg(*quota)
-                    .ignore();
-            }
-            pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
-        };
-        if let Err(e) = sent.await {
-            let mut s = self.state();
-            for (k, q) in commits {
-                *s.commits.entry(k).or_insert(0) += q;
-            }
-            return Err(e);
+        let mut pipe = redis::pipe();
+        for ((instance, account), quota) in &commits {
+            pipe.cmd("EVAL")
+                .arg(scripts::COMMIT)
+                .arg(1)
+                .arg(self.key(*account))
+                .arg(instance)
+                .arg(*quota)
+                .ignore();
         }
-        Ok(())
+        pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
     }
 
     /// Reclaims the holdings of instances whose registration lapsed.
     async fn sweep(&self) -> Result<(), LedgerError> {
-        let mut conn = self.conn().await?;
-        let dead: Vec<String> = redis::cmd("EVAL")
+        let mut lapsed = redis::cmd("EVAL");
+        lapsed
             .arg(scripts::lapsed())
             .arg(1)
-            .arg(self.instances_key())
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
+            .arg(self.instances_key());
+        let dead: Vec<String> = self.query(&lapsed).await?;
         for instance in dead {
-            let keys: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(self.held_key(&instance))
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_error)?;
+            let keys: Vec<String> = self
+                .query(redis::cmd("SMEMBERS").arg(self.held_key(&instance)))
+                .await?;
             let accounts: Vec<Account> = keys.iter().filter_map(|k| self.account_of(k)).collect();
             if !self.rebase(&accounts, Some(&instance)).await?.is_empty() {
                 continue; // overtaken by a commit: the next round tries again
             }
+            let mut conn = self.conn().await?;
             redis::pipe()
                 .cmd("DEL")
                 .arg(self.held_key(&instance))
@@ -402,8 +456,9 @@ impl RedisLedger {
         Ok(())
     }
 
-    /// One round of upkeep: renew, tell commits, give back idle slices, reclaim the dead.
-    async fn round(&self) -> Result<(), LedgerError> {
+    /// One round of upkeep (the loop of [`RedisLedger::maintain`] runs one every quarter
+    /// lease): renew, tell commits, give back idle slices, reclaim the dead.
+    pub async fn round(&self) -> Result<(), LedgerError> {
         self.renew().await?;
         self.flush_commits().await?;
         let recent = std::mem::take(&mut self.state().recent);
@@ -419,26 +474,22 @@ impl RedisLedger {
     /// commits made so far (later ones are settled when its registration is reclaimed).
     pub async fn maintain(self: Arc<Self>, jobs: Jobs) {
         let mut stop = std::pin::pin!(jobs.cancelled());
-        let period = self.lease / 4;
+        // A fixed beat: commits waking the loop in between never put a round off.
+        let mut beat = tokio::time::interval(self.lease / 4);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(period) => {}
+                _ = beat.tick() => {
+                    if let Err(e) = self.round().await {
+                        tracing::warn!(error = %e, "ledger upkeep failed");
+                    }
+                }
                 _ = self.wake.notified() => {
                     if let Err(e) = self.flush_commits().await {
                         tracing::warn!(error = %e, "telling Redis of billing commits failed");
                     }
-                    continue;
                 }
                 _ = &mut stop => break,
-            }
-            if let Err(e) = self.round().await {
-                tracing::warn!(error = %e, "ledger upkeep failed");
-            }
-            if !self.valid() {
-                // The registration could not be renewed in time: stop spending slices.
-                for account in self.book.loaded() {
-                    self.book.withdraw(account);
-                }
             }
         }
         for account in self.book.loaded() {
@@ -497,35 +548,12 @@ impl Ledger for RedisLedger {
     }
 
     fn committed(&self, payer: Payer, quota: i64) {
-        self.book.committed(payer, quota);
+        // Under the state's lock, so the commit is told under the id that holds it.
         let mut s = self.state();
-        let current = s.instance.clone();
+        self.book.committed(payer, quota);
+        let instance = s.instance.clone();
         for account in payer.accounts() {
-            let mut left = quota;
-            // What earlier incarnations spent is committed first, under their ids.
-            if let Some(owed) = s.orphaned.get_mut(&account) {
-                let mut paid = Vec::new();
-                while left > 0
-                    && let Some((instance, amount)) = owed.first_mut()
-                {
-                    let part = left.min(*amount);
-                    *amount -= part;
-                    left -= part;
-                    paid.push((instance.clone(), part));
-                    if *amount <= 0 {
-                        owed.remove(0);
-                    }
-                }
-                if owed.is_empty() {
-                    s.orphaned.remove(&account);
-                }
-                for (instance, part) in paid {
-                    *s.commits.entry((instance, account)).or_insert(0) += part;
-                }
-            }
-            if left > 0 {
-                *s.commits.entry((current.clone(), account)).or_insert(0) += left;
-            }
+            *s.commits.entry((instance.clone(), account)).or_insert(0) += quota;
         }
         drop(s);
         self.wake.notify_one();
@@ -533,12 +561,13 @@ impl Ledger for RedisLedger {
 
     fn apply<'a>(&'a self, change: &'a Change, local: bool) -> LedgerFuture<'a, ()> {
         Box::pin(async move {
+            // A lowered quota takes back what instances hold of it, as a stop does.
             let (account, returned) = match *change {
                 Change::User { id, quota_delta } if quota_delta != 0 => {
-                    (Account::User(UserId(id)), false)
+                    (Account::User(UserId(id)), quota_delta < 0)
                 }
                 Change::Token { id, quota_delta } if quota_delta != 0 => {
-                    (Account::Token(TokenId(id)), false)
+                    (Account::Token(TokenId(id)), quota_delta < 0)
                 }
                 Change::TokenLimitSwitched { id } | Change::TokenDeleted { id } => {
                     (Account::Token(TokenId(id)), true)

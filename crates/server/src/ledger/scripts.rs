@@ -58,6 +58,17 @@ end
 return 0
 ";
 
+/// KEYS: held-set, account. ARGV: instance, amount. Holds `amount` under the instance
+/// whatever `avail` is (it may go below zero): what calls under way hold when an instance
+/// lapsed and registered anew. Answers -2 when the account is not initialised.
+pub const HOLD: &str = r"
+if redis.call('HEXISTS', KEYS[2], 'avail') == 0 then return -2 end
+redis.call('HINCRBY', KEYS[2], 'avail', string.format('%d', -tonumber(ARGV[2])))
+redis.call('HINCRBY', KEYS[2], 'o:' .. ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[1], KEYS[2])
+return 0
+";
+
 /// KEYS: account. ARGV: instance, amount. Gives back up to what the instance holds; answers
 /// what was given back (nothing when its holding was reclaimed meanwhile).
 pub const GIVE_BACK: &str = r"

@@ -141,7 +141,96 @@ async fn a_killed_instance_strands_no_balance_past_the_lease(app: TestApp) {
     assert_eq!(a.quota_of(&user).await, 0);
 }
 
+/// The Redis state of one account: (avail, sum of the instances' holdings).
+async fn account_state(
+    conn: &mut deadpool_redis::Connection,
+    prefix: &str,
+    user: i64,
+) -> (i64, i64) {
+    let fields: std::collections::HashMap<String, i64> = deadpool_redis::redis::cmd("HGETALL")
+        .arg(format!("{prefix}u:{user}"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    let held = fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("o:"))
+        .map(|(_, v)| *v)
+        .sum();
+    (fields["avail"], held)
+}
+
+/// An instance cut off past its lease, with a call under way: the others reclaim its slices,
+/// it registers anew and holds again what the call reserved, and once the call settles and
+/// commits, Redis and the database agree to the unit.
+async fn a_lapsed_instance_holds_its_calls_again(app: TestApp) {
+    use relay::billing::{Ledger, Payer, Session, UserId};
+    use server::ledger::RedisLedger;
+    let Some(redis) = redis() else { return };
+    let (user, _) = app.funded_user("lapsed", 10 * CALL).await;
+    let pool = deadpool_redis::Config::from_url(&redis)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let secret = format!("lapse-{}", app.database_url);
+    let digest = server::namespace(secret.as_bytes());
+    let prefix = format!("gateway:{}:ledger:", &digest[..16]);
+    let lease = Duration::from_secs(2);
+    let one = RedisLedger::new(app.db.clone(), pool.clone(), secret.as_bytes(), lease);
+    let other = RedisLedger::new(app.db.clone(), pool.clone(), secret.as_bytes(), lease);
+    let payer = Payer {
+        user: UserId(user.id as i32),
+        token: None,
+    };
+    one.lease(payer, CALL).await.unwrap();
+    let shared: std::sync::Arc<dyn Ledger> = one.clone();
+    let call = Session::reserve(shared, payer, CALL, true).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    // Cut off: its registration expires, and the other instance reclaims it.
+    let _: () = deadpool_redis::redis::cmd("ZADD")
+        .arg(format!("{prefix}instances"))
+        .arg(0)
+        .arg(
+            deadpool_redis::redis::cmd("ZRANGE")
+                .arg(format!("{prefix}instances"))
+                .arg(0)
+                .arg(0)
+                .query_async::<Vec<String>>(&mut conn)
+                .await
+                .unwrap(),
+        )
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    other.round().await.unwrap();
+    assert_eq!(
+        account_state(&mut conn, &prefix, user.id).await,
+        (10 * CALL, 0),
+        "reclaimed: the whole balance is free"
+    );
+    // Back: it registers anew and holds the call's reservation again.
+    one.round().await.unwrap();
+    assert_eq!(
+        account_state(&mut conn, &prefix, user.id).await,
+        (9 * CALL, CALL)
+    );
+    // The call costs 400 and is committed (as the batch writer would).
+    assert_eq!(call.settle(400), 400);
+    persistence::users::add_quota(&app.db, user.id as i32, -400)
+        .await
+        .unwrap();
+    one.committed(payer, 400);
+    for _ in 0..3 {
+        one.round().await.unwrap();
+    }
+    assert_eq!(
+        account_state(&mut conn, &prefix, user.id).await,
+        (10 * CALL - 400, 0),
+        "Redis and the database agree"
+    );
+}
+
 db_tests!(
     eighty_calls_over_two_instances_never_overspend_a_budget_of_twenty,
-    a_killed_instance_strands_no_balance_past_the_lease
+    a_killed_instance_strands_no_balance_past_the_lease,
+    a_lapsed_instance_holds_its_calls_again
 );

@@ -173,12 +173,19 @@ impl Book {
         b.outstanding.remove(&account);
     }
 
-    /// Takes everything outstanding out of the book (a shared ledger's slices were taken back
-    /// from it) and returns it per account.
-    pub fn take_outstanding(&self) -> Vec<(Account, i64)> {
+    /// Empties every balance at once (a shared ledger's slices were reclaimed) and returns
+    /// what is outstanding per account, which calls under way still hold or owe.
+    pub fn drop_slices(&self) -> Vec<(Account, i64)> {
         let mut b = self.lock();
         b.generation += 1;
-        b.outstanding.drain().filter(|(_, v)| *v != 0).collect()
+        for v in b.balances.values_mut() {
+            *v = 0;
+        }
+        b.outstanding
+            .iter()
+            .filter(|(_, v)| **v != 0)
+            .map(|(a, v)| (*a, *v))
+            .collect()
     }
 
     pub fn balance(&self, account: Account) -> Option<i64> {
