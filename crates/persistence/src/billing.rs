@@ -116,6 +116,19 @@ impl BillingWriter {
         }
     }
 
+    /// Records queued and not yet taken for a commit, and the seconds the oldest has waited.
+    pub fn queue(&self) -> (usize, i64) {
+        let pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let oldest = pending
+            .first()
+            .map_or(0, |r| Ord::max(domain::now_ts() - r.created_at, 0));
+        (pending.len(), oldest)
+    }
+
     /// Records queued and not yet taken for a commit.
     pub fn backlog(&self) -> usize {
         self.shared

@@ -48,6 +48,7 @@ mod reserve;
 mod routing;
 mod stream;
 pub mod tasks;
+pub mod telemetry;
 pub mod tokenizer;
 mod upload;
 

@@ -266,6 +266,7 @@ impl Relay {
                         continue;
                     }
                     FirstEvent::Broken(why) => {
+                        crate::telemetry::upstream_unreachable(channel.id);
                         tracing::warn!(channel = channel.id, request_id = %meta.request_id, "upstream stream broke before its first event: {why}");
                         last_error = RelayError::Unavailable(why);
                         continue;
@@ -362,11 +363,17 @@ impl Relay {
         let upstream: hyper::Request<UpstreamBody> = builder
             .body(full_body(body))
             .map_err(|e| unavailable(format!("building the request: {e}")))?;
-        self.s
-            .http
-            .send(upstream, HEAD_TIMEOUT)
-            .await
-            .map_err(|e| unavailable(e.to_string()))
+        let started = Instant::now();
+        match self.s.http.send(upstream, HEAD_TIMEOUT).await {
+            Ok(resp) => {
+                crate::telemetry::upstream_answered(channel.id, started, resp.status().as_u16());
+                Ok(resp)
+            }
+            Err(e) => {
+                crate::telemetry::upstream_unreachable(channel.id);
+                Err(unavailable(e.to_string()))
+            }
+        }
     }
 
     /// Reads a failed answer: counts a key failure, and makes the caller's (masked) error.

@@ -58,6 +58,8 @@ pub struct RealtimeMeter {
     upstream_model: String,
     /// The channel, whose secrets the caller's events must not show.
     channel: Arc<ChannelInfo>,
+    /// Counts the session among the open ones while it lives.
+    _open: crate::telemetry::Open,
 }
 
 /// What the meter reads of a client event. Unknown fields are skipped; a field named twice
@@ -394,6 +396,7 @@ impl Relay {
                             pending: VecDeque::new(),
                             upstream_model: channel.upstream_model(model).to_owned(),
                             channel: channel.clone(),
+                            _open: crate::telemetry::Open::new("gateway_realtime_sessions"),
                             _permit: permit.take().map(|mut p| {
                                 p.succeeded();
                                 p

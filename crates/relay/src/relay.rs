@@ -295,6 +295,11 @@ impl Relay {
         self.s.billing.backlog() < BILLING_BACKLOG
     }
 
+    /// The billing writer's queue: records waiting, and how many seconds the oldest waited.
+    pub fn billing_queue(&self) -> (usize, i64) {
+        self.s.billing.queue()
+    }
+
     /// Commits every billing record queued so far.
     pub async fn flush_billing(&self) {
         self.s.billing.flush().await;

@@ -27,6 +27,20 @@ pub struct Settings {
     pub tasks: TaskSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `/metrics` (Prometheus' text format).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serves `/metrics` (`APP__METRICS__ENABLED`); off by default.
+    #[serde(default)]
+    pub enabled: bool,
+    /// When set, `/metrics` needs `Authorization: Bearer <token>` (`APP__METRICS__TOKEN`).
+    #[serde(default)]
+    pub token: Option<Secret>,
 }
 
 /// How log lines are written.

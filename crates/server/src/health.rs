@@ -24,6 +24,26 @@ pub struct Liveness {
     pub status: &'static str,
 }
 
+/// Why `/metrics` refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProbeError {
+    pub error: String,
+}
+
+impl ProbeError {
+    pub fn answer(status: u16, error: &str) -> HttpResponse {
+        let status = actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = HttpResponse::build(status);
+        if status == actix_web::http::StatusCode::UNAUTHORIZED {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        resp.json(ProbeError {
+            error: error.to_owned(),
+        })
+    }
+}
+
 /// What the readiness checks need.
 pub struct Probes {
     pub db: persistence::DatabaseConnection,
@@ -96,10 +116,13 @@ pub async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
 
 /// The health routes and their document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz), components(schemas(Liveness, Readiness)),
-    tags((name = "health", description = "Liveness and readiness probes")))]
+#[openapi(paths(healthz, readyz, crate::telemetry::metrics_text),
+    components(schemas(Liveness, Readiness, ProbeError)),
+    tags((name = "health", description = "Liveness and readiness probes, and metrics")))]
 pub struct HealthApiDoc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz);
+    cfg.service(healthz)
+        .service(readyz)
+        .service(crate::telemetry::metrics_text);
 }

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod health;
 pub mod ledger;
 pub mod startup;
+pub mod telemetry;
 
 pub use config::Settings;
 

@@ -86,6 +86,7 @@ async fn request_id(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }
+    crate::telemetry::request_done(res.request(), res.status().as_u16(), started);
     span.in_scope(|| {
         tracing::info!(
             target: "access",
@@ -193,6 +194,15 @@ impl Application {
             relay: relay.clone(),
             redis: redis.as_ref().map(|(_, pool)| pool.clone()),
         });
+        let exporter = web::Data::new(crate::telemetry::Exporter {
+            handle: settings
+                .metrics
+                .enabled
+                .then(crate::telemetry::install)
+                .flatten(),
+            token: settings.metrics.token.as_ref().map(|t| t.0.clone()),
+            relay: relay.clone(),
+        });
         let api_origins = web::Data::new(crate::cors::ApiOrigins::parse(
             &settings.server.cors_origins,
         ));
@@ -236,6 +246,7 @@ impl Application {
                 .app_data(admin_state.clone())
                 .app_data(gateway_state.clone())
                 .app_data(probes.clone())
+                .app_data(exporter.clone())
                 // The relay first: its routes are the hot ones, and actix tries them in order.
                 .configure(gateway_api::configure)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", doc.clone()))

@@ -230,6 +230,7 @@ impl Meter {
 impl Meter {
     /// Queues the billing record of `quota` charged for these tokens.
     pub(crate) fn record(&self, prompt: i64, completion: i64, quota: i64, content: String) {
+        crate::telemetry::billed(&self.model, self.channel_id, quota);
         self.billing.submit(BillingRecord {
             user_id: self.caller.user.id,
             username: self.caller.user.username.clone(),

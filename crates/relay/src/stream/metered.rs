@@ -40,6 +40,8 @@ pub struct MeteredStream {
     ended: bool,
     /// The call's slot among its key's calls in flight, held until the stream ends.
     permit: Option<crate::limits::Permit>,
+    /// Counts the stream among the open ones while it lives.
+    _open: crate::telemetry::Open,
 }
 
 impl MeteredStream {
@@ -62,6 +64,7 @@ impl MeteredStream {
             aligned: Aligned::default(),
             ended: false,
             permit: None,
+            _open: crate::telemetry::Open::new("gateway_open_streams"),
         }
     }
 
@@ -78,6 +81,7 @@ impl MeteredStream {
             aligned: Aligned::default(),
             ended: false,
             permit: None,
+            _open: crate::telemetry::Open::new("gateway_open_streams"),
         }
     }
 

@@ -37,6 +37,8 @@ const MAX_VIEW: usize = 60_000;
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sweep {
+    /// Unfinished tasks looked at.
+    pub seen: usize,
     /// Tasks asked about upstream.
     pub polled: usize,
     /// Tasks that succeeded.
@@ -49,6 +51,7 @@ pub struct Sweep {
 
 impl std::ops::AddAssign for Sweep {
     fn add_assign(&mut self, o: Sweep) {
+        self.seen += o.seen;
         self.polled += o.polled;
         self.succeeded += o.succeeded;
         self.refunded += o.refunded;
@@ -91,7 +94,10 @@ impl Relay {
         let next = (page.len() as u64 == PAGE)
             .then(|| page.last().map(|t| t.id))
             .flatten();
-        let mut sweep = Sweep::default();
+        let mut sweep = Sweep {
+            seen: page.len(),
+            ..Sweep::default()
+        };
         let mut live: Vec<Model> = Vec::new();
         for task in page {
             if now.saturating_sub(task.submit_time) > limit {
@@ -289,6 +295,7 @@ pub(crate) async fn poll_loop(
         i64::try_from(interval.as_secs().saturating_mul(3).saturating_add(10)).unwrap_or(i64::MAX);
     let mut stop = std::pin::pin!(jobs.cancelled());
     let mut cursor = 0;
+    let mut seen = 0;
     'poll: loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -320,9 +327,12 @@ pub(crate) async fn poll_loop(
                     if s.polled + s.refunded > 0 {
                         tracing::debug!(?s, "tasks polled");
                     }
+                    seen += s.seen;
                     match next {
                         Some(next) => cursor = next,
                         None => {
+                            // A whole pass: what it saw is the backlog.
+                            crate::telemetry::task_backlog(std::mem::take(&mut seen));
                             cursor = 0;
                             break;
                         }

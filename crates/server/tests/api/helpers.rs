@@ -185,6 +185,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             timeout_secs: 86_400,
         },
         log: Default::default(),
+        metrics: Default::default(),
     }
 }
 

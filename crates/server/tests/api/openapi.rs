@@ -141,6 +141,8 @@ fn every_operation_is_complete() {
             let error_schema = if path == "/readyz" {
                 // A probe's failure is its report, which says which check failed.
                 "Readiness"
+            } else if path == "/metrics" {
+                "ProbeError"
             } else if path.starts_with("/api/") {
                 "ApiErrorBody"
             } else if path.starts_with("/v1/messages") {
