@@ -71,6 +71,8 @@ pub const LOGO: &str = "Logo";
 pub const TOP_UP_LINK: &str = "TopUpLink";
 pub const CHAT_LINK: &str = "ChatLink";
 pub const RETRY_TIMES: &str = "RetryTimes";
+/// Days logs are kept (0: for ever); older ones are deleted in bounded batches, hourly.
+pub const LOG_RETENTION_DAYS: &str = "LogRetentionDays";
 pub const MODEL_RATIO: &str = "ModelRatio";
 pub const COMPLETION_RATIO: &str = "CompletionRatio";
 /// Per model: what a prompt token read from the provider's cache costs, as a share of an
@@ -148,6 +150,7 @@ pub const DEFS: &[OptionDef] = &[
     def(TOP_UP_LINK, "", Kind::Text, Some("top_up_link")),
     def(CHAT_LINK, "", Kind::Text, Some("chat_link")),
     def(RETRY_TIMES, "0", Kind::Int { max: 10 }, None),
+    def(LOG_RETENTION_DAYS, "0", Kind::Int { max: 36_500 }, None),
     def(MODEL_RATIO, "{}", RATIOS, None),
     def(COMPLETION_RATIO, "{}", RATIOS, None),
     def(CACHE_RATIO, "{}", RATIOS, None),

@@ -2,7 +2,7 @@
 
 use crate::{Page, Paged, fetch_page};
 use sea_orm::entity::prelude::*;
-use sea_orm::{QueryOrder, Set};
+use sea_orm::{QueryOrder, QuerySelect, Set};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "logs")]
@@ -274,4 +274,31 @@ pub async fn list(
         q = q.filter(Column::CreatedAt.lte(v));
     }
     fetch_page(q, db, page).await
+}
+
+/// Deletes up to `batch` logs written before `before` (Unix seconds), oldest first; returns how
+/// many went. One short statement pair per batch (ids first, then those ids: MySQL cannot
+/// limit a subquery of a delete), so writers are never held behind a long delete.
+pub async fn delete_before(
+    db: &impl ConnectionTrait,
+    before: i64,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    let ids: Vec<i64> = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::CreatedAt.lt(before))
+        .order_by_asc(Column::Id)
+        .limit(batch)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let gone = Entity::delete_many()
+        .filter(Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(gone.rows_affected)
 }

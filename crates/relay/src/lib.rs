@@ -45,6 +45,7 @@ pub mod providers;
 mod realtime;
 mod relay;
 mod reserve;
+mod retention;
 mod routing;
 mod stream;
 pub mod tasks;

@@ -52,6 +52,7 @@ pub struct RelayBuilder {
     bus: Option<Arc<dyn crate::changes::ChangeBus>>,
     counters: Option<Arc<dyn crate::limits::Counters>>,
     ledger: Option<Arc<dyn Ledger>>,
+    log_retention: Option<Duration>,
 }
 
 impl RelayBuilder {
@@ -68,6 +69,7 @@ impl RelayBuilder {
             bus: None,
             counters: None,
             ledger: None,
+            log_retention: Some(Duration::from_secs(3600)),
         }
     }
 
@@ -113,6 +115,13 @@ impl RelayBuilder {
     /// Counts rate limits in `counters` (shared by several instances); by default in memory.
     pub fn counters(mut self, counters: Arc<dyn crate::limits::Counters>) -> Self {
         self.counters = Some(counters);
+        self
+    }
+
+    /// Deletes logs past `LogRetentionDays` every `interval` (hourly by default); `None` turns
+    /// it off.
+    pub fn log_retention(mut self, interval: Option<Duration>) -> Self {
+        self.log_retention = interval.map(|i| i.max(Duration::from_secs(1)));
         self
     }
 
@@ -172,6 +181,13 @@ impl RelayBuilder {
             let s = &relay.s;
             s.jobs.spawn_on(
                 sync_loop(Arc::downgrade(s), s.jobs.clone(), interval),
+                &s.background,
+            );
+        }
+        if let Some(interval) = self.log_retention {
+            let s = &relay.s;
+            s.jobs.spawn_on(
+                crate::retention::retention_loop(Arc::downgrade(s), s.jobs.clone(), interval),
                 &s.background,
             );
         }

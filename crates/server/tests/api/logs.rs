@@ -1,4 +1,5 @@
-//! Logs: a user's own, and everyone's with filters for admins.
+//! Logs: a user's own, and everyone's with filters for admins; old ones deleted past
+//! `LogRetentionDays`.
 
 use crate::helpers::TestApp;
 use persistence::logs::{self, NewLog};
@@ -109,4 +110,57 @@ async fn own_logs_only_and_admin_filters(app: TestApp) {
     assert_eq!(v["success"], json!(false));
 }
 
-db_tests!(own_logs_only_and_admin_filters);
+/// With `LogRetentionDays`, logs older than that go (in batches: more than one batch here),
+/// newer ones stay; 0 keeps everything.
+async fn logs_past_their_retention_are_deleted(app: TestApp) {
+    let alice = app.new_user("alice").await;
+    let now = domain::now_ts();
+    let old = now - 3 * 86_400;
+    let rows: Vec<logs::ActiveModel> = (0..5_006)
+        .map(|i| {
+            logs::ActiveModel::from(NewLog {
+                user_id: alice.id as i32,
+                username: "alice".into(),
+                log_type: 2,
+                created_at: old - i,
+                ..Default::default()
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        use sea_orm::EntityTrait;
+        logs::Entity::insert_many(chunk.to_vec())
+            .exec(&app.db)
+            .await
+            .unwrap();
+    }
+    seed(&app, alice.id, "alice", 2, "gpt-4", now - 86_400 + 60, 1).await;
+    seed(&app, alice.id, "alice", 2, "gpt-4", now, 1).await;
+    let root = app.root().await;
+    let count = || async {
+        let (_, v) = app.get(Some(&root), "/api/log?size=1").await;
+        v["total"].as_i64().unwrap()
+    };
+    assert_eq!(count().await, 5_008);
+    assert_eq!(
+        app.relay.prune_logs().await.unwrap(),
+        0,
+        "kept for ever by default"
+    );
+    app.set_option(&root, "LogRetentionDays", "2").await;
+    assert_eq!(app.relay.prune_logs().await.unwrap(), 5_006);
+    assert_eq!(count().await, 2, "the last day's stay");
+    let (status, v) = app
+        .put(
+            Some(&root),
+            "/api/option",
+            json!({"key": "LogRetentionDays", "value": "-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+}
+
+db_tests!(
+    own_logs_only_and_admin_filters,
+    logs_past_their_retention_are_deleted
+);
