@@ -7,7 +7,7 @@ use crate::extract::{Admitted, meta, read_body};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use relay::{Dialect, Endpoint, RelayBody, RelayError, RelayResponse, Request};
+use relay::{Dialect, Endpoint, RelayBody, RelayResponse, Request};
 
 /// Caller headers passed on to a channel of the same dialect: Anthropic's API version and the
 /// betas the caller opted into.
@@ -89,7 +89,8 @@ pub(crate) async fn relay_call_with(
     }
 }
 
-/// The relayed answer; a stream that ends for want of quota closes with an error event.
+/// The relayed answer; a stream that ends early (for want of quota, an upstream that broke
+/// off or went quiet) closes with an error event in the caller's dialect, not a cut socket.
 pub(crate) fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
     let mut builder = HttpResponse::build(status);
@@ -100,8 +101,7 @@ pub(crate) fn respond(resp: RelayResponse, req: &HttpRequest) -> HttpResponse {
             let req = req.clone();
             let stream = stream.map(move |item| match item {
                 Ok(chunk) => Ok(chunk),
-                Err(e @ RelayError::Insufficient { .. }) => Ok(error_event(&e, &req)),
-                Err(e) => Err(std::io::Error::other(e)),
+                Err(e) => Ok::<_, std::io::Error>(error_event(&e, &req)),
             });
             builder
                 .insert_header(("cache-control", "no-cache"))

@@ -266,17 +266,15 @@ fn json_array(
                         return Some((Ok(Bytes::from(out)), st));
                     }
                 }
-                Some(Err(e @ RelayError::Insufficient { .. })) => {
+                // Ended early (quota, an upstream that broke off or went quiet): the error as
+                // the array's last element.
+                Some(Err(e)) => {
                     let event = error_event(&e, &st.req);
                     let mut out = Vec::new();
                     let json = event.strip_prefix(b"data: ").unwrap_or(&event);
                     st.element(json.trim_ascii_end(), &mut out);
                     st.close(&mut out);
                     return Some((Ok(Bytes::from(out)), st));
-                }
-                Some(Err(e)) => {
-                    st.done = true;
-                    return Some((Err(std::io::Error::other(e)), st));
                 }
                 None => {
                     st.pending.extend_from_slice(b"\n\n");

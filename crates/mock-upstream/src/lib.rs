@@ -12,7 +12,8 @@
 //! `stream_options.include_usage` asks for it, then `[DONE]`; `mock-slow` waits
 //! [`SLOW_DELAY`] before each event (and, not streamed, sends its body three of those after its
 //! headers), `mock-hold` [`HOLD_DELAY`] (a stream that stays open for
-//! long), `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
+//! long), `mock-stall` sends two content events and then nothing, never ending, `mock-reset`
+//! sends two and then breaks the connection, `mock-nousage` never sends usage, `mock-stream-error` answers 200 with an error event
 //! (in the path's format) in place of the stream (`mock-error-split`: that event in two frames
 //! a moment apart, cut inside its JSON), `mock-break` sends two chunks and then such an
 //! event. `mock-long` ignores `max_tokens` (a hostile upstream): it streams
@@ -501,7 +502,23 @@ pub(crate) fn usage_json(model: &str, completion: usize) -> Value {
 /// An SSE stream: Anthropic's events for Messages; else OpenAI's content events, an optional
 /// usage event and `[DONE]`.
 fn sse_body(path: &str, model: &str, usage: bool, chunks: usize) -> Body {
-    let events = events_of(path, model, usage, chunks);
+    let mut events = events_of(path, model, usage, chunks);
+    if matches!(model, "mock-stall" | "mock-reset") {
+        events.truncate(2);
+        let reset = model == "mock-reset";
+        let head = futures_util::stream::iter(events)
+            .map(|e| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(e))));
+        let tail = futures_util::stream::once(async move {
+            if reset {
+                tokio::time::sleep(SLOW_DELAY).await;
+                // Unwinding the connection's task drops its socket mid-body, as a reset
+                // does (without the panic hook's noise).
+                std::panic::resume_unwind(Box::new("connection reset"))
+            }
+            futures_util::future::pending().await
+        });
+        return BodyExt::boxed(StreamBody::new(head.chain(tail)));
+    }
     let delay = match model {
         "mock-slow" => Some(SLOW_DELAY),
         "mock-hold" => Some(HOLD_DELAY),

@@ -31,6 +31,8 @@ pub(crate) struct Answer<'a> {
     pub channel: Arc<ChannelInfo>,
     /// The owner of the task that reads a whole answer.
     pub jobs: &'a Jobs,
+    /// How long a stream may send nothing before it is given up.
+    pub idle: std::time::Duration,
 }
 
 /// How an answer with a successful status turned out.
@@ -83,14 +85,17 @@ pub(crate) async fn answer(
         .unwrap_or("application/json")
         .to_owned();
     let body = match first {
-        Some(first) => RelayBody::Stream(Box::new(MeteredStream::events(
-            first,
-            resp.into_body(),
-            meter,
-            allowance,
-            shape.conversion.map(|c| c.stream(shape.model)),
-            shape.channel,
-        ))),
+        Some(first) => RelayBody::Stream(Box::new(
+            MeteredStream::events(
+                first,
+                resp.into_body(),
+                meter,
+                allowance,
+                shape.conversion.map(|c| c.stream(shape.model)),
+                shape.channel,
+            )
+            .idle_after(shape.idle),
+        )),
         None if endpoint == Endpoint::AudioSpeech => {
             // Speech is priced by its input's characters, known before the answer.
             let usage = Usage {
@@ -98,7 +103,9 @@ pub(crate) async fn answer(
                 ..Usage::default()
             };
             meter.bill(Some(usage));
-            RelayBody::Stream(Box::new(MeteredStream::bytes(resp.into_body())))
+            RelayBody::Stream(Box::new(
+                MeteredStream::bytes(resp.into_body()).idle_after(shape.idle),
+            ))
         }
         None => {
             // Read and billed by a task of its own: a caller that hangs up meanwhile is billed

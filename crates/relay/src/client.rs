@@ -53,12 +53,36 @@ impl Default for HttpClient {
     }
 }
 
+/// How long the relay waits on an upstream: for its connection, for its answer's head (and a
+/// stream's first event), and between two pieces of a streamed answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamTimeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(300),
+            idle: Duration::from_secs(300),
+        }
+    }
+}
+
 impl HttpClient {
     pub fn new() -> Self {
+        Self::with_connect_timeout(UpstreamTimeouts::default().connect)
+    }
+
+    /// A client that gives up connecting after `connect`.
+    pub fn with_connect_timeout(connect: Duration) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_connect_timeout(Some(connect));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()

@@ -56,7 +56,7 @@ mod upload;
 pub use auth::{Caller, UsageEntry, parse_key};
 pub use changes::{Change, ChangeBus};
 pub use channel_test::{TestOutcome, test_channel, test_model};
-pub use client::{HttpClient, TransportError};
+pub use client::{HttpClient, TransportError, UpstreamTimeouts};
 pub use dialect::{Dialect, Endpoint};
 pub use directory::{TokenInfo, UserInfo};
 pub use error::{Holder, KeyProblem, Refusal, RelayError, UpstreamError, UpstreamKind};

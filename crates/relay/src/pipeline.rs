@@ -26,10 +26,8 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long an upstream may take to start answering.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// The most of an upstream's error body read.
 const ERROR_BODY_LIMIT: usize = 1 << 20;
 
@@ -257,7 +255,7 @@ impl Relay {
             // an error: until then another channel can still take over.
             let (resp, first) = if spec.stream {
                 let (parts, mut body) = resp.into_parts();
-                match first_event(&mut body, HEAD_TIMEOUT).await {
+                match first_event(&mut body, self.s.timeouts.first_byte).await {
                     FirstEvent::Data(chunk) => {
                         (hyper::Response::from_parts(parts, body), Some(chunk))
                     }
@@ -288,6 +286,7 @@ impl Relay {
                 model: &spec.model,
                 channel: channel.clone(),
                 jobs: &self.s.jobs,
+                idle: self.s.timeouts.idle,
             };
             match answer(meter, allowance, resp, shape, first).await? {
                 Answered::Relayed(r) => return Ok(r),
@@ -364,7 +363,7 @@ impl Relay {
             .body(full_body(body))
             .map_err(|e| unavailable(format!("building the request: {e}")))?;
         let started = Instant::now();
-        match self.s.http.send(upstream, HEAD_TIMEOUT).await {
+        match self.s.http.send(upstream, self.s.timeouts.first_byte).await {
             Ok(resp) => {
                 crate::telemetry::upstream_answered(channel.id, started, resp.status().as_u16());
                 Ok(resp)

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     /// The background thread's runtime (the sync loop and the poller run there).
     pub background: tokio::runtime::Handle,
     shutdown_bound: Duration,
+    /// How long upstreams are waited for (the connect timeout is the HTTP client's).
+    pub timeouts: crate::client::UpstreamTimeouts,
 }
 
 /// Builds a [`Relay`] on a database connection.
@@ -53,6 +55,7 @@ pub struct RelayBuilder {
     counters: Option<Arc<dyn crate::limits::Counters>>,
     ledger: Option<Arc<dyn Ledger>>,
     log_retention: Option<Duration>,
+    timeouts: crate::client::UpstreamTimeouts,
 }
 
 impl RelayBuilder {
@@ -70,6 +73,7 @@ impl RelayBuilder {
             counters: None,
             ledger: None,
             log_retention: Some(Duration::from_secs(3600)),
+            timeouts: Default::default(),
         }
     }
 
@@ -125,6 +129,14 @@ impl RelayBuilder {
         self
     }
 
+    /// Waits on upstreams this long for their answer's head and between two pieces of a
+    /// stream (the connect timeout is the [`HttpClient`]'s own:
+    /// [`HttpClient::with_connect_timeout`]).
+    pub fn upstream_timeouts(mut self, timeouts: crate::client::UpstreamTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
     /// Keeps balances in `ledger` (shared by several instances); by default in this
     /// process's memory ([`MemoryLedger`]).
     pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
@@ -175,6 +187,7 @@ impl RelayBuilder {
                 prices: RwLock::new((u64::MAX, Arc::new(PriceTable::default()))),
                 background,
                 shutdown_bound: self.shutdown_bound,
+                timeouts: self.timeouts,
             }),
         };
         if let Some(interval) = self.sync_interval {

@@ -29,6 +29,43 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub upstream: UpstreamSettings,
+}
+
+/// How long upstreams are waited for (`APP__UPSTREAM__*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSettings {
+    /// Seconds to connect.
+    pub connect_timeout_secs: u64,
+    /// Seconds to an answer's head (and a stream's first event).
+    pub first_byte_timeout_secs: u64,
+    /// Seconds a stream may send nothing before it is given up (the caller gets an error
+    /// event and is billed for what was streamed).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        let t = relay::UpstreamTimeouts::default();
+        UpstreamSettings {
+            connect_timeout_secs: t.connect.as_secs(),
+            first_byte_timeout_secs: t.first_byte.as_secs(),
+            idle_timeout_secs: t.idle.as_secs(),
+        }
+    }
+}
+
+impl UpstreamSettings {
+    pub fn timeouts(&self) -> relay::UpstreamTimeouts {
+        let secs = |s: u64| std::time::Duration::from_secs(s.max(1));
+        relay::UpstreamTimeouts {
+            connect: secs(self.connect_timeout_secs),
+            first_byte: secs(self.first_byte_timeout_secs),
+            idle: secs(self.idle_timeout_secs),
+        }
+    }
 }
 
 /// `/metrics` (Prometheus' text format).

@@ -132,7 +132,8 @@ impl Application {
         bootstrap::ensure_root(&db, &settings.bootstrap, settings.security.bcrypt_cost).await?;
         let session_secret = bootstrap::session_secret(&db, &settings.security).await?;
         let options = Arc::new(OptionStore::load(&db).await?);
-        let http = relay::HttpClient::new();
+        let timeouts = settings.upstream.timeouts();
+        let http = relay::HttpClient::with_connect_timeout(timeouts.connect);
         let bus = match &redis {
             Some((url, pool)) => Some(
                 crate::changes::Bus::new(url, pool.clone(), &session_secret)
@@ -160,6 +161,7 @@ impl Application {
         let relay = builder
             .options(options.clone())
             .http(http.clone())
+            .upstream_timeouts(timeouts)
             .billing_window(Duration::from_millis(settings.server.billing_window_ms))
             .sync_interval(Duration::from_secs(settings.server.option_sync_secs))
             .task_polling(Some((

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,6 +43,8 @@ pub struct MeteredStream {
     permit: Option<crate::limits::Permit>,
     /// Counts the stream among the open ones while it lives.
     _open: crate::telemetry::Open,
+    /// How long the upstream may send nothing, and when that runs out.
+    idle: Option<(std::time::Duration, Pin<Box<tokio::time::Sleep>>)>,
 }
 
 impl MeteredStream {
@@ -65,6 +68,7 @@ impl MeteredStream {
             ended: false,
             permit: None,
             _open: crate::telemetry::Open::new("gateway_open_streams"),
+            idle: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl MeteredStream {
             ended: false,
             permit: None,
             _open: crate::telemetry::Open::new("gateway_open_streams"),
+            idle: None,
         }
     }
 
@@ -114,6 +119,25 @@ impl MeteredStream {
 }
 
 impl MeteredStream {
+    /// Gives the upstream up after `idle` without a byte: the caller gets an error event and
+    /// is billed for what was streamed.
+    pub(crate) fn idle_after(mut self, idle: std::time::Duration) -> Self {
+        self.idle = Some((idle, Box::pin(tokio::time::sleep(idle))));
+        self
+    }
+
+    /// Ends the stream on an upstream fault: bills what was streamed, counts the channel's
+    /// failure, and says why.
+    fn broken(&mut self, why: String) -> Poll<Option<Result<Bytes, RelayError>>> {
+        self.ended = true;
+        self.finish();
+        if let Some(channel) = &self.channel {
+            tracing::warn!(channel = channel.id, "{why}");
+            crate::telemetry::upstream_unreachable(channel.id);
+        }
+        Poll::Ready(Some(Err(RelayError::Unavailable(why))))
+    }
+
     /// Holds the call's rate-limit permit until the stream ends.
     pub(crate) fn hold(&mut self, permit: crate::limits::Permit) {
         self.permit = Some(permit);
@@ -132,7 +156,18 @@ impl Stream for MeteredStream {
         }
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let idle = self.idle.as_mut().and_then(|(limit, sleep)| {
+                        sleep.as_mut().poll(cx).is_ready().then_some(*limit)
+                    });
+                    return match idle {
+                        Some(limit) => self.broken(format!(
+                            "the upstream sent nothing for {} s",
+                            limit.as_secs()
+                        )),
+                        None => Poll::Pending,
+                    };
+                }
                 Poll::Ready(None) => {
                     self.ended = true;
                     self.finish();
@@ -150,11 +185,12 @@ impl Stream for MeteredStream {
                     return Poll::Ready((!tail.is_empty()).then_some(Ok(tail)));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    self.ended = true;
-                    self.finish();
-                    return Poll::Ready(Some(Err(RelayError::Unavailable(e.to_string()))));
+                    return self.broken(format!("the upstream stream broke: {e}"));
                 }
                 Poll::Ready(Some(Ok(frame))) => {
+                    if let Some((limit, sleep)) = self.idle.as_mut() {
+                        sleep.as_mut().reset(tokio::time::Instant::now() + *limit);
+                    }
                     if let Ok(data) = frame.into_data() {
                         return Poll::Ready(Some(self.pass(data)));
                     }

@@ -186,6 +186,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
         },
         log: Default::default(),
         metrics: Default::default(),
+        upstream: Default::default(),
     }
 }
 

@@ -43,4 +43,5 @@ mod tasks;
 mod tasks_money;
 mod tasks_video;
 mod tokens;
+mod upstream_faults;
 mod users;
