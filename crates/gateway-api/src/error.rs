@@ -140,6 +140,10 @@ fn message(err: &RelayError, lang: Lang) -> String {
         ),
         RelayError::Upstream(e) => e.message.clone(),
         RelayError::Unavailable(_) => pick("上游服务不可用".into(), "upstream unavailable".into()),
+        RelayError::ShuttingDown => pick(
+            "网关正在停止，请重试".into(),
+            "the gateway is shutting down; please retry".into(),
+        ),
         RelayError::Internal(_) => pick("内部错误".into(), "internal error".into()),
     }
 }
@@ -155,9 +159,10 @@ fn kind(err: &RelayError) -> &'static str {
             UpstreamKind::Rejected => "invalid_request_error",
             UpstreamKind::KeyUnusable | UpstreamKind::Failed => "upstream_error",
         },
-        RelayError::NoChannel(_) | RelayError::Unavailable(_) | RelayError::Internal(_) => {
-            "server_error"
-        }
+        RelayError::NoChannel(_)
+        | RelayError::Unavailable(_)
+        | RelayError::ShuttingDown
+        | RelayError::Internal(_) => "server_error",
         RelayError::Key(_)
         | RelayError::Refused(_)
         | RelayError::BadRequest(_)

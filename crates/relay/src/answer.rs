@@ -33,6 +33,8 @@ pub(crate) struct Answer<'a> {
     pub jobs: &'a Jobs,
     /// How long a stream may send nothing before it is given up.
     pub idle: std::time::Duration,
+    /// Cancelled when streams must end (the shutdown grace is over).
+    pub ending: &'a tokio_util::sync::CancellationToken,
 }
 
 /// How an answer with a successful status turned out.
@@ -94,7 +96,8 @@ pub(crate) async fn answer(
                 shape.conversion.map(|c| c.stream(shape.model)),
                 shape.channel,
             )
-            .idle_after(shape.idle),
+            .idle_after(shape.idle)
+            .ends_with(shape.ending),
         )),
         None if endpoint == Endpoint::AudioSpeech => {
             // Speech is priced by its input's characters, known before the answer.
@@ -104,7 +107,9 @@ pub(crate) async fn answer(
             };
             meter.bill(Some(usage));
             RelayBody::Stream(Box::new(
-                MeteredStream::bytes(resp.into_body()).idle_after(shape.idle),
+                MeteredStream::bytes(resp.into_body())
+                    .idle_after(shape.idle)
+                    .ends_with(shape.ending),
             ))
         }
         None => {

@@ -102,6 +102,8 @@ pub enum RelayError {
     RateLimited { retry_after: u64 },
     /// 502: no upstream could be reached; the detail is logged, not sent.
     Unavailable(String),
+    /// 503: the gateway is stopping (a stream still open at the end of the shutdown grace).
+    ShuttingDown,
     /// 500; the detail is logged, not sent.
     Internal(String),
 }
@@ -122,6 +124,7 @@ impl RelayError {
             RelayError::Upstream(e) if e.credentials_refused() => 502,
             RelayError::Upstream(e) => e.status,
             RelayError::Unavailable(_) => 502,
+            RelayError::ShuttingDown => 503,
             RelayError::Internal(_) => 500,
         }
     }
@@ -153,6 +156,7 @@ impl RelayError {
             RelayError::Upstream(e) if e.credentials_refused() => "upstream_auth_failed",
             RelayError::Upstream(e) => return e.code.as_deref(),
             RelayError::Unavailable(_) => "upstream_unavailable",
+            RelayError::ShuttingDown => "server_shutting_down",
             RelayError::Internal(_) => return None,
         })
     }
@@ -181,6 +185,7 @@ impl fmt::Display for RelayError {
                 write!(f, "upstream {} {}: {}", e.status, e.provider, e.message)
             }
             RelayError::Unavailable(d) => write!(f, "upstream unavailable: {d}"),
+            RelayError::ShuttingDown => write!(f, "the gateway is shutting down"),
             RelayError::Internal(d) => write!(f, "internal: {d}"),
         }
     }

@@ -287,6 +287,7 @@ impl Relay {
                 channel: channel.clone(),
                 jobs: &self.s.jobs,
                 idle: self.s.timeouts.idle,
+                ending: &self.s.ending,
             };
             match answer(meter, allowance, resp, shape, first).await? {
                 Answered::Relayed(r) => return Ok(r),

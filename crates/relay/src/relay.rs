@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     shutdown_bound: Duration,
     /// How long upstreams are waited for (the connect timeout is the HTTP client's).
     pub timeouts: crate::client::UpstreamTimeouts,
+    /// Cancelled when the shutdown grace is over: streams still open end then.
+    pub ending: tokio_util::sync::CancellationToken,
 }
 
 /// Builds a [`Relay`] on a database connection.
@@ -188,6 +190,7 @@ impl RelayBuilder {
                 background,
                 shutdown_bound: self.shutdown_bound,
                 timeouts: self.timeouts,
+                ending: Default::default(),
             }),
         };
         if let Some(interval) = self.sync_interval {
@@ -332,6 +335,12 @@ impl Relay {
     /// Commits every billing record queued so far.
     pub async fn flush_billing(&self) {
         self.s.billing.flush().await;
+    }
+
+    /// Ends the streams still open with an error event in their callers' dialect (billed for
+    /// what they streamed): the shutdown grace is over.
+    pub fn end_streams(&self) {
+        self.s.ending.cancel();
     }
 
     /// Cancels the background work and waits for it (in bounded time), then commits pending

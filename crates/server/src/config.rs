@@ -135,6 +135,9 @@ pub struct ServerSettings {
     /// Logins, registrations, redemptions and access-token requests a minute from one address
     /// (0 = no limit).
     pub critical_rate_limit: i64,
+    /// Seconds in-flight calls and streams may go on after SIGTERM before the streams still
+    /// open are ended with an error event.
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +199,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.trusted_proxies", ""),
     ("server.api_rate_limit", "600"),
     ("server.critical_rate_limit", "20"),
+    ("server.shutdown_grace_secs", "30"),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),

@@ -52,6 +52,8 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     relay: Relay,
+    /// How long in-flight calls and streams may go on after a stop signal.
+    grace: Duration,
 }
 
 /// Gives every request an id (the caller's `X-Request-Id` when it is sane, else a new one), put
@@ -237,6 +239,7 @@ impl Application {
                 source,
             })?
             .port();
+        let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
         let doc = openapi();
         let server = HttpServer::new(move || {
             App::new()
@@ -263,13 +266,17 @@ impl Application {
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind { addr, source })?
-        .shutdown_timeout(30)
+        // The server's own bound comes after the grace: streams still open then end with an
+        // error event, which is given a few seconds to leave.
+        .shutdown_timeout(grace.as_secs() + 5)
+        .disable_signals()
         .run();
         Ok(Application {
             port,
             server,
             db,
             relay,
+            grace,
         })
     }
 
@@ -292,11 +299,56 @@ impl Application {
         self.relay.clone()
     }
 
-    /// Serves until a shutdown signal, lets in-flight calls finish, then commits every pending
-    /// billing record.
+    /// Serves until a shutdown signal (SIGTERM or Ctrl-C): stops accepting, lets in-flight
+    /// calls and streams go on for the grace (`APP__SERVER__SHUTDOWN_GRACE_SECS`), then ends
+    /// the streams still open with an error event in their dialect (billed for what they
+    /// streamed), and commits every pending billing record.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (handle, relay, grace) = (self.server.handle(), self.relay.clone(), self.grace);
+        let jobs = self.relay.jobs().clone();
+        self.relay.jobs().spawn(async move {
+            tokio::select! {
+                _ = stop_signal() => {}
+                _ = jobs.cancelled() => return,
+            }
+            tracing::info!(grace_secs = grace.as_secs(), "stopping: no new connections");
+            let stopped = handle.stop(true);
+            tokio::pin!(stopped);
+            tokio::select! {
+                _ = &mut stopped => return,
+                _ = tokio::time::sleep(grace) => {}
+            }
+            tracing::info!("shutdown grace over: ending the streams still open");
+            relay.end_streams();
+            stopped.await;
+        });
         let result = self.server.await;
         self.relay.shutdown().await;
         result
     }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await
+                }
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

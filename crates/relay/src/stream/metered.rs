@@ -45,6 +45,8 @@ pub struct MeteredStream {
     _open: crate::telemetry::Open,
     /// How long the upstream may send nothing, and when that runs out.
     idle: Option<(std::time::Duration, Pin<Box<tokio::time::Sleep>>)>,
+    /// Fires when the gateway's shutdown grace is over.
+    ending: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
 }
 
 impl MeteredStream {
@@ -69,6 +71,7 @@ impl MeteredStream {
             permit: None,
             _open: crate::telemetry::Open::new("gateway_open_streams"),
             idle: None,
+            ending: None,
         }
     }
 
@@ -87,6 +90,7 @@ impl MeteredStream {
             permit: None,
             _open: crate::telemetry::Open::new("gateway_open_streams"),
             idle: None,
+            ending: None,
         }
     }
 
@@ -126,6 +130,20 @@ impl MeteredStream {
         self
     }
 
+    /// Ends the stream with an error event when `ending` is cancelled (the shutdown grace is
+    /// over); what was streamed is billed.
+    pub(crate) fn ends_with(mut self, ending: &tokio_util::sync::CancellationToken) -> Self {
+        self.ending = Some(Box::pin(ending.clone().cancelled_owned()));
+        self
+    }
+
+    /// Whether the gateway's shutdown grace is over (registers the waker when not).
+    fn must_end(&mut self, cx: &mut Context<'_>) -> bool {
+        self.ending
+            .as_mut()
+            .is_some_and(|e| e.as_mut().poll(cx).is_ready())
+    }
+
     /// Ends the stream on an upstream fault: bills what was streamed, counts the channel's
     /// failure, and says why.
     fn broken(&mut self, why: String) -> Poll<Option<Result<Bytes, RelayError>>> {
@@ -150,6 +168,11 @@ impl Stream for MeteredStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.ended {
             return Poll::Ready(None);
+        }
+        if self.must_end(cx) {
+            self.ended = true;
+            self.finish();
+            return Poll::Ready(Some(Err(RelayError::ShuttingDown)));
         }
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(self.pass(first)));

@@ -160,6 +160,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             // Tests call `/api` far more than people do; the limits' own tests set them.
             api_rate_limit: 0,
             critical_rate_limit: 0,
+            shutdown_grace_secs: 30,
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),

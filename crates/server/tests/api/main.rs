@@ -37,6 +37,7 @@ mod robust;
 mod robust_dialects;
 mod robust_realtime;
 mod sdk;
+mod shutdown;
 mod startup;
 mod system;
 mod tasks;
