@@ -113,6 +113,8 @@ pub enum Msg {
     /// A rate limit of the caller's address; retry after that many seconds.
     RateLimited(u64),
     Internal,
+    /// The database cannot be reached.
+    Unavailable,
 }
 
 fn validation_text(e: &ValidationError, lang: Lang) -> String {
@@ -268,6 +270,10 @@ impl Msg {
             ),
             BatchTestRunning => ("批量测试已在进行中", "A batch test is already running"),
             Internal => ("内部错误", "internal error"),
+            Unavailable => (
+                "数据库暂时不可用，请稍后重试",
+                "the database is unavailable; try again shortly",
+            ),
         };
         match lang {
             Lang::Zh => zh.to_owned(),
@@ -359,12 +365,15 @@ pub enum ApiError {
     PayloadTooLarge(Msg),
     /// The detail is logged, never sent.
     Internal(String),
+    /// 503: the database cannot be reached now; the detail is logged.
+    Unavailable(String),
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApiError::Internal(detail) => write!(f, "internal error: {detail}"),
+            ApiError::Unavailable(detail) => write!(f, "unavailable: {detail}"),
             other => write!(f, "{:?}", other.msg()),
         }
     }
@@ -402,6 +411,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge(m) => m.clone(),
             ApiError::MethodNotAllowed => Msg::MethodNotAllowed,
             ApiError::Internal(_) => Msg::Internal,
+            ApiError::Unavailable(_) => Msg::Unavailable,
         }
     }
 }
@@ -418,12 +428,19 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(error = %detail, "internal error in /api");
+        match self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error in /api")
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "the database is unavailable to /api")
+            }
+            _ => {}
         }
         HttpResponse::build(self.status_code()).json(ApiErrorBody {
             success: false,
@@ -434,7 +451,11 @@ impl ResponseError for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ApiError::Internal(format!("database: {e}"))
+        if persistence::unreachable(&e) {
+            ApiError::Unavailable(format!("database: {e}"))
+        } else {
+            ApiError::Internal(format!("database: {e}"))
+        }
     }
 }
 

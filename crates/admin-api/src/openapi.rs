@@ -118,6 +118,7 @@ fn default_description(status: &str, role: Option<&str>) -> &'static str {
                  tokens): `Retry-After` says when to retry."
             }
             "500" => "Internal error; the detail is logged, never sent.",
+            "503" => "The database cannot be reached now; retry shortly.",
             _ => "See the message.",
         },
     }
@@ -159,6 +160,7 @@ impl Modify for CommonResponses {
                 }
                 add("429");
                 add("500");
+                add("503");
                 for (status, response) in responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;

@@ -129,6 +129,28 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, sea_or
     Ok(Migrator::get_pending_migrations(db).await?.len())
 }
 
+/// Whether `e` says the database could not be reached (a connection refused, broken or not
+/// to be had in time) rather than that a statement failed.
+pub fn unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let transport = |r: &RuntimeErr| match r {
+        RuntimeErr::SqlxError(e) => matches!(
+            e.as_ref(),
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+                | sea_orm::sqlx::Error::Tls(_)
+        ),
+        _ => false,
+    };
+    match e {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => transport(r),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

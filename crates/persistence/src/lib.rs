@@ -14,7 +14,7 @@ pub mod tasks;
 pub mod tokens;
 pub mod users;
 
-pub use connect::{DbError, connect, pending_migrations};
+pub use connect::{DbError, connect, pending_migrations, unreachable};
 pub use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
 };

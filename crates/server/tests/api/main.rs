@@ -27,6 +27,7 @@ mod matrix;
 mod openapi;
 mod operator_logs;
 mod options;
+mod outage;
 mod realtime;
 mod redemptions;
 mod relay;
