@@ -9,6 +9,7 @@ mod admin_users;
 mod agents;
 mod anthropic;
 mod auth;
+mod authorization;
 mod billing_holes;
 mod channels;
 mod conversion;
