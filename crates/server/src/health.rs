@@ -3,7 +3,7 @@
 //! the billing writer keeping up, Redis when configured) and answers 503 naming the check
 //! that failed (details go to the log, not to the anonymous caller).
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -54,7 +54,6 @@ pub struct Probes {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, body = Liveness, description = "Alive")))]
-#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Liveness { status: "ok" })
 }
@@ -65,7 +64,6 @@ pub async fn healthz() -> HttpResponse {
         (status = 200, body = Readiness, description = "Every check passed"),
         (status = 503, body = Readiness, description = "A check failed; `checks` says which"),
     ))]
-#[get("/readyz")]
 pub async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
     let mut checks = std::collections::BTreeMap::new();
     let mut verdict = |name: &'static str, ok: bool| {
@@ -122,7 +120,9 @@ pub async fn readyz(probes: web::Data<Probes>) -> HttpResponse {
 pub struct HealthApiDoc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz)
-        .service(readyz)
-        .service(crate::telemetry::metrics_text);
+    // Resources, so another method answers 405 with `Allow`.
+    use web::{get, resource};
+    cfg.service(resource("/healthz").route(get().to(healthz)))
+        .service(resource("/readyz").route(get().to(readyz)))
+        .service(resource("/metrics").route(get().to(crate::telemetry::metrics_text)));
 }

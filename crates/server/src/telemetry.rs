@@ -4,7 +4,7 @@
 //! route and status, and the billing writer's queue. With `APP__METRICS__TOKEN` the route
 //! needs `Authorization: Bearer <token>`.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -73,7 +73,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         (status = 404, body = crate::health::ProbeError,
             description = "Metrics are off (`APP__METRICS__ENABLED`)"),
     ))]
-#[get("/metrics")]
 pub async fn metrics_text(exporter: web::Data<Exporter>, req: HttpRequest) -> HttpResponse {
     let Some(handle) = &exporter.handle else {
         return crate::health::ProbeError::answer(404, "metrics are off");

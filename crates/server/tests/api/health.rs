@@ -8,6 +8,11 @@ use reqwest::StatusCode;
 async fn probes_tell_alive_and_ready_and_say_what_failed(app: TestApp) {
     let (status, v) = app.get(None, "/healthz").await;
     assert_eq!((status, v["status"].as_str()), (StatusCode::OK, Some("ok")));
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let resp = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(resp.headers()["allow"], "GET", "{path}");
+    }
     let (status, v) = app.get(None, "/readyz").await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "ready");
