@@ -35,6 +35,8 @@ pub(crate) struct Answer<'a> {
     pub idle: std::time::Duration,
     /// Cancelled when streams must end (the shutdown grace is over).
     pub ending: &'a tokio_util::sync::CancellationToken,
+    /// Durable billing: the writer to commit the bill through before the answer's end.
+    pub durable: Option<persistence::billing::BillingWriter>,
 }
 
 /// How an answer with a successful status turned out.
@@ -97,7 +99,8 @@ pub(crate) async fn answer(
                 shape.channel,
             )
             .idle_after(shape.idle)
-            .ends_with(shape.ending),
+            .ends_with(shape.ending)
+            .durable(shape.durable.clone()),
         )),
         None if endpoint == Endpoint::AudioSpeech => {
             // Speech is priced by its input's characters, known before the answer.
@@ -109,7 +112,8 @@ pub(crate) async fn answer(
             RelayBody::Stream(Box::new(
                 MeteredStream::bytes(resp.into_body())
                     .idle_after(shape.idle)
-                    .ends_with(shape.ending),
+                    .ends_with(shape.ending)
+                    .durable(shape.durable.clone()),
             ))
         }
         None => {
@@ -118,6 +122,7 @@ pub(crate) async fn answer(
             // the limit) is not billed: the session refunds when dropped, as it does for an
             // error body nobody waits for any more.
             let (tx, rx) = tokio::sync::oneshot::channel();
+            let durable = shape.durable.clone();
             shape.jobs.spawn(async move {
                 let read = Limited::new(resp.into_body(), ANSWER_LIMIT).collect().await;
                 let result = match read {
@@ -127,6 +132,9 @@ pub(crate) async fn answer(
                             Ok(Err((bytes, meter)))
                         } else {
                             meter.bill_answer(&bytes);
+                            if let Some(writer) = durable {
+                                writer.flush().await;
+                            }
                             Ok(Ok(bytes))
                         }
                     }

@@ -288,6 +288,7 @@ impl Relay {
                 jobs: &self.s.jobs,
                 idle: self.s.timeouts.idle,
                 ending: &self.s.ending,
+                durable: self.s.durable.then(|| self.s.billing.clone()),
             };
             match answer(meter, allowance, resp, shape, first).await? {
                 Answered::Relayed(r) => return Ok(r),

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub timeouts: crate::client::UpstreamTimeouts,
     /// Cancelled when the shutdown grace is over: streams still open end then.
     pub ending: tokio_util::sync::CancellationToken,
+    /// Durable billing: a call's bill is committed before the last bytes of its answer leave.
+    pub durable: bool,
 }
 
 /// Builds a [`Relay`] on a database connection.
@@ -58,6 +60,7 @@ pub struct RelayBuilder {
     ledger: Option<Arc<dyn Ledger>>,
     log_retention: Option<Duration>,
     timeouts: crate::client::UpstreamTimeouts,
+    durable: bool,
 }
 
 impl RelayBuilder {
@@ -76,6 +79,7 @@ impl RelayBuilder {
             ledger: None,
             log_retention: Some(Duration::from_secs(3600)),
             timeouts: Default::default(),
+            durable: false,
         }
     }
 
@@ -139,6 +143,14 @@ impl RelayBuilder {
         self
     }
 
+    /// Durable billing: each relay call's bill is committed (with every other queued, one
+    /// transaction) before the last bytes of its answer leave, so a crash loses no bill of an
+    /// answered call; by default bills are committed within the billing window.
+    pub fn durable_billing(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
     /// Keeps balances in `ledger` (shared by several instances); by default in this
     /// process's memory ([`MemoryLedger`]).
     pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
@@ -191,6 +203,7 @@ impl RelayBuilder {
                 shutdown_bound: self.shutdown_bound,
                 timeouts: self.timeouts,
                 ending: Default::default(),
+                durable: self.durable,
             }),
         };
         if let Some(interval) = self.sync_interval {

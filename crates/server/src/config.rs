@@ -138,6 +138,20 @@ pub struct ServerSettings {
     /// Seconds in-flight calls and streams may go on after SIGTERM before the streams still
     /// open are ended with an error event.
     pub shutdown_grace_secs: u64,
+    /// `batch`: bills are committed within the billing window; `sync`: a relay call's bill is
+    /// committed (group commit) before the last bytes of its answer leave.
+    pub billing_durability: BillingDurability,
+}
+
+/// When a relay call's bill reaches the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingDurability {
+    /// Within `billing_window_ms`: a crash can lose that window's bills.
+    #[default]
+    Batch,
+    /// Before the answer's last bytes: a crash loses no bill of an answered call.
+    Sync,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +214,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.api_rate_limit", "600"),
     ("server.critical_rate_limit", "20"),
     ("server.shutdown_grace_secs", "30"),
+    ("server.billing_durability", "batch"),
     ("database.url", "sqlite://./data/gateway.db"),
     ("bootstrap.root_username", "root"),
     ("security.cookie_secure", "false"),

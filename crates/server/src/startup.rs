@@ -164,6 +164,9 @@ impl Application {
             .options(options.clone())
             .http(http.clone())
             .upstream_timeouts(timeouts)
+            .durable_billing(
+                settings.server.billing_durability == crate::config::BillingDurability::Sync,
+            )
             .billing_window(Duration::from_millis(settings.server.billing_window_ms))
             .sync_interval(Duration::from_secs(settings.server.option_sync_secs))
             .task_polling(Some((

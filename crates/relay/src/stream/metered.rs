@@ -47,6 +47,20 @@ pub struct MeteredStream {
     idle: Option<(std::time::Duration, Pin<Box<tokio::time::Sleep>>)>,
     /// Fires when the gateway's shutdown grace is over.
     ending: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    /// Durable billing: the writer the bill is committed through before the last bytes leave
+    /// (the latest piece is held back one piece meanwhile), and the commit under way with the
+    /// bytes it holds back.
+    durable: Option<persistence::billing::BillingWriter>,
+    held: Option<Bytes>,
+    closing: Option<Closing>,
+    /// An error to end with once the held-back piece is out.
+    failed: Option<RelayError>,
+}
+
+/// The end of a durable stream: its last bytes wait for the bill's commit.
+struct Closing {
+    last: Bytes,
+    commit: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl MeteredStream {
@@ -72,6 +86,10 @@ impl MeteredStream {
             _open: crate::telemetry::Open::new("gateway_open_streams"),
             idle: None,
             ending: None,
+            durable: None,
+            held: None,
+            closing: None,
+            failed: None,
         }
     }
 
@@ -91,6 +109,10 @@ impl MeteredStream {
             _open: crate::telemetry::Open::new("gateway_open_streams"),
             idle: None,
             ending: None,
+            durable: None,
+            held: None,
+            closing: None,
+            failed: None,
         }
     }
 
@@ -137,6 +159,64 @@ impl MeteredStream {
         self
     }
 
+    /// Commits the stream's bill through `writer` before its last bytes leave.
+    pub(crate) fn durable(mut self, writer: Option<persistence::billing::BillingWriter>) -> Self {
+        self.durable = writer;
+        self
+    }
+
+    /// Passes `out` on, or, for a durable stream, the piece held back before it.
+    fn deliver(&mut self, out: Result<Bytes, RelayError>) -> Option<Result<Bytes, RelayError>> {
+        match (out, self.durable.is_some()) {
+            (Ok(bytes), true) => self.held.replace(bytes).map(Ok),
+            (Ok(bytes), false) => Some(Ok(bytes)),
+            (Err(e), _) => Some(self.fail(e)),
+        }
+    }
+
+    /// Ends with `e`, after the piece held back (when there is one).
+    fn fail(&mut self, e: RelayError) -> Result<Bytes, RelayError> {
+        match self.held.take() {
+            Some(held) => {
+                self.failed = Some(e);
+                Ok(held)
+            }
+            None => Err(e),
+        }
+    }
+
+    /// The stream's end: `tail` (and what is held back) once the bill is committed.
+    fn close(
+        &mut self,
+        tail: Bytes,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, RelayError>>> {
+        let last = match self.held.take() {
+            Some(held) => [held, tail].concat().into(),
+            None => tail,
+        };
+        if let Some(writer) = self.durable.clone() {
+            self.closing = Some(Closing {
+                last,
+                commit: Box::pin(async move { writer.flush().await }),
+            });
+            return self.poll_closing(cx);
+        }
+        Poll::Ready((!last.is_empty()).then_some(Ok(last)))
+    }
+
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, RelayError>>> {
+        let Some(closing) = self.closing.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if closing.commit.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let last = std::mem::take(&mut closing.last);
+        self.closing = None;
+        Poll::Ready((!last.is_empty()).then_some(Ok(last)))
+    }
+
     /// Whether the gateway's shutdown grace is over (registers the waker when not).
     fn must_end(&mut self, cx: &mut Context<'_>) -> bool {
         self.ending
@@ -153,7 +233,7 @@ impl MeteredStream {
             tracing::warn!(channel = channel.id, "{why}");
             crate::telemetry::upstream_unreachable(channel.id);
         }
-        Poll::Ready(Some(Err(RelayError::Unavailable(why))))
+        Poll::Ready(Some(self.fail(RelayError::Unavailable(why))))
     }
 
     /// Holds the call's rate-limit permit until the stream ends.
@@ -166,16 +246,25 @@ impl Stream for MeteredStream {
     type Item = Result<Bytes, RelayError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.closing.is_some() {
+            return self.poll_closing(cx);
+        }
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         if self.ended {
             return Poll::Ready(None);
         }
         if self.must_end(cx) {
             self.ended = true;
             self.finish();
-            return Poll::Ready(Some(Err(RelayError::ShuttingDown)));
+            return Poll::Ready(Some(self.fail(RelayError::ShuttingDown)));
         }
         if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(self.pass(first)));
+            let out = self.pass(first);
+            if let Some(out) = self.deliver(out) {
+                return Poll::Ready(Some(out));
+            }
         }
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
@@ -205,7 +294,7 @@ impl Stream for MeteredStream {
                         }
                         None => rest,
                     };
-                    return Poll::Ready((!tail.is_empty()).then_some(Ok(tail)));
+                    return self.close(tail, cx);
                 }
                 Poll::Ready(Some(Err(e))) => {
                     return self.broken(format!("the upstream stream broke: {e}"));
@@ -215,7 +304,10 @@ impl Stream for MeteredStream {
                         sleep.as_mut().reset(tokio::time::Instant::now() + *limit);
                     }
                     if let Ok(data) = frame.into_data() {
-                        return Poll::Ready(Some(self.pass(data)));
+                        let out = self.pass(data);
+                        if let Some(out) = self.deliver(out) {
+                            return Poll::Ready(Some(out));
+                        }
                     }
                 }
             }

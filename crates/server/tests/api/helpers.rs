@@ -161,6 +161,7 @@ pub fn test_settings(db_url: &str, redis_url: Option<String>) -> Settings {
             api_rate_limit: 0,
             critical_rate_limit: 0,
             shutdown_grace_secs: 30,
+            billing_durability: Default::default(),
         },
         database: DatabaseSettings {
             url: Secret(db_url.into()),

@@ -13,6 +13,7 @@ mod authorization;
 mod billing_holes;
 mod channels;
 mod conversion;
+mod crash;
 mod data;
 mod fees;
 mod gemini;
