@@ -86,6 +86,29 @@ for conns in 1 16; do
   run "gateway (converted to OpenAI)" "$GW" "$GW_PID" true "$conns" "$label" --dialect anthropic --model claude-on-openai
 done
 
+# Durable billing: the gateway with APP__SERVER__BILLING_DURABILITY=sync (each answer's end
+# waits for its bill's group commit), on its own SQLite file.
+GWD=127.0.0.1:19310
+APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT="${GWD##*:}" APP__DATABASE__URL="sqlite://$WORK/durable.db" \
+  APP__SERVER__BILLING_DURABILITY=sync APP__BOOTSTRAP__ROOT_PASSWORD=benchpass123 RUST_LOG=warn \
+  taskset -c 1 "$BIN/server" >"$WORK/durable.log" 2>&1 & GWD_PID=$!; PIDS+=($!)
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/${GWD%:*}/${GWD##*:}") 2>/dev/null && break; sleep 0.1; done
+JARD="$WORK/cookies-durable"
+curl -sf -c "$JARD" -H 'content-type: application/json' -d '{"username":"root","password":"benchpass123"}' "http://$GWD/api/user/login" >/dev/null
+apid() { curl -sf -b "$JARD" -H 'New-Api-User: 1' -H 'content-type: application/json' -X "$1" -d "$3" "http://$GWD$2"; }
+apid POST /api/channel "{\"name\":\"mock\",\"type\":1,\"key\":\"sk-mock\",\"base_url\":\"http://$MOCK\",\"models\":\"gpt-4o\"}" >/dev/null
+KEY_MAIN="$KEY"
+KEY="$(apid POST /api/token '{"name":"bench","unlimited_quota":true}' | sed -E 's/.*"key":"([^"]+)".*/\1/')"
+sleep 1
+echo
+echo "| target | mode | connections | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | CPU us/req |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for mode in "false 1" "false 16" "true 16"; do
+  set -- $mode
+  run "gateway (durable billing)" "$GWD" "$GWD_PID" "$1" "$2"
+done
+KEY="$KEY_MAIN"
+
 # Two instances sharing balances through Redis (when BENCH_REDIS_URL is set): both on one
 # database and one Redis, each driven with half the connections; CPU is both processes' per
 # call, to compare with the single instance without Redis above.
