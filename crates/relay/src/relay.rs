@@ -275,19 +275,40 @@ fn start_background(
     Ok((handle, billing))
 }
 
-/// Re-reads what others changed every `interval` until the relay stops (or is dropped: the
-/// loop holds it weakly, so a relay dropped without `shutdown` still ends its thread).
+/// A background loop's next round: waits `interval`, then hands out the relay, unless it
+/// stopped meanwhile (`stop`) or was dropped (loops hold it weakly, so a relay dropped
+/// without `shutdown` still ends its loops).
+pub(crate) async fn next_round(
+    shared: &std::sync::Weak<Shared>,
+    stop: &mut std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFutureOwned>,
+    interval: Duration,
+) -> Option<Relay> {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => {}
+        _ = stop.as_mut() => return None,
+    }
+    shared.upgrade().map(|s| Relay { s })
+}
+
+impl Relay {
+    /// Whether this instance holds (took or renewed) the lease row `name` as `holder`.
+    pub(crate) async fn holds_lease(&self, name: &str, holder: &str, ttl: i64) -> bool {
+        let now = domain::now_ts();
+        match persistence::tasks::lease::acquire(&self.s.db, name, holder, now, ttl).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, lease = name, "taking a lease failed");
+                false
+            }
+        }
+    }
+}
+
+/// Re-reads what others changed every `interval` until the relay stops.
 async fn sync_loop(shared: std::sync::Weak<Shared>, jobs: Jobs, interval: Duration) {
     let mut stop = std::pin::pin!(jobs.cancelled());
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = &mut stop => return,
-        }
-        let Some(s) = shared.upgrade() else {
-            return;
-        };
-        if let Err(e) = (Relay { s }).sync().await {
+    while let Some(relay) = next_round(&shared, &mut stop, interval).await {
+        if let Err(e) = relay.sync().await {
             tracing::warn!(error = %e, "re-reading shared state failed");
         }
     }

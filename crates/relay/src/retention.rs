@@ -6,7 +6,6 @@
 use crate::jobs::Jobs;
 use crate::relay::{Relay, Shared};
 use persistence::DbErr;
-use persistence::tasks::lease;
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -46,22 +45,9 @@ pub(crate) async fn retention_loop(shared: Weak<Shared>, jobs: Jobs, interval: D
         .unwrap_or(i64::MAX)
         .max(60);
     let mut stop = std::pin::pin!(jobs.cancelled());
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = &mut stop => return,
-        }
-        let Some(s) = shared.upgrade() else {
-            return;
-        };
-        let relay = Relay { s };
-        match lease::acquire(&relay.s.db, LEASE, &holder, domain::now_ts(), ttl).await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "taking the log retention lease failed");
-                continue;
-            }
+    while let Some(relay) = crate::relay::next_round(&shared, &mut stop, interval).await {
+        if !relay.holds_lease(LEASE, &holder, ttl).await {
+            continue;
         }
         match relay.prune_logs().await {
             Ok(0) => {}

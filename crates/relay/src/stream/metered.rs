@@ -72,25 +72,14 @@ impl MeteredStream {
         reframe: Option<Box<dyn Reframe>>,
         channel: Arc<ChannelInfo>,
     ) -> Self {
-        MeteredStream {
-            first: Some(first),
-            body,
-            sse: Some(SseMeter::default()),
-            meter: Some(meter),
-            allowance,
-            reframe,
-            channel: Some(channel),
-            aligned: Aligned::default(),
-            ended: false,
-            permit: None,
-            _open: crate::telemetry::Open::new("gateway_open_streams"),
-            idle: None,
-            ending: None,
-            durable: None,
-            held: None,
-            closing: None,
-            failed: None,
-        }
+        let mut stream = Self::bytes(body);
+        stream.first = Some(first);
+        stream.sse = Some(SseMeter::default());
+        stream.meter = Some(meter);
+        stream.allowance = allowance;
+        stream.reframe = reframe;
+        stream.channel = Some(channel);
+        stream
     }
 
     /// Bytes passed through unread (the caller was billed already).

@@ -296,22 +296,9 @@ pub(crate) async fn poll_loop(
     let mut stop = std::pin::pin!(jobs.cancelled());
     let mut cursor = 0;
     let mut seen = 0;
-    'poll: loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = &mut stop => break,
-        }
-        let Some(s) = shared.upgrade() else {
-            return;
-        };
-        let relay = Relay { s };
-        match lease::acquire(&relay.s.db, LEASE, &holder, domain::now_ts(), ttl).await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "taking the task poller's lease failed");
-                continue;
-            }
+    'poll: while let Some(relay) = crate::relay::next_round(&shared, &mut stop, interval).await {
+        if !relay.holds_lease(LEASE, &holder, ttl).await {
+            continue;
         }
         // Pages until done or half the lease has passed; the next sweep goes on from there,
         // so a backlog larger than a sweep still gets every task polled in turn.
