@@ -33,8 +33,8 @@ pub(crate) struct Answer<'a> {
     pub jobs: &'a Jobs,
     /// How long a stream may send nothing before it is given up.
     pub idle: std::time::Duration,
-    /// Cancelled when streams must end (the shutdown grace is over).
-    pub ending: &'a tokio_util::sync::CancellationToken,
+    /// Set when streams must end (the shutdown grace is over).
+    pub ending: &'a Arc<std::sync::atomic::AtomicBool>,
     /// Durable billing: the writer to commit the bill through before the answer's end.
     pub durable: Option<persistence::billing::BillingWriter>,
 }
@@ -98,8 +98,7 @@ pub(crate) async fn answer(
                 shape.conversion.map(|c| c.stream(shape.model)),
                 shape.channel,
             )
-            .idle_after(shape.idle)
-            .ends_with(shape.ending)
+            .watched(shape.idle, shape.ending.clone())
             .durable(shape.durable.clone()),
         )),
         None if endpoint == Endpoint::AudioSpeech => {
@@ -111,8 +110,7 @@ pub(crate) async fn answer(
             meter.bill(Some(usage));
             RelayBody::Stream(Box::new(
                 MeteredStream::bytes(resp.into_body())
-                    .idle_after(shape.idle)
-                    .ends_with(shape.ending)
+                    .watched(shape.idle, shape.ending.clone())
                     .durable(shape.durable.clone()),
             ))
         }

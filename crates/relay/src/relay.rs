@@ -40,8 +40,8 @@ pub(crate) struct Shared {
     shutdown_bound: Duration,
     /// How long upstreams are waited for (the connect timeout is the HTTP client's).
     pub timeouts: crate::client::UpstreamTimeouts,
-    /// Cancelled when the shutdown grace is over: streams still open end then.
-    pub ending: tokio_util::sync::CancellationToken,
+    /// Set when the shutdown grace is over: streams still open end then.
+    pub ending: Arc<std::sync::atomic::AtomicBool>,
     /// Durable billing: a call's bill is committed before the last bytes of its answer leave.
     pub durable: bool,
 }
@@ -374,7 +374,9 @@ impl Relay {
     /// Ends the streams still open with an error event in their callers' dialect (billed for
     /// what they streamed): the shutdown grace is over.
     pub fn end_streams(&self) {
-        self.s.ending.cancel();
+        self.s
+            .ending
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Cancels the background work and waits for it (in bounded time), then commits pending

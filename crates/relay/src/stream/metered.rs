@@ -43,10 +43,8 @@ pub struct MeteredStream {
     permit: Option<crate::limits::Permit>,
     /// Counts the stream among the open ones while it lives.
     _open: crate::telemetry::Open,
-    /// How long the upstream may send nothing, and when that runs out.
-    idle: Option<(std::time::Duration, Pin<Box<tokio::time::Sleep>>)>,
-    /// Fires when the gateway's shutdown grace is over.
-    ending: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    /// The upstream's silence and the gateway's shutdown, watched.
+    watch: Option<Watch>,
     /// Durable billing: the writer the bill is committed through before the last bytes leave
     /// (the latest piece is held back one piece meanwhile), and the commit under way with the
     /// bytes it holds back.
@@ -55,6 +53,44 @@ pub struct MeteredStream {
     closing: Option<Closing>,
     /// An error to end with once the held-back piece is out.
     failed: Option<RelayError>,
+}
+
+/// What a stream watches besides its body: how long the upstream has been quiet (a timer
+/// re-armed lazily, at most a second ahead, not on every frame) and whether the gateway's
+/// shutdown grace is over (a flag read on every poll, and when the timer fires).
+struct Watch {
+    idle: std::time::Duration,
+    last: tokio::time::Instant,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    ending: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How often a quiet stream looks at the shutdown flag.
+const WATCH_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Watch {
+    fn ending(&self) -> bool {
+        self.ending.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Polled while the body is pending: `Some(true)` when the upstream was quiet too long,
+    /// `Some(false)` when the gateway is ending, else `None` (the timer re-armed).
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if self.ending() {
+                return Some(false);
+            }
+            let quiet = self.last.elapsed();
+            if quiet >= self.idle {
+                return Some(true);
+            }
+            let next = (self.idle - quiet).min(WATCH_TICK);
+            self.timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + next);
+        }
+        None
+    }
 }
 
 /// The end of a durable stream: its last bytes wait for the bill's commit.
@@ -96,8 +132,7 @@ impl MeteredStream {
             ended: false,
             permit: None,
             _open: crate::telemetry::Open::new("gateway_open_streams"),
-            idle: None,
-            ending: None,
+            watch: None,
             durable: None,
             held: None,
             closing: None,
@@ -134,17 +169,21 @@ impl MeteredStream {
 }
 
 impl MeteredStream {
-    /// Gives the upstream up after `idle` without a byte: the caller gets an error event and
-    /// is billed for what was streamed.
-    pub(crate) fn idle_after(mut self, idle: std::time::Duration) -> Self {
-        self.idle = Some((idle, Box::pin(tokio::time::sleep(idle))));
-        self
-    }
-
-    /// Ends the stream with an error event when `ending` is cancelled (the shutdown grace is
-    /// over); what was streamed is billed.
-    pub(crate) fn ends_with(mut self, ending: &tokio_util::sync::CancellationToken) -> Self {
-        self.ending = Some(Box::pin(ending.clone().cancelled_owned()));
+    /// Gives the upstream up after `idle` without a byte, and ends the stream once `ending`
+    /// is set (the shutdown grace is over): the caller gets an error event either way, and is
+    /// billed for what was streamed.
+    pub(crate) fn watched(
+        mut self,
+        idle: std::time::Duration,
+        ending: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        let now = tokio::time::Instant::now();
+        self.watch = Some(Watch {
+            idle,
+            last: now,
+            timer: Box::pin(tokio::time::sleep_until(now + idle.min(WATCH_TICK))),
+            ending,
+        });
         self
     }
 
@@ -206,11 +245,11 @@ impl MeteredStream {
         Poll::Ready((!last.is_empty()).then_some(Ok(last)))
     }
 
-    /// Whether the gateway's shutdown grace is over (registers the waker when not).
-    fn must_end(&mut self, cx: &mut Context<'_>) -> bool {
-        self.ending
-            .as_mut()
-            .is_some_and(|e| e.as_mut().poll(cx).is_ready())
+    /// Ends the stream because the gateway is stopping.
+    fn shut(&mut self) -> Poll<Option<Result<Bytes, RelayError>>> {
+        self.ended = true;
+        self.finish();
+        Poll::Ready(Some(self.fail(RelayError::ShuttingDown)))
     }
 
     /// Ends the stream on an upstream fault: bills what was streamed, counts the channel's
@@ -244,10 +283,8 @@ impl Stream for MeteredStream {
         if self.ended {
             return Poll::Ready(None);
         }
-        if self.must_end(cx) {
-            self.ended = true;
-            self.finish();
-            return Poll::Ready(Some(self.fail(RelayError::ShuttingDown)));
+        if self.watch.as_ref().is_some_and(Watch::ending) {
+            return self.shut();
         }
         if let Some(first) = self.first.take() {
             let out = self.pass(first);
@@ -258,14 +295,13 @@ impl Stream for MeteredStream {
         loop {
             match Pin::new(&mut self.body).poll_frame(cx) {
                 Poll::Pending => {
-                    let idle = self.idle.as_mut().and_then(|(limit, sleep)| {
-                        sleep.as_mut().poll(cx).is_ready().then_some(*limit)
-                    });
-                    return match idle {
-                        Some(limit) => self.broken(format!(
-                            "the upstream sent nothing for {} s",
-                            limit.as_secs()
-                        )),
+                    let expired = self.watch.as_mut().and_then(|w| w.expired(cx));
+                    return match expired {
+                        Some(true) => {
+                            let idle = self.watch.as_ref().map_or(0, |w| w.idle.as_secs());
+                            self.broken(format!("the upstream sent nothing for {idle} s"))
+                        }
+                        Some(false) => self.shut(),
                         None => Poll::Pending,
                     };
                 }
@@ -289,8 +325,8 @@ impl Stream for MeteredStream {
                     return self.broken(format!("the upstream stream broke: {e}"));
                 }
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Some((limit, sleep)) = self.idle.as_mut() {
-                        sleep.as_mut().reset(tokio::time::Instant::now() + *limit);
+                    if let Some(w) = self.watch.as_mut() {
+                        w.last = tokio::time::Instant::now();
                     }
                     if let Ok(data) = frame.into_data() {
                         let out = self.pass(data);
