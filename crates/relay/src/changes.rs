@@ -55,24 +55,23 @@ impl Relay {
         if let Some(bus) = &self.s.bus {
             bus.publish(&change);
         }
-        // Caches first: a ledger that cannot be reached must not keep a banned user cached.
-        let refreshed = self.refresh(change).await;
-        self.s
-            .ledger
-            .apply(&change, true)
-            .await
-            .map_err(|e| DbErr::Custom(e.0))?;
-        refreshed
+        self.take_in(change, true).await
     }
 
     /// A change another instance made: the caches it touches are read again from the
     /// database, which already holds it (a loaded balance is re-read, less what this instance
     /// took and has not committed, rather than moved).
     pub async fn apply_remote(&self, change: Change) -> Result<(), DbErr> {
+        self.take_in(change, false).await
+    }
+
+    /// Updates the caches, then the ledger (made here: `local`). Caches first: a ledger that
+    /// cannot be reached must not keep a banned user cached.
+    async fn take_in(&self, change: Change, local: bool) -> Result<(), DbErr> {
         let refreshed = self.refresh(change).await;
         self.s
             .ledger
-            .apply(&change, false)
+            .apply(&change, local)
             .await
             .map_err(|e| DbErr::Custom(e.0))?;
         refreshed
